@@ -1,0 +1,10 @@
+use crate::error::Result;
+
+pub fn schema() -> Result<()> {
+    let schema = crate::recipe::schema();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&schema).expect("schema JSON serializes")
+    );
+    Ok(())
+}

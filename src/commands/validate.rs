@@ -1,0 +1,23 @@
+use super::load;
+use crate::cli::Selection;
+use crate::error::{Error, Result};
+use crate::model::Secrets;
+
+pub fn validate(selection: &Selection) -> Result<()> {
+    let (recipe, cells) = load(selection)?;
+    let secrets = Secrets::from_env().map_err(Error::Usage)?;
+    let names = secrets.names();
+    let problems = recipe.check_templates(&names);
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    println!(
+        "{} is valid: {} cell{}, {} target{}",
+        recipe.file.path,
+        cells.len(),
+        if cells.len() == 1 { "" } else { "s" },
+        recipe.targets.len(),
+        if recipe.targets.len() == 1 { "" } else { "s" },
+    );
+    Ok(())
+}

@@ -1,0 +1,45 @@
+use crate::diagnostic::Diagnostics;
+use crate::exit_code;
+
+/// Why a command did not succeed; each maps to a distinct exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The recipe has problems (all of them are listed).
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    /// A command-line value is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// Work was attempted and failed; the message says what and why.
+    #[error("{0}")]
+    Failed(String),
+    #[error("{0}")]
+    Locked(String),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Invalid(_) | Error::Usage(_) => exit_code::INVALID,
+            Error::Failed(_) => exit_code::FAILED,
+            Error::Locked(_) => exit_code::LOCKED,
+            Error::Interrupted => exit_code::INTERRUPTED,
+        }
+    }
+}
+
+impl From<Diagnostics> for Error {
+    fn from(d: Diagnostics) -> Self {
+        Error::Invalid(d)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::diagnostic::Diagnostic> for Error {
+    fn from(d: crate::diagnostic::Diagnostic) -> Self {
+        Error::Invalid(d.into())
+    }
+}

@@ -1,0 +1,51 @@
+//! `pipeline` builds cloud VM images from a declarative TOML recipe.
+//!
+//! Data flows one way: [`recipe`] (raw TOML) → [`model`] (validated) →
+//! cells → [`plan`] (a frozen DAG of steps) → executor → steps → targets.
+
+pub mod cli;
+mod commands;
+pub mod diagnostic;
+pub mod error;
+pub mod exit_code;
+pub mod model;
+pub mod plan;
+pub mod recipe;
+pub mod source_file;
+
+use annotate_snippets::Renderer;
+use clap::Parser;
+use cli::{Cli, Command};
+use std::io::IsTerminal;
+
+/// Run the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Validate(selection) => commands::validate(selection),
+        Command::Plan(args) => commands::plan(args),
+        Command::Render(selection) => commands::render(selection),
+        Command::Schema => commands::schema(),
+    };
+    match result {
+        Ok(()) => exit_code::OK,
+        Err(error) => {
+            report(&error);
+            error.exit_code()
+        }
+    }
+}
+
+fn report(error: &error::Error) {
+    let renderer = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    match error {
+        error::Error::Invalid(diagnostics) => {
+            anstream::eprintln!("{}", diagnostics.render(&renderer));
+        }
+        other => anstream::eprintln!("error: {other}"),
+    }
+}

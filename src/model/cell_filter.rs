@@ -1,0 +1,85 @@
+use super::{Cell, Recipe};
+
+/// `--only KEY=VALUE` selections, shared by every verb. Values given for the
+/// same key are alternatives; different keys must all match. `name` matches
+/// the image name.
+#[derive(Debug, Clone, Default)]
+pub struct CellFilter {
+    terms: Vec<(String, Vec<String>)>,
+}
+
+impl CellFilter {
+    pub fn parse(args: &[String]) -> Result<Self, String> {
+        let mut filter = CellFilter::default();
+        for arg in args {
+            let Some((key, value)) = arg.split_once('=') else {
+                return Err(format!(
+                    "invalid --only `{arg}`: expected KEY=VALUE, like `base=noble` or `juju=`"
+                ));
+            };
+            match filter.terms.iter_mut().find(|(k, _)| k == key) {
+                Some((_, values)) => values.push(value.to_owned()),
+                None => filter.terms.push((key.to_owned(), vec![value.to_owned()])),
+            }
+        }
+        Ok(filter)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// Indexes of the selected cells in `recipe.cells`; an unknown key or an empty
+    /// selection is an error (a typo should not silently build nothing).
+    pub fn select(&self, recipe: &Recipe) -> Result<Vec<usize>, String> {
+        let axes: Vec<&str> = recipe.matrix.axis_names().collect();
+        for (key, _) in &self.terms {
+            if key != "name" && !axes.contains(&key.as_str()) {
+                return Err(format!(
+                    "invalid --only key `{key}`: the matrix axes are {}, or use `name`",
+                    axes.join(", ")
+                ));
+            }
+        }
+        let cells: Vec<usize> = (0..recipe.cells.len())
+            .filter(|&i| self.matches(&recipe.cells[i]))
+            .collect();
+        if cells.is_empty() {
+            return Err(format!(
+                "no cell matches {}",
+                self.terms
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.join("|")))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        Ok(cells)
+    }
+
+    pub fn matches(&self, cell: &Cell) -> bool {
+        self.terms.iter().all(|(key, values)| {
+            let actual = if key == "name" {
+                Some(cell.image_name.as_str())
+            } else {
+                cell.get(key)
+            };
+            actual.is_some_and(|a| values.iter().any(|v| v == a))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_groups_terms() {
+        let f =
+            CellFilter::parse(&["base=noble".into(), "base=jammy".into(), "juju=".into()]).unwrap();
+        assert_eq!(f.terms.len(), 2);
+        assert_eq!(f.terms[0].1, ["noble", "jammy"]);
+        assert_eq!(f.terms[1].1, [""]);
+        assert!(CellFilter::parse(&["nope".into()]).is_err());
+    }
+}

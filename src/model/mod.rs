@@ -1,0 +1,32 @@
+//! The validated model of a recipe. Pure: nothing here touches the network,
+//! runs a process or writes a file.
+
+mod arch;
+mod base;
+mod build;
+mod cell;
+mod cell_filter;
+mod channel;
+mod image;
+mod matrix;
+mod recipe;
+mod resource;
+mod secrets;
+mod services;
+mod target;
+mod template;
+
+pub use arch::Arch;
+pub use base::{Base, Checksum};
+pub use build::{Backend, Build, Compression};
+pub use cell::{Cell, image_name};
+pub use cell_filter::CellFilter;
+pub use channel::check_channel;
+pub use image::Image;
+pub use matrix::{Axis, Combination, Matrix};
+pub use recipe::Recipe;
+pub use resource::Resource;
+pub use secrets::{SECRET_PREFIX, Secret, Secrets};
+pub use services::Services;
+pub use target::{Target, TargetKind, Visibility};
+pub use template::Template;

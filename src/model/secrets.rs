@@ -1,0 +1,115 @@
+use std::fmt;
+
+/// Environment variables named `PIPELINE_SECRET_<NAME>` become secrets.
+pub const SECRET_PREFIX: &str = "PIPELINE_SECRET_";
+
+/// Secret values for the provisioning script. They are never printed:
+/// `Debug` shows names only, and [`Secrets::redact`] scrubs them from any
+/// text that came back from a guest or a tool before it is shown or logged.
+#[derive(Clone, Default)]
+pub struct Secrets(Vec<Secret>);
+
+#[derive(Clone)]
+pub struct Secret {
+    /// Without the prefix, e.g. `GITHUB_TOKEN`.
+    pub name: String,
+    value: String,
+}
+
+impl Secret {
+    /// The variable name in the guest's environment.
+    pub fn env_name(&self) -> String {
+        format!("{SECRET_PREFIX}{}", self.name)
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl Secrets {
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| {
+            let k = k.into_string().ok()?;
+            k.starts_with(SECRET_PREFIX)
+                .then(|| (k, v.to_string_lossy().into_owned()))
+        }))
+    }
+
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
+        let mut secrets = Vec::new();
+        for (key, value) in vars {
+            let Some(name) = key.strip_prefix(SECRET_PREFIX) else {
+                continue;
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                return Err(format!(
+                    "invalid secret variable `{key}`: the name after `{SECRET_PREFIX}` must be A-Z, 0-9 or _"
+                ));
+            }
+            secrets.push(Secret {
+                name: name.to_owned(),
+                value,
+            });
+        }
+        secrets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Self(secrets))
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|s| s.name.clone()).collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Secret> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Replace every secret value in `text` with `********`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.0 {
+            if !secret.value.is_empty() {
+                out = out.replace(&secret.value, "********");
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|s| &s.name))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_names_and_redacts_values() {
+        let s = Secrets::from_vars([
+            ("PIPELINE_SECRET_TOKEN".to_string(), "hunter2".to_string()),
+            ("OTHER".to_string(), "x".to_string()),
+        ])
+        .unwrap();
+        assert_eq!(s.names(), ["TOKEN"]);
+        assert_eq!(s.redact("pw=hunter2!"), "pw=********!");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn rejects_bad_names() {
+        assert!(Secrets::from_vars([("PIPELINE_SECRET_a-b".into(), "v".into())]).is_err());
+    }
+}

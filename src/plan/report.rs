@@ -1,0 +1,226 @@
+//! Everything `pipeline plan` prints. The text, JSON and Graphviz forms all
+//! come from [`Plan::walk`], so they can never disagree with each other or
+//! with the order the executor uses.
+
+use super::{Plan, Step, StepKind};
+use crate::model::Recipe;
+use crate::model::{Arch, Cell, TargetKind};
+use serde::Serialize;
+use std::fmt::Write;
+
+fn step_cell<'r>(recipe: &'r Recipe, step: &Step) -> Option<&'r str> {
+    step.cell.map(|c| recipe.cells[c].image_name.as_str())
+}
+
+/// Human-readable plan: the cells as a table, then the steps in order with
+/// what each waits for.
+pub fn text(recipe: &Recipe, plan: &Plan) -> String {
+    let mut out = String::new();
+    let axes: Vec<&str> = recipe.matrix.axis_names().collect();
+    let bases = plan.count(StepKind::Fetch);
+    let _ = writeln!(
+        out,
+        "plan for {}: {} cell{}, {} base{}, {} target{}, {} steps",
+        recipe.file.path,
+        plan.cells().len(),
+        plural(plan.cells().len()),
+        bases,
+        plural(bases),
+        recipe.targets.len(),
+        plural(recipe.targets.len()),
+        plan.len()
+    );
+
+    let mut header = vec!["IMAGE NAME".to_owned(), "ARCH".to_owned()];
+    header.extend(axes.iter().map(|a| a.to_uppercase()));
+    let mut rows = vec![header];
+    for &ci in plan.cells() {
+        let cell = &recipe.cells[ci];
+        let mut row = vec![cell.image_name.clone(), recipe.image.arch.to_string()];
+        row.extend(cell.values().map(|(_, v)| {
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                v.to_owned()
+            }
+        }));
+        rows.push(row);
+    }
+    out.push_str("\ncells:\n");
+    out.push_str(&table(&rows, "  "));
+
+    out.push_str("\ntargets:\n");
+    for target in &recipe.targets {
+        let place = match &target.kind {
+            crate::model::TargetKind::Directory { path } => format!("directory {path}"),
+            crate::model::TargetKind::Openstack { cloud, visibility } => {
+                format!("openstack cloud {cloud} ({})", visibility.as_str())
+            }
+        };
+        let _ = writeln!(out, "  {}: {place}, keep {}", target.name, target.keep);
+    }
+
+    out.push_str("\nsteps:\n");
+    let width = plan.walk().map(|(_, s, _)| s.id.len()).max().unwrap_or(0);
+    for (_, step, needs) in plan.walk() {
+        if needs.is_empty() {
+            let _ = writeln!(out, "  {}", step.id);
+        } else {
+            let needs: Vec<&str> = needs.iter().map(|s| s.id.as_str()).collect();
+            let _ = writeln!(out, "  {:width$}  after {}", step.id, needs.join(", "));
+        }
+    }
+    out
+}
+
+/// Machine-readable plan. Borrowed and serialized straight to the writer:
+/// a 100,000-cell plan must not need a JSON tree in memory.
+#[derive(Serialize)]
+pub struct JsonPlan<'a> {
+    recipe: &'a str,
+    cells: Vec<JsonCell<'a>>,
+    targets: Vec<JsonTarget<'a>>,
+    steps: Vec<JsonStep<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonCell<'a> {
+    image_name: &'a str,
+    arch: Arch,
+    base: &'a str,
+    values: &'a Cell,
+}
+
+#[derive(Serialize)]
+struct JsonTarget<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    kind: &'a TargetKind,
+    keep: u32,
+}
+
+#[derive(Serialize)]
+struct JsonStep<'a> {
+    id: &'a str,
+    kind: StepKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cell: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    needs: Vec<&'a str>,
+}
+
+pub fn json<'a>(recipe: &'a Recipe, plan: &'a Plan) -> JsonPlan<'a> {
+    JsonPlan {
+        recipe: recipe.file.path.as_str(),
+        cells: plan
+            .cells()
+            .iter()
+            .map(|&ci| {
+                let cell = &recipe.cells[ci];
+                JsonCell {
+                    image_name: &cell.image_name,
+                    arch: recipe.image.arch,
+                    base: cell.base(),
+                    values: cell,
+                }
+            })
+            .collect(),
+        targets: recipe
+            .targets
+            .iter()
+            .map(|t| JsonTarget {
+                name: &t.name,
+                kind: &t.kind,
+                keep: t.keep,
+            })
+            .collect(),
+        steps: plan
+            .walk()
+            .map(|(_, step, needs)| JsonStep {
+                id: &step.id,
+                kind: step.kind,
+                base: step.base.as_deref(),
+                cell: step_cell(recipe, step),
+                target: step.target.map(|t| recipe.targets[t].name.as_str()),
+                needs: needs.iter().map(|s| s.id.as_str()).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Graphviz `dot` source: one node per step, one edge per dependency.
+pub fn dot(recipe: &Recipe, plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph plan {{");
+    let _ = writeln!(out, "  label={};", quote(recipe.file.path.as_str()));
+    let _ = writeln!(out, "  rankdir=LR;");
+    let _ = writeln!(out, "  node [shape=box, fontname=\"monospace\"];");
+    for (_, step, needs) in plan.walk() {
+        let subject = step
+            .base
+            .as_deref()
+            .or(step_cell(recipe, step))
+            .unwrap_or_default();
+        let label = match step.target {
+            Some(t) => format!("{}\n{subject}\n→ {}", step.kind, recipe.targets[t].name),
+            None => format!("{}\n{subject}", step.kind),
+        };
+        let _ = writeln!(out, "  {} [label={}];", quote(&step.id), quote(&label));
+        for need in needs {
+            let _ = writeln!(out, "  {} -> {};", quote(&need.id), quote(&step.id));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Left-aligned columns separated by two spaces; the last column unpadded.
+pub fn table(rows: &[Vec<String>], indent: &str) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        out.push_str(indent);
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                out.push_str(cell);
+            } else {
+                let pad = widths[c] - cell.chars().count();
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,30 @@
+//! The recipe as written: raw serde types that mirror the TOML file, with
+//! spans, and the parser that reads them. Nothing here judges the values;
+//! `crate::model` does.
+
+mod key_path;
+mod parse;
+mod raw_base;
+mod raw_build;
+mod raw_image;
+mod raw_matrix;
+mod raw_recipe;
+mod raw_services;
+mod raw_target;
+mod spanned;
+
+pub use key_path::key_path_at;
+pub use parse::parse;
+pub use raw_base::RawBase;
+pub use raw_build::{RawBackend, RawBuild, RawCompression};
+pub use raw_image::{RawArch, RawImage};
+pub use raw_matrix::{RawCombination, RawMatrix};
+pub use raw_recipe::RawRecipe;
+pub use raw_services::RawServices;
+pub use raw_target::{RawTarget, RawTargetKind, RawVisibility};
+pub use spanned::Spanned;
+
+/// The JSON Schema of a recipe, derived from the same types the parser uses.
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(RawRecipe)
+}

@@ -1,0 +1,6 @@
+//! The one integration test binary: it runs the real `pipeline` executable
+//! on real files and checks what a user would see.
+
+mod plan;
+mod support;
+mod validate;

@@ -1,0 +1,209 @@
+use crate::support::{ok, run, stderr};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn plan_json(args: &[&str]) -> Value {
+    let mut all = vec!["plan"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    serde_json::from_str(&ok(&all)).unwrap()
+}
+
+#[test]
+fn runner_recipe_has_18_cells_with_conventional_names() {
+    let plan = plan_json(&["recipes/github-runner.toml"]);
+    let names: Vec<&str> = plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["image_name"].as_str().unwrap())
+        .collect();
+    let mut expected = Vec::new();
+    for base in ["jammy", "noble"] {
+        for juju in ["", "-juju-3.1-stable", "-juju-2.9-stable"] {
+            for mk8s in ["", "-mk8s-1.28-strict-stable", "-mk8s-1.29-strict-edge"] {
+                expected.push(format!("github-runner-{base}-x64{juju}{mk8s}"));
+            }
+        }
+    }
+    expected.sort();
+    assert_eq!(names, expected);
+    assert!(names.contains(&"github-runner-noble-x64-juju-3.1-stable-mk8s-1.28-strict-stable"));
+}
+
+#[test]
+fn one_fetch_per_base_shared_by_every_cell() {
+    let plan = plan_json(&["recipes/github-runner.toml"]);
+    let steps = plan["steps"].as_array().unwrap();
+    let fetches: Vec<&str> = steps
+        .iter()
+        .filter(|s| s["kind"] == "fetch")
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(fetches, ["fetch:jammy", "fetch:noble"]);
+    // Every boot waits for its base's one fetch; each fetch feeds 9 boots.
+    let mut boots_per_fetch: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in steps.iter().filter(|s| s["kind"] == "boot") {
+        let needs: Vec<&str> = s["needs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        let fetch: Vec<&&str> = needs.iter().filter(|n| n.starts_with("fetch:")).collect();
+        assert_eq!(fetch.len(), 1, "{s}");
+        let cell = s["cell"].as_str().unwrap();
+        assert!(
+            cell.contains(&fetch[0]["fetch:".len()..]),
+            "{cell} fetches {}",
+            fetch[0]
+        );
+        *boots_per_fetch.entry(fetch[0]).or_default() += 1;
+    }
+    assert_eq!(boots_per_fetch.values().collect::<Vec<_>>(), [&9, &9]);
+    // 2 fetches + 18 × (render, seed, boot, snapshot) + 18 × 2 targets × (upload, prune)
+    assert_eq!(steps.len(), 2 + 18 * 4 + 18 * 2 * 2);
+}
+
+#[test]
+fn a_selection_fetches_only_the_bases_it_uses() {
+    let plan = plan_json(&[
+        "recipes/github-runner.toml",
+        "--only",
+        "base=noble",
+        "--only",
+        "juju=3.1/stable",
+    ]);
+    assert_eq!(plan["cells"].as_array().unwrap().len(), 3);
+    let fetches: Vec<&Value> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "fetch")
+        .collect();
+    assert_eq!(fetches.len(), 1);
+    assert_eq!(fetches[0]["id"], "fetch:noble");
+}
+
+#[test]
+fn steps_come_in_dependency_order() {
+    let plan = plan_json(&["recipes/github-runner.toml"]);
+    let mut done = BTreeSet::new();
+    for s in plan["steps"].as_array().unwrap() {
+        for need in s["needs"].as_array().unwrap() {
+            assert!(
+                done.contains(need.as_str().unwrap()),
+                "{} before {need}",
+                s["id"]
+            );
+        }
+        done.insert(s["id"].as_str().unwrap().to_owned());
+    }
+}
+
+#[test]
+fn output_is_deterministic_whatever_the_order_written() {
+    let a = ok(&["plan", "recipes/github-runner.toml"]);
+    assert_eq!(a, ok(&["plan", "recipes/github-runner.toml"]));
+    let mut x = plan_json(&["recipes/github-runner.toml"]);
+    let mut y = plan_json(&["tests/recipes/reordered.toml"]);
+    // Only the recipe path, the target table and axis order may differ.
+    for v in [&mut x, &mut y] {
+        v["recipe"] = Value::Null;
+    }
+    assert_eq!(x["cells"].as_array().unwrap().len(), 18);
+    let names = |v: &Value| -> Vec<String> {
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&x), names(&y));
+}
+
+#[test]
+fn text_plan_snapshot() {
+    let out = ok(&[
+        "plan",
+        "recipes/github-runner.toml",
+        "--only",
+        "base=noble",
+        "--only",
+        "microk8s=",
+    ]);
+    insta::assert_snapshot!("plan-noble-no-microk8s", out);
+}
+
+#[test]
+fn dot_output_is_valid_graphviz() {
+    let dot = ok(&["plan", "recipes/github-runner.toml", "--dot"]);
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("graphviz is installed (apt-get install graphviz)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dot.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "dot rejected the plan: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = String::from_utf8_lossy(&out.stdout);
+    assert!(svg.contains("<svg"));
+    // One node per step, one edge per dependency.
+    let plan = plan_json(&["recipes/github-runner.toml"]);
+    let steps = plan["steps"].as_array().unwrap();
+    let edges: usize = steps
+        .iter()
+        .map(|s| s["needs"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(svg.matches("class=\"node\"").count(), steps.len());
+    assert_eq!(svg.matches("class=\"edge\"").count(), edges);
+}
+
+#[test]
+fn only_filters_cells_and_rejects_unknown_keys() {
+    let plan = plan_json(&[
+        "recipes/github-runner.toml",
+        "--only",
+        "juju=",
+        "--only",
+        "microk8s=",
+        "--only",
+        "base=jammy",
+        "--only",
+        "base=noble",
+    ]);
+    let names: Vec<&str> = plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["image_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["github-runner-jammy-x64", "github-runner-noble-x64"]
+    );
+
+    let o = run(&["plan", "recipes/github-runner.toml", "--only", "colour=red"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "error: invalid --only key `colour`: the matrix axes are base, juju, microk8s, or use `name`\n"
+    );
+    let o = run(&["plan", "recipes/github-runner.toml", "--only", "base=focal"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o), "error: no cell matches base=focal\n");
+}
