@@ -14,6 +14,7 @@ prune) and runs them in parallel.";
 
 const EXAMPLES: &str = "\
 Examples:
+  pipeline run recipes/demo.toml
   pipeline validate recipes/github-runner.toml
   pipeline plan recipes/github-runner.toml --only base=noble
   pipeline plan recipes/github-runner.toml --dot | dot -Tsvg > plan.svg
@@ -49,6 +50,45 @@ Examples:
   pipeline plan recipes/github-runner.toml --json | jq '.cells[].image_name'
   pipeline plan recipes/github-runner.toml --only juju=3.1/stable --dot | dot -Tsvg > plan.svg")]
     Plan(PlanArgs),
+
+    /// Build every selected cell and upload it to every target, then prune
+    #[command(after_help = "\
+Each cell boots its base in QEMU (KVM when a test boot proves it works, else
+TCG), runs the provisioning script, and is snapshotted to a compressed qcow2,
+uploaded to every target and pruned to the target's `keep`. Logs of every
+step and every VM console go to a run directory, printed at the start.
+
+Every environment variable PIPELINE_SECRET_<NAME> reaches the provisioning
+script's environment; its value is never printed or stored in the image.
+
+Exit codes: 0 every cell built, 1 a cell failed or was skipped, 2 invalid
+recipe, 130 interrupted.
+
+Examples:
+  pipeline run recipes/demo.toml
+  pipeline run recipes/github-runner.toml --only base=noble --jobs 2
+  PIPELINE_SECRET_GITHUB_TOKEN=… pipeline run recipes/github-runner.toml --keep-going --json")]
+    Run(RunArgs),
+
+    /// Show the newest image of every cell on every target
+    #[command(after_help = "\
+An image counts only when this recipe owns it; a cell with none shows `-`.
+
+Examples:
+  pipeline latest recipes/demo.toml
+  pipeline latest recipes/github-runner.toml --json | jq '.[0].images'")]
+    Latest(LatestArgs),
+
+    /// Delete old revisions beyond each target's `keep`
+    #[command(after_help = "\
+Only images this recipe owns are considered; the `keep` newest revisions of
+each image name stay. `run` prunes after every upload; this verb is for
+cleaning up by hand.
+
+Examples:
+  pipeline prune recipes/demo.toml --dry-run
+  pipeline prune recipes/github-runner.toml --only base=jammy")]
+    Prune(PruneArgs),
 
     /// Print the provisioning script the template renders for one cell
     #[command(after_help = "\
@@ -94,4 +134,42 @@ pub struct PlanArgs {
     /// Print the plan as Graphviz dot
     #[arg(long)]
     pub dot: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// VMs at once [default: one per core, as memory allows]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+
+    /// After a failure, go on with every cell that does not depend on it
+    #[arg(long)]
+    pub keep_going: bool,
+
+    /// Print the result as JSON: per cell, its images per target
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LatestArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Print JSON: per cell, the newest image id per target (null when none)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Show what would be deleted, delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -3,15 +3,23 @@
 //! Data flows one way: [`recipe`] (raw TOML) → [`model`] (validated) →
 //! cells → [`plan`] (a frozen DAG of steps) → executor → steps → targets.
 
+pub mod cancel;
 pub mod cli;
 mod commands;
 pub mod diagnostic;
+pub mod digest;
 pub mod error;
+pub mod executor;
 pub mod exit_code;
+pub mod host;
+pub mod layout;
 pub mod model;
 pub mod plan;
 pub mod recipe;
 pub mod source_file;
+pub mod step_error;
+pub mod steps;
+pub mod targets;
 
 use annotate_snippets::Renderer;
 use clap::Parser;
@@ -24,6 +32,9 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::Validate(selection) => commands::validate(selection),
         Command::Plan(args) => commands::plan(args),
+        Command::Run(args) => commands::run(args),
+        Command::Latest(args) => commands::latest(args),
+        Command::Prune(args) => commands::prune(args),
         Command::Render(selection) => commands::render(selection),
         Command::Schema => commands::schema(),
     };

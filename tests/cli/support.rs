@@ -58,3 +58,188 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A test fixture image, built by its script in tests/fixtures (cached by
+/// the script's hash, so only the first call in a fresh CI pays for it).
+pub fn fixture(script: &str) -> PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(script) {
+        return p.clone();
+    }
+    let out = Command::new(repo().join("tests/fixtures").join(script))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the fixture script runs");
+    assert!(out.status.success(), "tests/fixtures/{script} failed");
+    let path = PathBuf::from(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    );
+    assert!(path.exists(), "{} missing", path.display());
+    built.insert(script.to_owned(), path.clone());
+    path
+}
+
+/// The SHA-256 a fixture's sidecar records.
+pub fn fixture_sha256(image: &Path) -> String {
+    let sidecar = std::fs::read_to_string(format!("{}.sha256", image.display())).unwrap();
+    sidecar.split_whitespace().next().unwrap().to_owned()
+}
+
+/// Tests that boot VMs take turns: two cores do not run several at once well.
+pub fn vm_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Live (not zombie) `qemu-system-*` processes on this machine.
+pub fn live_qemus() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.parse::<u32>().is_err() {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map(|x| x.1).unwrap_or_default();
+        let state = rest.split_whitespace().next().unwrap_or_default();
+        if comm.starts_with("qemu-system") && state != "Z" {
+            found.push(format!("{name} {comm}"));
+        }
+    }
+    found
+}
+
+/// A private directory with its own cache and state dirs, where a test
+/// writes recipes and runs `pipeline` against them.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            dir: tempfile::Builder::new()
+                .prefix("pipeline-test-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = pipeline(args);
+        cmd.current_dir(self.path())
+            .env("PIPELINE_CACHE_DIR", self.path().join("cache"))
+            .env("PIPELINE_STATE_DIR", self.path().join("state"));
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The one run directory's `run.log` (the newest if several).
+    pub fn run_log(&self) -> String {
+        let runs = self.path().join("state/runs");
+        let mut logs = Vec::new();
+        for recipe in std::fs::read_dir(&runs).unwrap().flatten() {
+            for run in std::fs::read_dir(recipe.path()).unwrap().flatten() {
+                logs.push(run.path().join("run.log"));
+            }
+        }
+        logs.sort();
+        std::fs::read_to_string(logs.last().expect("a run directory")).unwrap()
+    }
+
+    /// Revision numbers present (with metadata) for an image name.
+    pub fn revisions(&self, store: &str, image: &str) -> Vec<u64> {
+        let dir = self.path().join(store).join(image);
+        let mut revs: Vec<u64> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        n.strip_suffix(".json")?.parse().ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        revs.sort();
+        revs
+    }
+}
+
+/// Read a file from the root filesystem (partition 1, at 1 MiB) of a raw
+/// disk image with debugfs, without mounting it. `None` if it is not there.
+pub fn debugfs_cat(raw: &Path, path: &str) -> Option<String> {
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("cat {path}")])
+        .arg(format!("{}?offset=1048576", raw.display()))
+        .output()
+        .expect("debugfs is installed (e2fsprogs)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("File not found") {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ls` of a directory in the image; `None` if it does not exist.
+pub fn debugfs_ls(raw: &Path, path: &str) -> Option<Vec<String>> {
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("ls -p {path}")])
+        .arg(format!("{}?offset=1048576", raw.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("File not found") {
+        return None;
+    }
+    // ls -p lines: /inode/mode/uid/gid/name/size/
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split('/').nth(5).map(str::to_owned))
+            .filter(|n| !n.is_empty() && n != "." && n != "..")
+            .collect(),
+    )
+}
+
+/// Convert a qcow2 to raw next to `dir`.
+pub fn to_raw(qcow2: &Path, dir: &Path) -> PathBuf {
+    let raw = dir.join(format!(
+        "{}.raw",
+        qcow2.file_stem().unwrap().to_string_lossy()
+    ));
+    let st = Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(qcow2)
+        .arg(&raw)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    raw
+}

@@ -221,7 +221,9 @@ fn schema_is_derived_and_shipped() {
 
 #[test]
 fn help_teaches_each_verb_with_an_example() {
-    for verb in ["validate", "plan", "render", "schema"] {
+    for verb in [
+        "validate", "plan", "render", "schema", "run", "latest", "prune",
+    ] {
         let help = ok(&[verb, "--help"]);
         assert!(help.contains("Example"), "{verb} --help has no example");
         insta::assert_snapshot!(format!("help-{verb}"), help);

@@ -1,0 +1,252 @@
+//! Performing one step on a worker thread: turn the outputs of the steps it
+//! needs into its own output. Retries of transient failures happen here.
+
+use super::{Message, Progress, RunContext, StepOutput};
+use crate::layout::ensure_dir;
+use crate::plan::{Step, StepKind};
+use crate::step_error::{StepError, StepResult};
+use crate::steps::{boot, fetch, render, seed, snapshot};
+use crate::targets::{ImageMeta, prunable};
+use petgraph::graph::NodeIndex;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+/// Attempts for a step whose failures are transient.
+const ATTEMPTS: u32 = 3;
+
+pub fn perform(
+    ctx: &RunContext,
+    node: NodeIndex,
+    step: &Step,
+    inputs: &[StepOutput],
+    tx: &Sender<Message>,
+) -> StepResult<StepOutput> {
+    let mut attempt = 1;
+    loop {
+        ctx.cancel.check()?;
+        match perform_once(ctx, node, step, inputs, tx) {
+            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                let _ = tx.send(Message::Progress(
+                    node,
+                    Progress::Retry {
+                        attempt,
+                        error: e.message.clone(),
+                    },
+                ));
+                // 2 s, then 8 s: enough for a blip, bounded for a real outage.
+                let pause = Duration::from_secs(2 * 4u64.pow(attempt - 1));
+                let until = std::time::Instant::now() + pause;
+                while std::time::Instant::now() < until {
+                    ctx.cancel.check()?;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn perform_once(
+    ctx: &RunContext,
+    node: NodeIndex,
+    step: &Step,
+    inputs: &[StepOutput],
+    tx: &Sender<Message>,
+) -> StepResult<StepOutput> {
+    let recipe = ctx.recipe;
+    if step.kind == StepKind::Fetch {
+        let name = step.base.as_deref().expect("a fetch step names its base");
+        let base = &recipe.bases[name];
+        let log_path = ctx.run_dir.join(format!("fetch-{name}.log"));
+        let log = |line: &str| append(&log_path, line);
+        let progress = |done: u64, total: Option<u64>| {
+            let _ = tx.send(Message::Progress(node, Progress::Bytes(done, total)));
+        };
+        let bases = ctx.layout.bases();
+        ensure_dir(&bases).map_err(|e| StepError::permanent(e.to_string()))?;
+        let proxy = (!recipe.services.proxy.is_empty()).then_some(recipe.services.proxy.as_str());
+        let opts = fetch::FetchOptions {
+            cache_dir: &bases,
+            proxy,
+            cancel: &ctx.cancel,
+            log: &log,
+            progress: &progress,
+        };
+        return fetch::fetch(base, &opts).map(StepOutput::Fetched);
+    }
+
+    let cell = &recipe.cells[step.cell.expect("a cell step names its cell")];
+    let logs = ctx.cell_log_dir(cell);
+    let work = ctx.cell_work_dir(cell);
+    for dir in [&logs, &work] {
+        ensure_dir(dir).map_err(|e| StepError::permanent(e.to_string()))?;
+    }
+    match step.kind {
+        StepKind::Fetch => unreachable!("handled above"),
+        StepKind::Render => {
+            let script = recipe
+                .render(cell, &ctx.secrets.names())
+                .map_err(|d| StepError::permanent(d.to_string()))?;
+            let nonce = render::nonce();
+            let user_data = render::user_data(&script, &nonce);
+            // Kept for people debugging a template; it never holds secret values.
+            let _ = std::fs::write(logs.join("user-data"), &user_data);
+            Ok(StepOutput::Rendered { user_data, nonce })
+        }
+        StepKind::Seed => {
+            let Some(StepOutput::Rendered { user_data, nonce }) =
+                find(inputs, |o| matches!(o, StepOutput::Rendered { .. }))
+            else {
+                unreachable!("seed needs render");
+            };
+            let path = work.join("seed.img");
+            let _ = std::fs::remove_file(&path);
+            let hostname: String = cell.image_name.chars().take(63).collect();
+            seed::write_seed(
+                &path,
+                &seed::SeedContent {
+                    instance_id: &format!("pipeline-{nonce}"),
+                    hostname: hostname.trim_end_matches(['-', '.']),
+                    user_data,
+                    secrets: ctx.secrets,
+                },
+            )?;
+            Ok(StepOutput::Seeded {
+                seed: path,
+                nonce: nonce.clone(),
+            })
+        }
+        StepKind::Boot => {
+            let Some(StepOutput::Fetched(base)) =
+                find(inputs, |o| matches!(o, StepOutput::Fetched(_)))
+            else {
+                unreachable!("boot needs fetch");
+            };
+            let Some(StepOutput::Seeded { seed, nonce }) =
+                find(inputs, |o| matches!(o, StepOutput::Seeded { .. }))
+            else {
+                unreachable!("boot needs seed");
+            };
+            let result = boot::boot(&boot::BootInput {
+                name: &cell.image_name,
+                base: &base.path,
+                base_format: &base.format,
+                base_size: base.virtual_size,
+                disk_size: recipe.image.disk_size,
+                seed,
+                work: &work,
+                console: &logs.join("console.log"),
+                log: &logs.join("boot.log"),
+                arch: recipe.image.arch,
+                accel: ctx.accel.accel,
+                cpus: recipe.build.cpus,
+                memory: recipe.build.memory,
+                timeout: recipe.build.timeout,
+                nonce,
+                secrets: ctx.secrets,
+                cancel: &ctx.cancel,
+            });
+            // The seed holds the secrets: it goes as soon as the VM is done.
+            let _ = std::fs::remove_file(seed);
+            let _ = std::fs::remove_file(work.join("result.txt"));
+            result.map(|b| StepOutput::Booted { overlay: b.overlay })
+        }
+        StepKind::Snapshot => {
+            let Some(StepOutput::Booted { overlay }) =
+                find(inputs, |o| matches!(o, StepOutput::Booted { .. }))
+            else {
+                unreachable!("snapshot needs boot");
+            };
+            let result = snapshot::snapshot(
+                overlay,
+                &work.join("snapshot.qcow2"),
+                recipe.build.compression,
+                &logs.join("snapshot.log"),
+                &ctx.cancel,
+            );
+            let _ = std::fs::remove_file(overlay);
+            result.map(StepOutput::Snapshot)
+        }
+        StepKind::Upload => {
+            let Some(StepOutput::Snapshot(snap)) =
+                find(inputs, |o| matches!(o, StepOutput::Snapshot(_)))
+            else {
+                unreachable!("upload needs snapshot");
+            };
+            let target = step.target.expect("an upload names its target");
+            let store = &ctx.stores[target];
+            let meta = ImageMeta {
+                name: cell.image_name.clone(),
+                owner: ctx.owner.clone(),
+                arch: recipe.image.arch.to_string(),
+                base: cell.base().to_owned(),
+                cell: cell
+                    .values()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+                sha256: snap.sha256.clone(),
+                size: snap.size,
+                recipe_hash: ctx.recipe_hash.clone(),
+                input_key: None,
+            };
+            let total = snap.size;
+            let progress = |done: u64| {
+                let _ = tx.send(Message::Progress(node, Progress::Bytes(done, Some(total))));
+            };
+            let revision = store.upload(&snap.path, &meta, &ctx.cancel, &progress)?;
+            append(
+                &logs.join(format!("upload-{}.log", store.name())),
+                &format!("uploaded {} as {}", snap.path, revision.id),
+            );
+            Ok(StepOutput::Uploaded(Box::new(revision)))
+        }
+        StepKind::Prune => {
+            let Some(StepOutput::Uploaded(made)) =
+                find(inputs, |o| matches!(o, StepOutput::Uploaded(_)))
+            else {
+                unreachable!("prune needs upload");
+            };
+            let target = step.target.expect("a prune names its target");
+            let store = &ctx.stores[target];
+            let keep = recipe.targets[target].keep as usize;
+            let revisions = store.revisions(&cell.image_name, &ctx.owner)?;
+            let doomed: Vec<_> = prunable(&revisions, keep, Some(&made.id))
+                .into_iter()
+                .cloned()
+                .collect();
+            let log_path = logs.join(format!("prune-{}.log", store.name()));
+            for revision in &doomed {
+                ctx.cancel.check()?;
+                store.delete(revision)?;
+                append(
+                    &log_path,
+                    &format!("deleted {} (created {})", revision.id, revision.created_at),
+                );
+            }
+            Ok(StepOutput::Pruned(doomed))
+        }
+    }
+}
+
+fn find(inputs: &[StepOutput], pred: impl Fn(&StepOutput) -> bool) -> Option<&StepOutput> {
+    inputs.iter().find(|o| pred(o))
+}
+
+/// Append one timestamped line to a log file; logging never fails a step.
+pub fn append(path: &camino::Utf8Path, line: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(
+            f,
+            "{} {line}",
+            jiff::Timestamp::now()
+                .round(jiff::Unit::Second)
+                .unwrap_or_else(|_| jiff::Timestamp::now())
+        );
+    }
+}

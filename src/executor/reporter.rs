@@ -1,0 +1,181 @@
+//! What a run shows while it works: a live multi-line view on a terminal
+//! (one line per cell and per base: current step, elapsed, bytes), plain
+//! timestamped lines otherwise (CI). Everything also goes to `run.log`.
+
+use super::Progress;
+use crate::plan::{Step, StepKind};
+use camino::Utf8Path;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+pub struct Reporter {
+    live: Option<Live>,
+    log: Option<std::fs::File>,
+    /// Last percentage printed per row in plain mode (quarters only).
+    printed: HashMap<String, u64>,
+}
+
+struct Live {
+    multi: MultiProgress,
+    rows: HashMap<String, (ProgressBar, Instant)>,
+}
+
+impl Reporter {
+    pub fn new(live: bool, run_log: &Utf8Path) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(run_log)
+            .ok();
+        let live = live.then(|| Live {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4)),
+            rows: HashMap::new(),
+        });
+        Self {
+            live,
+            log,
+            printed: HashMap::new(),
+        }
+    }
+
+    /// A message for the user, above the live view.
+    pub fn line(&mut self, message: &str) {
+        let stamped = format!("{} {message}", now());
+        if let Some(log) = &mut self.log {
+            let _ = writeln!(log, "{stamped}");
+        }
+        match &self.live {
+            Some(live) => {
+                let _ = live.multi.println(message);
+            }
+            None => stderr_line(&stamped),
+        }
+    }
+
+    fn write_log(&mut self, message: &str) {
+        if let Some(log) = &mut self.log {
+            let _ = writeln!(log, "{} {message}", now());
+        }
+    }
+
+    pub fn started(&mut self, step: &Step, row: &str) {
+        let message = format!("{} {row}: started", step.kind);
+        self.write_log(&message);
+        match &mut self.live {
+            Some(live) => {
+                let (bar, _) = live.rows.entry(row.to_owned()).or_insert_with(|| {
+                    let bar = live.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} {prefix:.bold} {wide_msg} {elapsed:>4}",
+                        )
+                        .expect("valid template"),
+                    );
+                    bar.set_prefix(row.to_owned());
+                    bar.enable_steady_tick(Duration::from_millis(250));
+                    (bar, Instant::now())
+                });
+                bar.set_message(step_label(step));
+            }
+            None => stderr_line(&format!("{} {message}", now())),
+        }
+    }
+
+    pub fn progress(&mut self, step: &Step, row: &str, progress: &Progress) {
+        match progress {
+            Progress::Bytes(done, total) => {
+                if let Some(live) = &self.live {
+                    if let Some((bar, _)) = live.rows.get(row) {
+                        let amount = match total {
+                            Some(t) if *t > 0 => format!("{} / {}", mib(*done), mib(*t)),
+                            _ => mib(*done),
+                        };
+                        bar.set_message(format!("{}  {amount}", step_label(step)));
+                    }
+                } else if let Some(total) = total.filter(|t| *t > 0) {
+                    // Plain mode: a line at each quarter, not a flood.
+                    let quarter = done * 4 / total;
+                    let key = format!("{}:{row}", step.kind);
+                    if self.printed.get(&key).is_none_or(|q| *q < quarter) && quarter > 0 {
+                        self.printed.insert(key, quarter);
+                        self.line(&format!(
+                            "{} {row}: {} of {} ({}%)",
+                            step.kind,
+                            mib(*done),
+                            mib(total),
+                            quarter * 25
+                        ));
+                    }
+                }
+            }
+            Progress::Note(note) => self.line(&format!("{} {row}: {note}", step.kind)),
+            Progress::Retry { attempt, error } => self.line(&format!(
+                "{} {row}: attempt {attempt} failed, retrying: {error}",
+                step.kind
+            )),
+        }
+    }
+
+    pub fn finished(&mut self, step: &Step, row: &str, elapsed: Duration, error: Option<&str>) {
+        let took = humantime::format_duration(Duration::from_secs(elapsed.as_secs().max(1)));
+        let message = match error {
+            None => format!("{} {row}: done in {took}", step.kind),
+            Some(e) => format!("{} {row}: failed after {took}: {e}", step.kind),
+        };
+        self.write_log(&message);
+        match &mut self.live {
+            Some(live) => {
+                if error.is_some() {
+                    let _ = live.multi.println(&message);
+                }
+                // A base's line goes when it is fetched; a cell's in `cell_done`.
+                if step.kind == StepKind::Fetch
+                    && let Some((bar, _)) = live.rows.remove(row)
+                {
+                    bar.finish_and_clear();
+                }
+            }
+            None => stderr_line(&format!("{} {message}", now())),
+        }
+    }
+
+    /// A cell has no more steps to run.
+    pub fn cell_done(&mut self, row: &str, summary: &str) {
+        self.write_log(&format!("{row}: {summary}"));
+        if let Some(live) = &mut self.live
+            && let Some((bar, _)) = live.rows.remove(row)
+        {
+            bar.finish_and_clear();
+            let _ = live.multi.println(format!("{row}: {summary}"));
+        }
+    }
+
+    /// Remove the live view (before the result table is printed).
+    pub fn clear(&mut self) {
+        if let Some(live) = &mut self.live {
+            for (_, (bar, _)) in live.rows.drain() {
+                bar.finish_and_clear();
+            }
+            let _ = live.multi.clear();
+        }
+    }
+}
+
+fn step_label(step: &Step) -> String {
+    step.kind.to_string()
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+fn now() -> String {
+    jiff::ZonedDateTime::now().strftime("%H:%M:%S").to_string()
+}
+
+/// A line on stderr; a closed stderr (`| head`) must not stop a build.
+fn stderr_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}

@@ -1,0 +1,16 @@
+use crate::steps::fetch::FetchedBase;
+use crate::steps::snapshot::Snapshot;
+use crate::targets::Revision;
+use camino::Utf8PathBuf;
+
+/// What a finished step hands to the steps that depend on it.
+#[derive(Debug, Clone)]
+pub enum StepOutput {
+    Fetched(FetchedBase),
+    Rendered { user_data: String, nonce: String },
+    Seeded { seed: Utf8PathBuf, nonce: String },
+    Booted { overlay: Utf8PathBuf },
+    Snapshot(Snapshot),
+    Uploaded(Box<Revision>),
+    Pruned(Vec<Revision>),
+}

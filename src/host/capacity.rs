@@ -1,0 +1,38 @@
+//! How much of this machine a run may use.
+
+/// Bytes of memory available for new work (`MemAvailable`), if known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Memory a VM costs beyond its guest RAM (QEMU itself, TCG's code cache).
+const VM_OVERHEAD: u64 = 384 << 20;
+
+/// Default VMs at once: one per core (a build VM spends much of its time
+/// waiting on I/O and on the guest's own serial steps, so more VMs than
+/// cores/vCPUs still gains; measured in benches/), never more than the
+/// available memory holds.
+pub fn default_jobs(cores: usize, available: Option<u64>, memory_per_vm: u64) -> usize {
+    let by_memory = available.map_or(usize::MAX, |a| (a / (memory_per_vm + VM_OVERHEAD)) as usize);
+    cores.min(by_memory).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_by_cores_and_memory() {
+        assert_eq!(default_jobs(2, Some(24 << 30), 2 << 30), 2);
+        assert_eq!(default_jobs(16, Some(8 << 30), 2 << 30), 3);
+        assert_eq!(default_jobs(4, Some(1 << 30), 2 << 30), 1);
+        assert_eq!(default_jobs(4, None, 2 << 30), 4);
+    }
+}

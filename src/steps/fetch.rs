@@ -1,0 +1,1248 @@
+//! The fetch step: download or copy a base image, verify its SHA-256, and
+//! keep it in the cache under its digest.
+//!
+//! Invariants:
+//! - `<cache_dir>/<sha256>.img` only ever appears by an atomic rename of a
+//!   file whose digest was checked, so its existence means "verified";
+//! - everything in flight lives at `<cache_dir>/.<sha256>.<uuid>.partial`,
+//!   removed on every error, on cancellation and on panic;
+//! - memory use is one fixed buffer, whatever the image size.
+
+use crate::cancel::CancelToken;
+use crate::layout::ensure_dir;
+use crate::model::{Base, Checksum, Resource};
+use crate::step_error::{StepError, StepResult};
+use camino::{Utf8Path, Utf8PathBuf};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// A verified base image in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedBase {
+    pub path: Utf8PathBuf,
+    pub sha256: String,
+    /// As `qemu-img info` reports it: "qcow2", "raw", …
+    pub format: String,
+    pub virtual_size: u64,
+}
+
+#[derive(Clone, Copy)]
+pub struct FetchOptions<'a> {
+    /// `Layout::bases()`: verified bases live here, named by SHA-256.
+    pub cache_dir: &'a Utf8Path,
+    /// `services.proxy` from the recipe (`None` when empty), used for every
+    /// URL. When `None`: `http_proxy`/`https_proxy`/`all_proxy` (either
+    /// case) by the URL's scheme, minus loopback and `no_proxy`.
+    pub proxy: Option<&'a str>,
+    pub cancel: &'a CancelToken,
+    /// One line per event, for the step's log file.
+    pub log: &'a (dyn Fn(&str) + Sync),
+    /// Bytes done, total if known.
+    pub progress: &'a (dyn Fn(u64, Option<u64>) + Sync),
+}
+
+/// Size of the one buffer a transfer uses.
+const CHUNK: usize = 256 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A transfer fails when no byte arrives for this long (there is no total
+/// timeout: bases are hundreds of megabytes).
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// A `SHA256SUMS` file larger than this is not one.
+const SUMS_LIMIT: u64 = 16 * 1024 * 1024;
+const USER_AGENT: &str = concat!("pipeline/", env!("CARGO_PKG_VERSION"));
+
+/// The SHA-256 the base must have (lowercase hex): `Checksum::Sha256` as
+/// written, or looked up in the `SHA256SUMS` file (URL or path) under the
+/// base's file name (`Resource::file_name()`). `SHA256SUMS` lines are
+/// `<hex> *<name>` or `<hex>  <name>`.
+pub fn expected_sha256(base: &Base, opts: &FetchOptions) -> StepResult<String> {
+    match &base.checksum {
+        Checksum::Sha256(hex) => normalize_sha256(hex)
+            .ok_or_else(|| StepError::permanent(format!("invalid sha256 `{hex}`"))),
+        Checksum::Sums(sums) => {
+            let text = read_sums(sums, opts)?;
+            let name = base.source.file_name();
+            let hex = find_in_sums(&text, name)
+                .ok_or_else(|| StepError::permanent(format!("`{name}` is not listed in {sums}")))?;
+            let sha = normalize_sha256(hex).ok_or_else(|| {
+                StepError::permanent(format!("invalid sha256 `{hex}` for `{name}` in {sums}"))
+            })?;
+            (opts.log)(&format!("expected sha256 {sha} (from {sums})"));
+            Ok(sha)
+        }
+    }
+}
+
+/// Fetch and verify one base, or reuse the cached copy.
+pub fn fetch(base: &Base, opts: &FetchOptions) -> StepResult<FetchedBase> {
+    opts.cancel.check()?;
+    // Resolved on every call: a moving `current/` image is caught here.
+    let sha256 = expected_sha256(base, opts)?;
+    ensure_dir(opts.cache_dir)
+        .map_err(|e| StepError::permanent(lowercase_first(&e.to_string())))?;
+    let path = opts.cache_dir.join(format!("{sha256}.img"));
+    if is_cached(&path) {
+        (opts.log)(&format!("cached: {path}"));
+    } else {
+        fetch_into_cache(base, &sha256, &path, opts)?;
+    }
+    let (format, virtual_size) = image_info(&path)?;
+    (opts.log)(&format!(
+        "{path}: format {format}, virtual size {virtual_size} bytes"
+    ));
+    Ok(FetchedBase {
+        path,
+        sha256,
+        format,
+        virtual_size,
+    })
+}
+
+/// The final name is only ever created by a rename after verification, so
+/// it existing (and not being empty) is enough.
+fn is_cached(path: &Utf8Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0)
+}
+
+/// Removes the temporary file when dropped: on errors, cancellation, panics,
+/// and after the final rename (when nothing is left, or when the rename was a
+/// no-op because both names were hard links to the same file).
+struct Partial(Utf8PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+fn fetch_into_cache(
+    base: &Base,
+    sha256: &str,
+    path: &Utf8Path,
+    opts: &FetchOptions,
+) -> StepResult<()> {
+    let partial = Partial(
+        opts.cache_dir
+            .join(format!(".{sha256}.{}.partial", uuid::Uuid::new_v4())),
+    );
+    let started = Instant::now();
+    let (actual, bytes) = match &base.source {
+        Resource::Url(url) => download(url, &partial.0, opts)?,
+        Resource::Path(src) => copy_local(src, &partial.0, opts)?,
+    };
+    if actual != sha256 {
+        (opts.log)(&format!(
+            "checksum mismatch: expected {sha256}, got {actual}; removing {}",
+            partial.0
+        ));
+        return Err(StepError::permanent(format!(
+            "checksum mismatch for base `{}` ({}): expected {sha256}, got {actual}",
+            base.name, base.source
+        )));
+    }
+    (opts.log)(&format!(
+        "verified sha256 {actual} ({bytes} bytes in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    ));
+    // Atomic; a racing process renaming an identical verified file over it
+    // (or before it) is harmless.
+    fs::rename(&partial.0, path)
+        .map_err(|e| StepError::io(format!("failed to rename {} to {path}", partial.0), &e))?;
+    drop(partial);
+    // Make the rename durable; best effort (not every file system allows it).
+    if let Ok(dir) = File::open(opts.cache_dir) {
+        let _ = dir.sync_all();
+    }
+    (opts.log)(&format!("stored {path}"));
+    Ok(())
+}
+
+/// Download `url` to `dest` (created, must not exist), returning its
+/// SHA-256 and size.
+fn download(url: &str, dest: &Utf8Path, opts: &FetchOptions) -> StepResult<(String, u64)> {
+    let agent = agent_for(url, opts)?;
+    (opts.log)(&format!("downloading {url}"));
+    let response = get(&agent, url)?;
+    let total = response.body().content_length();
+    match total {
+        Some(n) => (opts.log)(&format!("content length {n} bytes")),
+        None => (opts.log)("content length unknown"),
+    }
+    let mut reader = response.into_body().into_reader();
+    let mut file = create_partial(dest)?;
+    let (sha, bytes) = stream(&mut reader, Some(&mut file), dest, total, opts, |e| {
+        http_error(url, ureq::Error::from(e))
+    })?;
+    if let Some(total) = total
+        && bytes != total
+    {
+        return Err(StepError::transient(format!(
+            "{url}: connection closed after {bytes} of {total} bytes"
+        )));
+    }
+    Ok((sha, bytes))
+}
+
+/// Copy a local file to `dest`, trying a hard link first; returns the
+/// SHA-256 and size of what is at `dest`.
+fn copy_local(src: &Utf8Path, dest: &Utf8Path, opts: &FetchOptions) -> StepResult<(String, u64)> {
+    let open_error = |e: io::Error| {
+        if e.kind() == io::ErrorKind::NotFound {
+            StepError::permanent(format!("{src} does not exist"))
+        } else {
+            StepError::io(format!("failed to open {src}"), &e)
+        }
+    };
+    let real = fs::canonicalize(src).map_err(open_error)?;
+    let mut input = File::open(&real).map_err(open_error)?;
+    let meta = input
+        .metadata()
+        .map_err(|e| StepError::io(format!("failed to read {src}"), &e))?;
+    if !meta.is_file() {
+        return Err(StepError::permanent(format!("{src} is not a regular file")));
+    }
+    let total = Some(meta.len());
+    // Always a copy, never a hard link: the cache entry is named by its
+    // digest and must not change when the user edits their file in place.
+    (opts.log)(&format!("copying {src}"));
+    let mut file = create_partial(dest)?;
+    stream(&mut input, Some(&mut file), dest, total, opts, |e| {
+        StepError::io(format!("failed to read {src}"), &e)
+    })
+}
+
+fn create_partial(path: &Utf8Path) -> StepResult<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| StepError::io(format!("failed to create {path}"), &e))
+}
+
+/// Read `src` to the end with one fixed buffer, hashing, writing to `dest`
+/// when given (then fsyncing it), polling cancellation and reporting
+/// progress between chunks. `src_error` classifies read errors.
+fn stream(
+    src: &mut dyn Read,
+    dest: Option<&mut File>,
+    dest_path: &Utf8Path,
+    total: Option<u64>,
+    opts: &FetchOptions,
+    src_error: impl Fn(io::Error) -> StepError,
+) -> StepResult<(String, u64)> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut hasher = Sha256::new();
+    let mut done = 0u64;
+    let mut dest = dest;
+    (opts.progress)(0, total);
+    loop {
+        if opts.cancel.is_cancelled() {
+            (opts.log)(&format!(
+                "interrupted after {done} bytes; removing {dest_path}"
+            ));
+            return Err(StepError::cancelled());
+        }
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(src_error(e)),
+        };
+        hasher.update(&buf[..n]);
+        if let Some(file) = dest.as_deref_mut() {
+            file.write_all(&buf[..n])
+                .map_err(|e| StepError::io(format!("failed to write {dest_path}"), &e))?;
+        }
+        done += n as u64;
+        (opts.progress)(done, total);
+    }
+    let sync_target = match dest {
+        Some(file) => file.sync_all(),
+        // A hard link: make sure the data it names is on disk too.
+        None => File::open(dest_path).and_then(|f| f.sync_all()),
+    };
+    sync_target.map_err(|e| StepError::io(format!("failed to sync {dest_path}"), &e))?;
+    Ok((hex::encode(hasher.finalize()), done))
+}
+
+fn read_sums(sums: &Resource, opts: &FetchOptions) -> StepResult<String> {
+    match sums {
+        Resource::Url(url) => {
+            let agent = agent_for(url, opts)?;
+            (opts.log)(&format!("reading {url}"));
+            let mut response = get(&agent, url)?;
+            response
+                .body_mut()
+                .with_config()
+                .limit(SUMS_LIMIT)
+                .read_to_string()
+                .map_err(|e| http_error(url, e))
+        }
+        Resource::Path(path) => {
+            (opts.log)(&format!("reading {path}"));
+            fs::read_to_string(path).map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    StepError::permanent(format!("{path} does not exist"))
+                } else {
+                    StepError::io(format!("failed to read {path}"), &e)
+                }
+            })
+        }
+    }
+}
+
+/// The digest listed for `name`: lines are `<hex> *<name>` (binary mode) or
+/// `<hex>  <name>` (text mode); a leading `./` on the name is ignored.
+fn find_in_sums<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    text.lines().find_map(|line| {
+        let (hex, rest) = line.trim_end().split_once(' ')?;
+        let file = rest.strip_prefix(['*', ' ']).unwrap_or(rest);
+        let file = file.strip_prefix("./").unwrap_or(file);
+        (file == name).then_some(hex)
+    })
+}
+
+/// Lowercase hex, exactly 64 digits (it becomes part of a file name).
+fn normalize_sha256(hex: &str) -> Option<String> {
+    let hex = hex.trim().to_ascii_lowercase();
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+}
+
+// HTTP ---------------------------------------------------------------------
+
+/// An agent for one URL: timeouts, and the proxy chosen explicitly (which
+/// also stops ureq from applying its own reading of the environment).
+fn agent_for(url: &str, opts: &FetchOptions) -> StepResult<ureq::Agent> {
+    let env = |name: &str| std::env::var(name).ok();
+    let proxy = match choose_proxy(url, opts.proxy, &env) {
+        Some((value, from)) => {
+            let proxy = make_proxy(&value, from)?;
+            (opts.log)(&format!("using proxy {} (from {from})", redact(&value)));
+            Some(proxy)
+        }
+        None => None,
+    };
+    let config = ureq::Agent::config_builder()
+        .proxy(proxy)
+        .timeout_resolve(Some(CONNECT_TIMEOUT))
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_per_read(Some(STALL_TIMEOUT))
+        .timeout_per_write(Some(STALL_TIMEOUT))
+        .http_status_as_error(false)
+        // Absent, any coding is acceptable; we want the bytes as published.
+        .accept_encoding("identity")
+        .user_agent(USER_AGENT)
+        .build();
+    Ok(ureq::Agent::new_with_config(config))
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> StepResult<ureq::http::Response<ureq::Body>> {
+    let response = agent.get(url).call().map_err(|e| http_error(url, e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let code = status.as_u16();
+    let reason = status
+        .canonical_reason()
+        .map(|r| format!(" ({})", r.to_ascii_lowercase()))
+        .unwrap_or_default();
+    let message = format!("http {code}{reason} from {url}");
+    if status.is_server_error() || code == 429 || code == 408 {
+        Err(StepError::transient(message))
+    } else {
+        Err(StepError::permanent(message))
+    }
+}
+
+/// Connection errors and timeouts are transient; the rest is permanent.
+fn http_error(url: &str, error: ureq::Error) -> StepError {
+    use ureq::Error as E;
+    match error {
+        E::Timeout(ureq::Timeout::PerRead) => StepError::transient(format!(
+            "no data from {url} for {} s",
+            STALL_TIMEOUT.as_secs()
+        )),
+        E::Timeout(t) => StepError::transient(format!("timed out ({t}) fetching {url}")),
+        E::Io(e) => StepError::transient(format!("{url}: {}", lowercase_first(&e.to_string()))),
+        E::HostNotFound => StepError::transient(format!("{url}: host not found")),
+        E::ConnectionFailed => StepError::transient(format!("{url}: connection failed")),
+        E::Protocol(e) => StepError::transient(format!("{url}: protocol error: {e}")),
+        E::StatusCode(code) => {
+            let message = format!("http {code} from {url}");
+            if code >= 500 || code == 429 || code == 408 {
+                StepError::transient(message)
+            } else {
+                StepError::permanent(message)
+            }
+        }
+        E::ConnectProxyFailed(reason) => {
+            // ureq tunnels plain http through CONNECT too; proxies that only
+            // allow CONNECT to port 443 (squid's default) answer 403 here.
+            let message = format!(
+                "{url}: the proxy refused to open a tunnel ({})",
+                lowercase_first(&reason)
+            );
+            if reason.contains("responded 4") {
+                StepError::permanent(message)
+            } else {
+                StepError::transient(message)
+            }
+        }
+        other => StepError::permanent(format!("{url}: {}", lowercase_first(&other.to_string()))),
+    }
+}
+
+/// The proxy for one URL and where it came from: `services.proxy` when set
+/// (for every URL), else `http_proxy`/`https_proxy` by the URL's scheme
+/// (lowercase first, then uppercase), then `all_proxy`/`ALL_PROXY`, unless
+/// the host is loopback or matches `no_proxy`/`NO_PROXY` (comma-separated
+/// host names, which also match their subdomains, with an optional leading
+/// `.` or `*.`; IP addresses; CIDR ranges; `*`). Empty values count as unset.
+fn choose_proxy(
+    url: &str,
+    explicit: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, &'static str)> {
+    if let Some(p) = explicit.map(str::trim).filter(|p| !p.is_empty()) {
+        return Some((p.to_owned(), "services.proxy"));
+    }
+    let names: [&'static str; 4] = if url.starts_with("https://") {
+        ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
+    } else {
+        ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+    };
+    let var = |n: &str| {
+        env(n)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let (from, value) = names.iter().find_map(|n| var(n).map(|v| (*n, v)))?;
+    let no_proxy = var("no_proxy")
+        .or_else(|| var("NO_PROXY"))
+        .unwrap_or_default();
+    let host = url.parse::<ureq::http::Uri>().ok()?.host()?.to_owned();
+    // Like Go's ProxyFromEnvironment: a proxy elsewhere cannot reach our
+    // loopback, so loopback is never sent to an environment proxy.
+    if bypasses_proxy("localhost,127.0.0.0/8,::1", &host) || bypasses_proxy(&no_proxy, &host) {
+        return None;
+    }
+    Some((value, from))
+}
+
+fn bypasses_proxy(no_proxy: &str, host: &str) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let ip = host.parse::<IpAddr>().ok();
+    no_proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            if let Some((net, bits)) = entry.split_once('/') {
+                return ip.is_some_and(|ip| in_cidr(ip, net, bits));
+            }
+            let entry = entry
+                .strip_prefix("*.")
+                .or_else(|| entry.strip_prefix('.'))
+                .unwrap_or(entry)
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase();
+            if let (Some(ip), Ok(e)) = (ip, entry.parse::<IpAddr>()) {
+                return ip == e;
+            }
+            host == entry || host.ends_with(&format!(".{entry}"))
+        })
+}
+
+fn in_cidr(ip: IpAddr, net: &str, bits: &str) -> bool {
+    let (Ok(net), Ok(bits)) = (net.trim().parse::<IpAddr>(), bits.trim().parse::<u32>()) else {
+        return false;
+    };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Only HTTP(S) proxies: this build of ureq has no SOCKS support (it would
+/// panic on a configured SOCKS proxy and silently bypass one from the
+/// environment).
+fn make_proxy(value: &str, from: &str) -> StepResult<ureq::Proxy> {
+    let shown = redact(value);
+    if let Some((scheme, _)) = value.split_once("://")
+        && !scheme.eq_ignore_ascii_case("http")
+        && !scheme.eq_ignore_ascii_case("https")
+    {
+        return Err(StepError::permanent(format!(
+            "unsupported proxy `{shown}` (from {from}): only http:// and https:// proxies are supported"
+        )));
+    }
+    ureq::Proxy::new(value)
+        .map_err(|_| StepError::permanent(format!("invalid proxy `{shown}` (from {from})")))
+}
+
+/// A proxy URL without its credentials, for logs and messages.
+fn redact(proxy: &str) -> String {
+    let (scheme, rest) = match proxy.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, proxy),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("***@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    match scheme {
+        Some(s) => format!("{s}://{rest}"),
+        None => rest,
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+// qemu-img -----------------------------------------------------------------
+
+/// `qemu-img info`: the format and virtual size. Images with a backing file
+/// are refused: a downloaded image must not make qemu open host files.
+fn image_info(path: &Utf8Path) -> StepResult<(String, u64)> {
+    let output = duct::cmd("qemu-img", ["info", "-U", "--output=json", path.as_str()])
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| StepError::permanent(format!("failed to run qemu-img: {e}")))?;
+    let not_image = |why: &str| StepError::permanent(format!("{path} is not a disk image: {why}"));
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let why = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(not_image(why.trim()));
+    }
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| not_image(&format!("unreadable qemu-img output: {e}")))?;
+    let format = info["format"]
+        .as_str()
+        .ok_or_else(|| not_image("qemu-img reported no format"))?;
+    let size = info["virtual-size"]
+        .as_u64()
+        .ok_or_else(|| not_image("qemu-img reported no virtual size"))?;
+    if let Some(backing) = info["backing-filename"].as_str() {
+        return Err(StepError::permanent(format!(
+            "{path} has a backing file (`{backing}`); a base must be self-contained"
+        )));
+    }
+    Ok((format.to_owned(), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::step_error::StepErrorKind;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::thread::JoinHandle;
+
+    // Fixtures ---------------------------------------------------------------
+
+    /// A real, small qcow2 image.
+    fn qcow2() -> &'static [u8] {
+        static IMAGE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        IMAGE.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f.qcow2");
+            duct::cmd(
+                "qemu-img",
+                ["create", "-q", "-f", "qcow2", path.to_str().unwrap(), "16M"],
+            )
+            .run()
+            .unwrap();
+            fs::read(path).unwrap()
+        })
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    /// A tiny_http server on 127.0.0.1 serving fixed routes (path → status,
+    /// body); unknown paths are 404. Records every request path.
+    struct Server {
+        base: String,
+        hits: Arc<Mutex<Vec<String>>>,
+        server: Arc<tiny_http::Server>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Server {
+        fn start(routes: Vec<(&str, u16, Vec<u8>)>) -> Self {
+            let routes: HashMap<String, (u16, Vec<u8>)> = routes
+                .into_iter()
+                .map(|(p, s, b)| (p.to_owned(), (s, b)))
+                .collect();
+            let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+            let port = server.server_addr().to_ip().unwrap().port();
+            let hits = Arc::new(Mutex::new(Vec::new()));
+            let thread = {
+                let (server, hits) = (server.clone(), hits.clone());
+                std::thread::spawn(move || {
+                    for request in server.incoming_requests() {
+                        hits.lock().unwrap().push(request.url().to_owned());
+                        let (status, body) = routes
+                            .get(request.url())
+                            .cloned()
+                            .unwrap_or((404, b"not found".to_vec()));
+                        // Content-Length, as static file servers send.
+                        let response = tiny_http::Response::from_data(body)
+                            .with_status_code(status)
+                            .with_chunked_threshold(usize::MAX);
+                        let _ = request.respond(response);
+                    }
+                })
+            };
+            Self {
+                base: format!("http://127.0.0.1:{port}"),
+                hits,
+                server,
+                thread: Some(thread),
+            }
+        }
+
+        fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+
+        fn hits(&self) -> Vec<String> {
+            self.hits.lock().unwrap().clone()
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.server.unblock();
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Options with a log that is collected, and no progress reporting.
+    struct Harness {
+        cache: tempfile::TempDir,
+        cancel: CancelToken,
+        lines: Mutex<Vec<String>>,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            Self {
+                cache: tempfile::tempdir().unwrap(),
+                cancel: CancelToken::new(),
+                lines: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn cache_dir(&self) -> &Utf8Path {
+            Utf8Path::from_path(self.cache.path()).unwrap()
+        }
+
+        fn run<T>(
+            &self,
+            proxy: Option<&str>,
+            progress: &(dyn Fn(u64, Option<u64>) + Sync),
+            f: impl FnOnce(&FetchOptions) -> T,
+        ) -> T {
+            let log = |line: &str| self.lines.lock().unwrap().push(line.to_owned());
+            let opts = FetchOptions {
+                cache_dir: self.cache_dir(),
+                proxy,
+                cancel: &self.cancel,
+                log: &log,
+                progress,
+            };
+            f(&opts)
+        }
+
+        fn fetch(&self, base: &Base) -> StepResult<FetchedBase> {
+            self.run(None, &|_, _| {}, |opts| fetch(base, opts))
+        }
+
+        fn logged(&self, needle: &str) -> bool {
+            self.lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+        }
+
+        /// Names in the cache directory, hidden ones included.
+        fn cache_entries(&self) -> Vec<String> {
+            let mut names: Vec<String> = fs::read_dir(self.cache.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        }
+    }
+
+    fn base(source: Resource, checksum: Checksum) -> Base {
+        Base {
+            name: "noble".into(),
+            source,
+            checksum,
+        }
+    }
+
+    // Tests ------------------------------------------------------------------
+
+    #[test]
+    fn downloads_and_verifies_with_sha256() {
+        let server = Server::start(vec![("/f.qcow2", 200, qcow2().to_vec())]);
+        let h = Harness::new();
+        let progress_calls = Mutex::new(Vec::new());
+        let progress = |done: u64, total: Option<u64>| {
+            progress_calls.lock().unwrap().push((done, total));
+        };
+        let b = base(
+            Resource::Url(server.url("/f.qcow2")),
+            Checksum::Sha256(sha(qcow2()).to_uppercase()),
+        );
+        let fetched = h.run(None, &progress, |opts| fetch(&b, opts)).unwrap();
+
+        assert_eq!(fetched.sha256, sha(qcow2()));
+        assert_eq!(
+            fetched.path,
+            h.cache_dir().join(format!("{}.img", sha(qcow2())))
+        );
+        assert_eq!(fetched.format, "qcow2");
+        assert_eq!(fetched.virtual_size, 16 * 1024 * 1024);
+        assert_eq!(fs::read(&fetched.path).unwrap(), qcow2());
+        assert_eq!(h.cache_entries(), [format!("{}.img", sha(qcow2()))]);
+        let calls = progress_calls.lock().unwrap();
+        let len = qcow2().len() as u64;
+        assert_eq!(calls.first(), Some(&(0, Some(len))));
+        assert_eq!(calls.last(), Some(&(len, Some(len))));
+        assert_eq!(server.hits(), ["/f.qcow2"]);
+    }
+
+    #[test]
+    fn downloads_with_sha256sums_url_then_reuses_the_cache() {
+        let sums = format!("{}  other.img\n{} *f.qcow2\n", sha(b"other"), sha(qcow2()));
+        let server = Server::start(vec![
+            ("/f.qcow2", 200, qcow2().to_vec()),
+            ("/SHA256SUMS", 200, sums.into_bytes()),
+        ]);
+        let h = Harness::new();
+        let b = base(
+            Resource::Url(server.url("/f.qcow2")),
+            Checksum::Sums(Resource::Url(server.url("/SHA256SUMS"))),
+        );
+
+        let first = h.fetch(&b).unwrap();
+        assert_eq!(first.sha256, sha(qcow2()));
+        assert_eq!(server.hits(), ["/SHA256SUMS", "/f.qcow2"]);
+        assert!(!h.logged("cached"));
+
+        // Second run: SHA256SUMS is read again, the image is not.
+        let second = h.fetch(&b).unwrap();
+        assert_eq!(second, first);
+        assert_eq!(server.hits(), ["/SHA256SUMS", "/f.qcow2", "/SHA256SUMS"]);
+        assert!(h.logged("cached"));
+    }
+
+    #[test]
+    fn upstream_change_is_noticed_through_sha256sums() {
+        // SHA256SUMS names a digest nothing cached has: download, mismatch.
+        let server = Server::start(vec![
+            ("/f.qcow2", 200, qcow2().to_vec()),
+            (
+                "/SHA256SUMS",
+                200,
+                format!("{} *f.qcow2\n", sha(b"new")).into_bytes(),
+            ),
+        ]);
+        let h = Harness::new();
+        let b = base(
+            Resource::Url(server.url("/f.qcow2")),
+            Checksum::Sums(Resource::Url(server.url("/SHA256SUMS"))),
+        );
+        let e = h.fetch(&b).unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Permanent);
+        assert!(e.message.contains(&sha(b"new")), "{e}");
+    }
+
+    #[test]
+    fn missing_from_sha256sums_is_permanent() {
+        let server = Server::start(vec![(
+            "/SHA256SUMS",
+            200,
+            format!("{} *other.img\n", sha(b"x")).into_bytes(),
+        )]);
+        let h = Harness::new();
+        let b = base(
+            Resource::Url(server.url("/f.qcow2")),
+            Checksum::Sums(Resource::Url(server.url("/SHA256SUMS"))),
+        );
+        let e = h.fetch(&b).unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Permanent);
+        assert_eq!(
+            e.message,
+            format!("`f.qcow2` is not listed in {}", server.url("/SHA256SUMS"))
+        );
+        assert_eq!(server.hits(), ["/SHA256SUMS"]);
+    }
+
+    #[test]
+    fn checksum_mismatch_names_both_digests_and_leaves_nothing() {
+        let server = Server::start(vec![("/f.qcow2", 200, qcow2().to_vec())]);
+        let h = Harness::new();
+        let wrong = sha(b"something else");
+        let url = server.url("/f.qcow2");
+        let b = base(Resource::Url(url.clone()), Checksum::Sha256(wrong.clone()));
+        let e = h.fetch(&b).unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Permanent);
+        assert_eq!(
+            e.message,
+            format!(
+                "checksum mismatch for base `noble` ({url}): expected {wrong}, got {}",
+                sha(qcow2())
+            )
+        );
+        assert!(h.cache_entries().is_empty(), "{:?}", h.cache_entries());
+    }
+
+    #[test]
+    fn http_404_is_permanent_and_500_transient() {
+        let server = Server::start(vec![("/gone.img", 404, vec![]), ("/busy.img", 500, vec![])]);
+        let h = Harness::new();
+        let any = Checksum::Sha256(sha(b"x"));
+
+        let e = h
+            .fetch(&base(Resource::Url(server.url("/gone.img")), any.clone()))
+            .unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Permanent);
+        assert_eq!(
+            e.message,
+            format!("http 404 (not found) from {}", server.url("/gone.img"))
+        );
+
+        let e = h
+            .fetch(&base(Resource::Url(server.url("/busy.img")), any.clone()))
+            .unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Transient);
+        assert!(e.message.starts_with("http 500"), "{e}");
+
+        // A 404 for SHA256SUMS too.
+        let e = h
+            .fetch(&base(
+                Resource::Url(server.url("/busy.img")),
+                Checksum::Sums(Resource::Url(server.url("/SHA256SUMS"))),
+            ))
+            .unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Permanent);
+        assert!(e.message.contains("/SHA256SUMS"), "{e}");
+        assert!(h.cache_entries().is_empty(), "{:?}", h.cache_entries());
+    }
+
+    #[test]
+    fn connection_refused_is_transient() {
+        // Bind then drop, so the port is (almost certainly) closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let h = Harness::new();
+        let b = base(
+            Resource::Url(format!("http://127.0.0.1:{port}/f.img")),
+            Checksum::Sha256(sha(b"x")),
+        );
+        let e = h.fetch(&b).unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Transient, "{e}");
+        assert!(e.message.contains("connection refused"), "{e}");
+    }
+
+    #[test]
+    fn local_path_source_with_local_sha256sums() {
+        let src_dir = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(src_dir.path()).unwrap();
+        fs::write(dir.join("f.qcow2"), qcow2()).unwrap();
+        fs::write(
+            dir.join("SHA256SUMS"),
+            format!("{}  ./f.qcow2\r\n", sha(qcow2())),
+        )
+        .unwrap();
+        let h = Harness::new();
+        let b = base(
+            Resource::Path(dir.join("f.qcow2")),
+            Checksum::Sums(Resource::Path(dir.join("SHA256SUMS"))),
+        );
+        let fetched = h.fetch(&b).unwrap();
+        assert_eq!(fetched.format, "qcow2");
+        assert_eq!(fs::read(&fetched.path).unwrap(), qcow2());
+        assert_eq!(h.cache_entries(), [format!("{}.img", sha(qcow2()))]);
+        assert!(h.logged("copying"));
+    }
+
+    #[test]
+    fn a_local_source_is_copied_not_linked() {
+        let src_dir = tempfile::tempdir().unwrap();
+        let src = Utf8Path::from_path(src_dir.path()).unwrap().join("f.qcow2");
+        fs::write(&src, qcow2()).unwrap();
+        let h = Harness::new();
+        let dest = h.cache_dir().join("copy.partial");
+        let (digest, bytes) = h
+            .run(None, &|_, _| {}, |opts| copy_local(&src, &dest, opts))
+            .unwrap();
+        assert_eq!(digest, sha(qcow2()));
+        assert_eq!(bytes, qcow2().len() as u64);
+        assert_eq!(fs::read(&dest).unwrap(), qcow2());
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(
+            fs::metadata(&dest).unwrap().ino(),
+            fs::metadata(&src).unwrap().ino()
+        );
+    }
+
+    #[test]
+    fn missing_local_file_is_permanent() {
+        let h = Harness::new();
+        let b = base(
+            Resource::Path("/nonexistent/pipeline/f.qcow2".into()),
+            Checksum::Sha256(sha(b"x")),
+        );
+        let e = h.fetch(&b).unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Permanent);
+        assert_eq!(e.message, "/nonexistent/pipeline/f.qcow2 does not exist");
+        assert!(h.cache_entries().is_empty());
+    }
+
+    #[test]
+    fn cancellation_mid_download_removes_the_partial_file() {
+        // Larger than one buffer, so there is a second chunk to poll before.
+        let big: Vec<u8> = (0..4 * CHUNK).map(|i| (i % 251) as u8).collect();
+        let server = Server::start(vec![("/big.img", 200, big.clone())]);
+        let h = Harness::new();
+        let seen_partial = Mutex::new(Vec::new());
+        let progress = |done: u64, _: Option<u64>| {
+            if done > 0 && !h.cancel.is_cancelled() {
+                *seen_partial.lock().unwrap() = h.cache_entries();
+                h.cancel.cancel();
+            }
+        };
+        let b = base(
+            Resource::Url(server.url("/big.img")),
+            Checksum::Sha256(sha(&big)),
+        );
+        let e = h.run(None, &progress, |opts| fetch(&b, opts)).unwrap_err();
+        assert_eq!(e, StepError::cancelled());
+        let seen = seen_partial.lock().unwrap();
+        assert!(
+            seen.len() == 1 && seen[0].ends_with(".partial") && seen[0].starts_with('.'),
+            "{seen:?}"
+        );
+        assert!(h.cache_entries().is_empty(), "{:?}", h.cache_entries());
+    }
+
+    #[test]
+    fn cancelled_before_start() {
+        let h = Harness::new();
+        h.cancel.cancel();
+        let b = base(
+            Resource::Url("http://127.0.0.1:9/f.img".into()),
+            Checksum::Sha256(sha(b"x")),
+        );
+        assert_eq!(h.fetch(&b).unwrap_err(), StepError::cancelled());
+    }
+
+    #[test]
+    fn not_a_disk_image_is_permanent_and_backing_files_are_refused() {
+        // Bytes that qemu-img reads as a qcow2 with a backing file.
+        let dir = tempfile::tempdir().unwrap();
+        let overlay = dir.path().join("overlay.qcow2");
+        let backing = dir.path().join("backing.qcow2");
+        fs::write(&backing, qcow2()).unwrap();
+        duct::cmd(
+            "qemu-img",
+            [
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-F",
+                "qcow2",
+                "-b",
+                backing.to_str().unwrap(),
+                overlay.to_str().unwrap(),
+            ],
+        )
+        .run()
+        .unwrap();
+        let bytes = fs::read(&overlay).unwrap();
+        let server = Server::start(vec![("/o.qcow2", 200, bytes.clone())]);
+        let h = Harness::new();
+        let b = base(
+            Resource::Url(server.url("/o.qcow2")),
+            Checksum::Sha256(sha(&bytes)),
+        );
+        let e = h.fetch(&b).unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Permanent);
+        assert!(e.message.contains("has a backing file"), "{e}");
+
+        let missing = image_info(Utf8Path::new("/nonexistent/x.img")).unwrap_err();
+        assert_eq!(missing.kind, StepErrorKind::Permanent);
+        assert!(missing.message.contains("is not a disk image"), "{missing}");
+    }
+
+    /// A minimal HTTP proxy on 127.0.0.1 (plain std: tiny_http cannot hand
+    /// over a CONNECT tunnel). Records request lines; for `CONNECT` it
+    /// answers 200 and serves `body` to the request inside the tunnel; for
+    /// an absolute-form request it serves `body` directly.
+    struct Proxy {
+        addr: String,
+        lines: Arc<Mutex<Vec<String>>>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Proxy {
+        fn start(body: Vec<u8>) -> Self {
+            use std::io::{BufRead, BufReader};
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let thread = {
+                let (lines, stop) = (lines.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    for stream in listener.incoming() {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            break;
+                        }
+                        let Ok(stream) = stream else { continue };
+                        let mut reader = BufReader::new(stream.try_clone().unwrap());
+                        let mut writer = stream;
+                        // Read one request head; returns its first line.
+                        let mut read_head = || {
+                            let mut first = String::new();
+                            let mut line = String::new();
+                            loop {
+                                line.clear();
+                                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                    return first;
+                                }
+                                if line == "\r\n" {
+                                    return first;
+                                }
+                                if first.is_empty() {
+                                    first = line.trim_end().to_owned();
+                                }
+                            }
+                        };
+                        let first = read_head();
+                        lines.lock().unwrap().push(first.clone());
+                        if first.starts_with("CONNECT ") {
+                            let _ =
+                                writer.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                            let inner = read_head();
+                            lines.lock().unwrap().push(format!("tunnel: {inner}"));
+                        }
+                        let _ = write!(
+                            writer,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = writer.write_all(&body);
+                    }
+                })
+            };
+            Self {
+                addr,
+                lines,
+                stop,
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = std::net::TcpStream::connect(&self.addr);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    #[test]
+    fn uses_the_proxy_from_options() {
+        let proxy = Proxy::start(qcow2().to_vec());
+        // Nothing listens at the origin: only the proxy can answer.
+        let origin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = origin.local_addr().unwrap().port();
+        drop(origin);
+        let h = Harness::new();
+        let b = base(
+            Resource::Url(format!("http://127.0.0.1:{port}/f.qcow2")),
+            Checksum::Sha256(sha(qcow2())),
+        );
+        let fetched = h
+            .run(Some(&proxy.addr), &|_, _| {}, |opts| fetch(&b, opts))
+            .unwrap();
+        assert_eq!(fetched.format, "qcow2");
+        // ureq 3 tunnels plain http through CONNECT (never absolute-form).
+        assert_eq!(
+            *proxy.lines.lock().unwrap(),
+            [
+                format!("CONNECT 127.0.0.1:{port} HTTP/1.1"),
+                "tunnel: GET /f.qcow2 HTTP/1.1".to_owned()
+            ]
+        );
+        assert!(h.logged(&format!("using proxy {} (from services.proxy)", proxy.addr)));
+    }
+
+    #[test]
+    fn socks_proxy_is_refused_not_a_panic() {
+        let h = Harness::new();
+        let b = base(
+            Resource::Url("http://127.0.0.1:9/f.img".into()),
+            Checksum::Sha256(sha(b"x")),
+        );
+        let e = h
+            .run(
+                Some("socks5://u:secret@127.0.0.1:1080"),
+                &|_, _| {},
+                |opts| fetch(&b, opts),
+            )
+            .unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Permanent);
+        assert!(e.message.contains("unsupported proxy"), "{e}");
+        assert!(!e.message.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn proxy_from_the_environment() {
+        let env_of = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let choose = |url: &str, explicit: Option<&str>, vars| {
+            choose_proxy(url, explicit, &env_of(vars)).map(|(v, from)| format!("{v} {from}"))
+        };
+        let p = |s: &str| Some(s.to_owned());
+
+        assert_eq!(choose("http://h/x", None, &[]), None);
+        // Loopback never goes to an environment proxy.
+        for url in [
+            "http://localhost:8/x",
+            "http://127.0.0.1:8/x",
+            "http://[::1]:8/x",
+        ] {
+            assert_eq!(
+                choose(url, None, &[("http_proxy", "http://a:1")]),
+                None,
+                "{url}"
+            );
+        }
+        // By scheme, lowercase first, empty counts as unset.
+        let vars = &[
+            ("http_proxy", "http://a:1"),
+            ("HTTP_PROXY", "http://b:1"),
+            ("https_proxy", ""),
+            ("HTTPS_PROXY", "http://c:1"),
+        ];
+        assert_eq!(choose("http://h/x", None, vars), p("http://a:1 http_proxy"));
+        assert_eq!(
+            choose("https://h/x", None, vars),
+            p("http://c:1 HTTPS_PROXY")
+        );
+        // http_proxy is not used for https (unlike ureq's own reading).
+        let vars = &[("http_proxy", "http://a:1")];
+        assert_eq!(choose("https://h/x", None, vars), None);
+        assert_eq!(
+            choose("https://h/x", None, &[("ALL_PROXY", "http://z:1")]),
+            p("http://z:1 ALL_PROXY")
+        );
+        // services.proxy wins, for every URL, and no_proxy does not apply to it.
+        let vars = &[("https_proxy", "http://a:1"), ("no_proxy", "*")];
+        assert_eq!(
+            choose("https://h/x", Some("proxy:3128"), vars),
+            p("proxy:3128 services.proxy")
+        );
+        assert_eq!(choose("https://h/x", Some("  "), vars), None);
+
+        // no_proxy forms.
+        let np = "localhost, .corp.example,*.svc ,10.0.0.0/8,[::1], fd00::/8, 192.168.1.7";
+        for (host, bypass) in [
+            ("localhost", true),
+            ("LOCALHOST", true),
+            ("notlocalhost", false),
+            ("corp.example", true),
+            ("a.corp.example", true),
+            ("x.svc", true),
+            ("10.1.2.3", true),
+            ("11.1.2.3", false),
+            ("[::1]", true),
+            ("[fd00::5]", true),
+            ("192.168.1.7", true),
+            ("192.168.1.8", false),
+            ("cloud-images.ubuntu.com", false),
+        ] {
+            assert_eq!(bypasses_proxy(np, host), bypass, "{host}");
+        }
+        assert!(bypasses_proxy("ubuntu.com", "cloud-images.ubuntu.com"));
+        assert!(bypasses_proxy("*", "anything"));
+        assert!(in_cidr("1.2.3.4".parse().unwrap(), "0.0.0.0", "0"));
+
+        let vars = &[("https_proxy", "http://a:1"), ("NO_PROXY", "h")];
+        assert_eq!(choose("https://h:8443/x", None, vars), None);
+        assert_eq!(
+            choose("https://g/x", None, vars),
+            p("http://a:1 https_proxy")
+        );
+    }
+
+    #[test]
+    fn sums_parsing_and_redaction() {
+        let a = sha(b"a");
+        let b = sha(b"b");
+        let text = format!("{a} *noble.img\n{b}  jammy.img\r\n\n# comment\n");
+        assert_eq!(find_in_sums(&text, "noble.img"), Some(a.as_str()));
+        assert_eq!(find_in_sums(&text, "jammy.img"), Some(b.as_str()));
+        assert_eq!(find_in_sums(&text, "noble"), None);
+        assert_eq!(normalize_sha256(&a.to_uppercase()), Some(a.clone()));
+        assert_eq!(normalize_sha256("../../etc/passwd"), None);
+
+        assert_eq!(redact("http://u:p@h:3128"), "http://***@h:3128");
+        assert_eq!(redact("u:p@h:3128"), "***@h:3128");
+        assert_eq!(redact("http://h:3128/a@b"), "http://h:3128/a@b");
+        assert_eq!(lowercase_first("Connection refused"), "connection refused");
+    }
+}

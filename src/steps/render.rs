@@ -1,0 +1,117 @@
+//! The render step: the cell's provisioning script, wrapped in a user-data
+//! script that the tool controls, so that the guest always reports the
+//! script's result and powers off.
+
+use crate::host::qemu::RESULT_PORT;
+use base64::Engine;
+
+/// Bumped whenever the wrapper changes what ends up in an image.
+pub const WRAPPER_VERSION: &str = "1";
+
+const WRAPPER: &str = include_str!("user-data.sh");
+
+/// The user-data for one build: `script` (the rendered template) embedded
+/// in the wrapper, with the build's nonce.
+pub fn user_data(script: &str, nonce: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(script.as_bytes());
+    // Lines of 76 characters, as base64(1) writes them.
+    let wrapped: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    WRAPPER
+        .replace("@WRAPPER_VERSION@", WRAPPER_VERSION)
+        .replace("@RESULT_PORT@", RESULT_PORT)
+        .replace("@NONCE@", nonce)
+        .replace("@SCRIPT_BASE64@", &wrapped.join("\n"))
+}
+
+/// A fresh nonce: the host only believes result lines that carry it.
+pub fn nonce() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What the guest reported, from the lines on the result port.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct GuestResult {
+    /// Exit status of the provisioning script.
+    pub script: Option<i32>,
+    /// Status of the clean-up that makes the image boot fresh.
+    pub clean: Option<i32>,
+}
+
+pub fn parse_result(text: &str, nonce: &str) -> GuestResult {
+    let mut result = GuestResult::default();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("PIPELINE_RESULT") || words.next() != Some(nonce) {
+            continue;
+        }
+        let Some((key, value)) = words.next().and_then(|kv| kv.split_once('=')) else {
+            continue;
+        };
+        let Ok(value) = value.parse() else {
+            continue;
+        };
+        match key {
+            "script" => result.script = Some(value),
+            "clean" => result.clean = Some(value),
+            _ => {}
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn the_wrapper_is_posix_sh_that_shellcheck_accepts() {
+        let text = user_data("#!/bin/bash\necho hi\n", "abc123");
+        assert!(text.starts_with("#!/bin/sh\n"));
+        assert!(!text.contains('@'), "a placeholder was left: {text}");
+        let mut sc = Command::new("shellcheck")
+            .args(["-s", "sh", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("shellcheck is installed");
+        sc.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = sc.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    #[test]
+    fn the_embedded_script_decodes_back() {
+        let script = "#!/bin/bash\nprintf '%s\\n' \"$HOME\" 'a'\"b\"\n".repeat(20);
+        let text = user_data(&script, "n");
+        let start = text.find("<<'PIPELINE_PROVISION_EOF'\n").unwrap() + 27;
+        let end = text.find("\nPIPELINE_PROVISION_EOF").unwrap();
+        let b64: String = text[start..end].lines().collect();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), script);
+    }
+
+    #[test]
+    fn only_lines_with_the_nonce_count() {
+        let text = "PIPELINE_RESULT old script=0\nnoise\nPIPELINE_RESULT n1 script=3\nPIPELINE_RESULT n1 clean=0\n";
+        assert_eq!(
+            parse_result(text, "n1"),
+            GuestResult {
+                script: Some(3),
+                clean: Some(0)
+            }
+        );
+        assert_eq!(parse_result(text, "n2"), GuestResult::default());
+    }
+}

@@ -1,0 +1,117 @@
+//! The seed step: a NoCloud seed disk (a FAT filesystem labelled CIDATA),
+//! made in-process. It holds `meta-data` (a fresh instance-id per build),
+//! `user-data`, and the secrets, which stay off the image's own disk.
+
+use crate::model::Secrets;
+use crate::step_error::{StepError, StepResult};
+use base64::Engine;
+use camino::Utf8Path;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+pub struct SeedContent<'a> {
+    pub instance_id: &'a str,
+    pub hostname: &'a str,
+    pub user_data: &'a str,
+    pub secrets: &'a Secrets,
+}
+
+/// Write the seed image to `path` (mode 0600: it may hold secrets).
+pub fn write_seed(path: &Utf8Path, content: &SeedContent) -> StepResult<()> {
+    let meta_data = format!(
+        "instance-id: {}\nlocal-hostname: {}\n",
+        content.instance_id, content.hostname
+    );
+    let mut secrets = String::new();
+    for secret in content.secrets.iter() {
+        let value = base64::engine::general_purpose::STANDARD.encode(secret.value());
+        secrets.push_str(&format!("{} {value}\n", secret.env_name()));
+    }
+    let payload = meta_data.len() + content.user_data.len() + secrets.len();
+    // FAT12 holds up to ~32 MiB; leave room for metadata and clusters.
+    let size = (2 * payload as u64 + (1 << 20)).max(2 << 20);
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.set_len(size)?;
+        fatfs::format_volume(
+            &mut file,
+            fatfs::FormatVolumeOptions::new().volume_label(*b"CIDATA     "),
+        )?;
+        let fs = fatfs::FileSystem::new(&mut file, fatfs::FsOptions::new())?;
+        {
+            let root = fs.root_dir();
+            root.create_file("meta-data")?
+                .write_all(meta_data.as_bytes())?;
+            root.create_file("user-data")?
+                .write_all(content.user_data.as_bytes())?;
+            if !secrets.is_empty() {
+                root.create_file("secrets")?.write_all(secrets.as_bytes())?;
+            }
+        }
+        fs.unmount()?;
+        file.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        StepError::io(format!("failed to write the seed {path}"), &e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn holds_the_files_under_a_cidata_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = camino::Utf8PathBuf::from_path_buf(dir.path().join("seed.img")).unwrap();
+        let secrets =
+            Secrets::from_vars([("PIPELINE_SECRET_TOKEN".to_string(), "s3 cr=t\n".to_string())])
+                .unwrap();
+        write_seed(
+            &path,
+            &SeedContent {
+                instance_id: "pipeline-1",
+                hostname: "img",
+                user_data: "#!/bin/sh\necho hi\n",
+                secrets: &secrets,
+            },
+        )
+        .unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let fs = fatfs::FileSystem::new(&mut file, fatfs::FsOptions::new()).unwrap();
+        assert_eq!(fs.volume_label(), "CIDATA");
+        let read = |name: &str| {
+            let mut s = String::new();
+            fs.root_dir()
+                .open_file(name)
+                .unwrap()
+                .read_to_string(&mut s)
+                .unwrap();
+            s
+        };
+        assert_eq!(
+            read("meta-data"),
+            "instance-id: pipeline-1\nlocal-hostname: img\n"
+        );
+        assert_eq!(read("user-data"), "#!/bin/sh\necho hi\n");
+        assert_eq!(read("secrets"), "PIPELINE_SECRET_TOKEN czMgY3I9dAo=\n");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // blkid sees the label the guest looks for.
+        let out = std::process::Command::new("blkid")
+            .args(["-o", "value", "-s", "LABEL", path.as_str()])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "CIDATA");
+    }
+}

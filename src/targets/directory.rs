@@ -1,0 +1,877 @@
+//! A target that keeps revisions as files in a local directory:
+//! `<root>/<image name>/<n>.qcow2` next to `<n>.json` (the [`Revision`],
+//! which embeds the [`ImageMeta`]).
+//!
+//! A revision counts only once its `.json` exists and parses, and the json is
+//! always published after the image, so an interrupted upload leaves nothing
+//! that [`Store::revisions`] would return. Uploads of one image name take an
+//! exclusive `flock` on `<root>/<image name>/.lock` while they choose a number
+//! and while they publish; the lock file also records the highest number
+//! handed out, so numbers are never reused even after the newest revision is
+//! deleted.
+
+use super::{ImageMeta, Revision, Store};
+use crate::cancel::CancelToken;
+use crate::step_error::{StepError, StepResult};
+use camino::{Utf8Path, Utf8PathBuf};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::time::{Duration, SystemTime};
+
+/// Bytes copied between two polls of the cancel token.
+const CHUNK: usize = 1 << 20;
+/// A temp file older than this cannot belong to an upload still running.
+const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+const LOCK_FILE: &str = ".lock";
+
+/// Revisions of images as files under `root`.
+#[derive(Debug, Clone)]
+pub struct DirectoryStore {
+    name: String,
+    root: Utf8PathBuf,
+}
+
+impl DirectoryStore {
+    pub fn new(name: impl Into<String>, root: Utf8PathBuf) -> Self {
+        Self {
+            name: name.into(),
+            root,
+        }
+    }
+
+    pub fn root(&self) -> &Utf8Path {
+        &self.root
+    }
+
+    /// The `.qcow2` file of a revision of this store.
+    pub fn image_path(&self, rev: &Revision) -> Utf8PathBuf {
+        self.root.join(format!("{}.qcow2", rev.id))
+    }
+
+    fn image_dir(&self, name: &str) -> StepResult<Utf8PathBuf> {
+        if !valid_name(name) {
+            return Err(StepError::permanent(format!(
+                "invalid image name {name:?} for directory target {}",
+                self.name
+            )));
+        }
+        Ok(self.root.join(name))
+    }
+
+    /// Choose the number, clean up leftovers and create the temp file, all
+    /// under the lock; the temp file (named after the number) then reserves
+    /// the number for concurrent uploads.
+    fn reserve(&self, dir: &Utf8Path) -> StepResult<(u64, TempFile)> {
+        let mut lock = DirLock::acquire(dir)?;
+        let entries = scan(dir)?;
+        let highest = entries.iter().map(|(_, e)| e.number()).max().unwrap_or(0);
+        let n = highest.max(lock.last_number()) + 1;
+        clean_up(dir, &entries);
+        lock.record(n)?;
+        let temp = TempFile::create(dir.join(format!(".{n}.qcow2.{}.tmp", uuid::Uuid::new_v4())))?;
+        Ok((n, temp))
+    }
+
+    /// Rename the verified copy to `<n>.qcow2`, then write `<n>.json`.
+    fn publish(
+        &self,
+        dir: &Utf8Path,
+        n: u64,
+        temp: TempFile,
+        meta: &ImageMeta,
+    ) -> StepResult<Revision> {
+        let _lock = DirLock::acquire(dir)?;
+        let image = dir.join(format!("{n}.qcow2"));
+        let json = dir.join(format!("{n}.json"));
+        for path in [&image, &json] {
+            if path.symlink_metadata().is_ok() {
+                return Err(StepError::permanent(format!(
+                    "failed to publish {path}: it already exists"
+                )));
+            }
+        }
+        let now = jiff::Timestamp::now();
+        let revision = Revision {
+            id: format!("{}/{n}", meta.name),
+            created_at: jiff::Timestamp::from_second(now.as_second())
+                .unwrap_or(now)
+                .to_string(),
+            number: Some(n),
+            meta: meta.clone(),
+        };
+        let mut text = serde_json::to_string_pretty(&revision)
+            .map_err(|e| StepError::permanent(format!("failed to serialize {json}: {e}")))?;
+        text.push('\n');
+
+        // Until the directory is synced, a failure removes what was published
+        // (the guards drop in reverse order: the json first).
+        let image_guard = temp.rename_to(image)?;
+        let mut json_temp =
+            TempFile::create(dir.join(format!(".{n}.json.{}.tmp", uuid::Uuid::new_v4())))?;
+        json_temp.write_all(text.as_bytes())?;
+        json_temp.sync()?;
+        let json_guard = json_temp.rename_to(json)?;
+        sync_dir(dir)?;
+        json_guard.keep();
+        image_guard.keep();
+        Ok(revision)
+    }
+}
+
+impl Store for DirectoryStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn upload(
+        &self,
+        file: &Utf8Path,
+        meta: &ImageMeta,
+        cancel: &CancelToken,
+        progress: &dyn Fn(u64),
+    ) -> StepResult<Revision> {
+        cancel.check()?;
+        let dir = self.image_dir(&meta.name)?;
+        fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, &e))?;
+        let (n, mut temp) = self.reserve(&dir)?;
+        copy_verified(file, &mut temp, meta, cancel, progress)?;
+        temp.sync()?;
+        cancel.check()?;
+        self.publish(&dir, n, temp, meta)
+    }
+
+    fn revisions(&self, name: &str, owner: &str) -> StepResult<Vec<Revision>> {
+        let dir = self.image_dir(name)?;
+        let entries = match scan(&dir) {
+            Ok(entries) => entries,
+            Err(_) if !dir.exists() => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut revisions: Vec<Revision> = entries
+            .iter()
+            .filter_map(|(_, entry)| match entry {
+                Entry::Meta(n) => Some(*n),
+                _ => None,
+            })
+            .filter_map(|n| {
+                let text = fs::read_to_string(dir.join(format!("{n}.json"))).ok()?;
+                let rev: Revision = serde_json::from_str(&text).ok()?;
+                let counts = rev.meta.owner == owner
+                    && rev.meta.name == name
+                    && rev.number == Some(n)
+                    && rev.id == format!("{name}/{n}")
+                    && dir.join(format!("{n}.qcow2")).is_file();
+                counts.then_some(rev)
+            })
+            .collect();
+        revisions.sort_by_key(|r| std::cmp::Reverse(r.number));
+        Ok(revisions)
+    }
+
+    fn delete(&self, revision: &Revision) -> StepResult<()> {
+        let Some((name, n)) = parse_id(&revision.id) else {
+            return Err(StepError::permanent(format!(
+                "refusing to delete {:?} from {}: not a revision id of a directory target",
+                revision.id, self.root
+            )));
+        };
+        if revision.meta.name != name || revision.number.is_some_and(|number| number != n) {
+            return Err(StepError::permanent(format!(
+                "refusing to delete {:?} from {}: the id does not match its metadata",
+                revision.id, self.root
+            )));
+        }
+        let dir = self.root.join(name);
+        remove_if_exists(&dir.join(format!("{n}.json")))?;
+        remove_if_exists(&dir.join(format!("{n}.qcow2")))?;
+        match sync_dir(&dir) {
+            Err(_) if !dir.exists() => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Copy `src` into `dest` in chunks, hashing as it goes; fails (and the
+/// caller's guard removes `dest`) on cancel, an I/O error, or a size or
+/// SHA-256 that differs from `meta`.
+fn copy_verified(
+    src: &Utf8Path,
+    dest: &mut TempFile,
+    meta: &ImageMeta,
+    cancel: &CancelToken,
+    progress: &dyn Fn(u64),
+) -> StepResult<()> {
+    let mut input = File::open(src).map_err(|e| io_error("open", src, &e))?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut hasher = Sha256::new();
+    let mut total: u64 = 0;
+    loop {
+        cancel.check()?;
+        let read = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error("read", src, &e)),
+        };
+        let chunk = &buf[..read];
+        dest.write_all(chunk)?;
+        hasher.update(chunk);
+        total += read as u64;
+        progress(total);
+        if total > meta.size {
+            break;
+        }
+    }
+    if total != meta.size {
+        return Err(StepError::permanent(format!(
+            "size mismatch copying {src}: expected {} bytes, got {}",
+            meta.size,
+            if total > meta.size {
+                format!("more than {}", meta.size)
+            } else {
+                total.to_string()
+            }
+        )));
+    }
+    let digest = hex::encode(hasher.finalize());
+    if !digest.eq_ignore_ascii_case(&meta.sha256) {
+        return Err(StepError::permanent(format!(
+            "checksum mismatch copying {src}: expected sha256 {}, got {digest}",
+            meta.sha256
+        )));
+    }
+    Ok(())
+}
+
+/// A file name in an image directory that carries a revision number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// `<n>.qcow2`
+    Image(u64),
+    /// `<n>.json`
+    Meta(u64),
+    /// `.<n>.qcow2.<uuid>.tmp` or `.<n>.json.<uuid>.tmp`
+    Temp(u64),
+}
+
+impl Entry {
+    fn parse(file_name: &str) -> Option<Self> {
+        if let Some(rest) = file_name.strip_prefix('.') {
+            let rest = rest.strip_suffix(".tmp")?;
+            let (n, rest) = rest.split_once('.')?;
+            let n = parse_number(n)?;
+            (rest.starts_with("qcow2.") || rest.starts_with("json.")).then_some(Self::Temp(n))
+        } else {
+            let (n, ext) = file_name.split_once('.')?;
+            let n = parse_number(n)?;
+            match ext {
+                "qcow2" => Some(Self::Image(n)),
+                "json" => Some(Self::Meta(n)),
+                _ => None,
+            }
+        }
+    }
+
+    fn number(self) -> u64 {
+        match self {
+            Self::Image(n) | Self::Meta(n) | Self::Temp(n) => n,
+        }
+    }
+}
+
+/// Decimal digits, no sign, no leading zero (so each number has one name).
+fn parse_number(s: &str) -> Option<u64> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    canonical.then(|| s.parse().ok()).flatten()
+}
+
+/// An image name is one path component that is not hidden.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
+/// `<name>/<n>` → `(name, n)`, for names that stay inside the root.
+fn parse_id(id: &str) -> Option<(&str, u64)> {
+    let (name, n) = id.split_once('/')?;
+    Some((name, parse_number(n)?)).filter(|_| valid_name(name))
+}
+
+/// The numbered entries of an image directory.
+fn scan(dir: &Utf8Path) -> StepResult<Vec<(String, Entry)>> {
+    let read_dir = fs::read_dir(dir).map_err(|e| io_error("read", dir, &e))?;
+    let mut entries = Vec::new();
+    for entry in read_dir {
+        let entry = entry.map_err(|e| io_error("read", dir, &e))?;
+        if let Some(file_name) = entry.file_name().to_str()
+            && let Some(parsed) = Entry::parse(file_name)
+        {
+            entries.push((file_name.to_owned(), parsed));
+        }
+    }
+    Ok(entries)
+}
+
+/// Best effort, under the lock: remove images whose json never got written
+/// (a crash between the two renames) and temp files too old to belong to an
+/// upload still running.
+fn clean_up(dir: &Utf8Path, entries: &[(String, Entry)]) {
+    let metas: HashSet<u64> = entries
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Entry::Meta(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    let now = SystemTime::now();
+    for (file_name, entry) in entries {
+        let path = dir.join(file_name);
+        let remove = match entry {
+            Entry::Image(n) => !metas.contains(n),
+            Entry::Temp(_) => path
+                .symlink_metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| {
+                    now.duration_since(modified)
+                        .is_ok_and(|age| age > STALE_AFTER)
+                }),
+            Entry::Meta(_) => false,
+        };
+        if remove {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+/// An exclusive `flock` on `<dir>/.lock`, released on drop. The file holds
+/// the highest number handed out so far.
+struct DirLock {
+    file: File,
+    path: Utf8PathBuf,
+}
+
+impl DirLock {
+    fn acquire(dir: &Utf8Path) -> StepResult<Self> {
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_error("open", &path, &e))?;
+        loop {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
+                Ok(()) => return Ok(Self { file, path }),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io_error("lock", &path, &e.into())),
+            }
+        }
+    }
+
+    /// 0 when the file is empty or unreadable: the directory scan still
+    /// covers every number whose files exist.
+    fn last_number(&mut self) -> u64 {
+        let mut text = String::new();
+        let _ = self.file.rewind();
+        match self.file.read_to_string(&mut text) {
+            Ok(_) => text.trim().parse().unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    fn record(&mut self, n: u64) -> StepResult<()> {
+        let write = |file: &mut File| -> io::Result<()> {
+            file.set_len(0)?;
+            file.rewind()?;
+            file.write_all(format!("{n}\n").as_bytes())
+        };
+        write(&mut self.file).map_err(|e| io_error("write", &self.path, &e))
+    }
+}
+
+/// A file that is removed on drop unless [`TempFile::keep`] is called.
+struct TempFile {
+    path: Utf8PathBuf,
+    file: Option<File>,
+    keep: bool,
+}
+
+impl TempFile {
+    fn create(path: Utf8PathBuf) -> StepResult<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io_error("create", &path, &e))?;
+        Ok(Self {
+            path,
+            file: Some(file),
+            keep: false,
+        })
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> StepResult<()> {
+        let file = self.file.as_mut().expect("temp file is open");
+        file.write_all(bytes)
+            .map_err(|e| io_error("write", &self.path, &e))
+    }
+
+    fn sync(&mut self) -> StepResult<()> {
+        let file = self.file.as_mut().expect("temp file is open");
+        file.sync_all()
+            .map_err(|e| io_error("sync", &self.path, &e))
+    }
+
+    /// Rename to `to`; the returned guard removes `to` on drop instead.
+    fn rename_to(mut self, to: Utf8PathBuf) -> StepResult<Self> {
+        self.file = None;
+        fs::rename(&self.path, &to).map_err(|e| {
+            StepError::io(format_args!("failed to rename {} to {to}", self.path), &e)
+        })?;
+        self.keep = true;
+        Ok(Self {
+            path: to,
+            file: None,
+            keep: false,
+        })
+    }
+
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        self.file = None;
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn remove_if_exists(path: &Utf8Path) -> StepResult<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", path, &e)),
+        _ => Ok(()),
+    }
+}
+
+fn sync_dir(dir: &Utf8Path) -> StepResult<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("sync", dir, &e))
+}
+
+fn io_error(verb: &str, path: impl fmt::Display, e: &io::Error) -> StepError {
+    StepError::io(format_args!("failed to {verb} {path}"), e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::step_error::StepErrorKind;
+    use crate::targets::prunable;
+    use std::sync::Arc;
+
+    const OWNER: &str = "pipeline:test";
+    const NAME: &str = "noble-x64-3.1";
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        base: Utf8PathBuf,
+        store: DirectoryStore,
+    }
+
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = Utf8PathBuf::from_path_buf(tmp.path().to_path_buf()).unwrap();
+        let store = DirectoryStore::new("local", base.join("store"));
+        Fixture {
+            _tmp: tmp,
+            base,
+            store,
+        }
+    }
+
+    impl Fixture {
+        /// A source image of `len` bytes and metadata that matches it.
+        fn image(&self, file: &str, len: usize) -> (Utf8PathBuf, ImageMeta) {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let path = self.base.join(file);
+            fs::write(&path, &bytes).unwrap();
+            let meta = ImageMeta {
+                name: NAME.into(),
+                owner: OWNER.into(),
+                arch: "x64".into(),
+                base: "noble".into(),
+                cell: [("juju".to_string(), "3.1".to_string())]
+                    .into_iter()
+                    .collect(),
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                size: len as u64,
+                recipe_hash: "abc".into(),
+                input_key: Some("key".into()),
+            };
+            (path, meta)
+        }
+
+        fn upload(&self, file: &Utf8Path, meta: &ImageMeta) -> StepResult<Revision> {
+            self.store.upload(file, meta, &CancelToken::new(), &|_| {})
+        }
+
+        fn dir(&self) -> Utf8PathBuf {
+            self.store.root().join(NAME)
+        }
+
+        /// Every file in the image directory except the lock, sorted.
+        fn files(&self) -> Vec<String> {
+            let mut names: Vec<String> = fs::read_dir(self.dir())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n != LOCK_FILE)
+                .collect();
+            names.sort();
+            names
+        }
+
+        fn revisions(&self) -> Vec<Revision> {
+            self.store.revisions(NAME, OWNER).unwrap()
+        }
+    }
+
+    fn ids(revs: &[Revision]) -> Vec<String> {
+        revs.iter().map(|r| r.id.clone()).collect()
+    }
+
+    fn hand_written(meta: &ImageMeta, n: u64) -> Revision {
+        Revision {
+            id: format!("{}/{n}", meta.name),
+            created_at: "2024-01-01T00:00:00Z".into(),
+            number: Some(n),
+            meta: meta.clone(),
+        }
+    }
+
+    #[test]
+    fn uploads_get_increasing_numbers_and_are_listed_newest_first() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 1000);
+        let mut progress_seen = std::cell::Cell::new(0);
+        for expected in 1..=3 {
+            let rev = f
+                .store
+                .upload(&file, &meta, &CancelToken::new(), &|b| progress_seen.set(b))
+                .unwrap();
+            assert_eq!(rev.id, format!("{NAME}/{expected}"));
+            assert_eq!(rev.number, Some(expected));
+            assert_eq!(rev.meta, meta);
+            assert!(
+                rev.created_at.parse::<jiff::Timestamp>().is_ok(),
+                "{}",
+                rev.created_at
+            );
+            assert!(rev.created_at.ends_with('Z'));
+            let image = f.store.image_path(&rev);
+            assert_eq!(image, f.dir().join(format!("{expected}.qcow2")));
+            assert_eq!(fs::read(&image).unwrap(), fs::read(&file).unwrap());
+            assert!(f.dir().join(format!("{expected}.json")).is_file());
+        }
+        assert_eq!(*progress_seen.get_mut(), 1000);
+        let revs = f.revisions();
+        assert_eq!(
+            ids(&revs),
+            [
+                format!("{NAME}/3"),
+                format!("{NAME}/2"),
+                format!("{NAME}/1")
+            ]
+        );
+        assert_eq!(
+            f.files(),
+            [
+                "1.json", "1.qcow2", "2.json", "2.qcow2", "3.json", "3.qcow2"
+            ]
+        );
+    }
+
+    #[test]
+    fn metadata_round_trips_through_the_json() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        let rev = f.upload(&file, &meta).unwrap();
+        let text = fs::read_to_string(f.dir().join("1.json")).unwrap();
+        assert!(text.contains("\n  \"id\""), "pretty json: {text}");
+        let parsed: Revision = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, rev);
+        assert_eq!(f.revisions(), [rev]);
+    }
+
+    #[test]
+    fn missing_directory_is_an_empty_list() {
+        let f = fixture();
+        assert_eq!(f.revisions(), []);
+    }
+
+    #[test]
+    fn other_owners_and_json_without_image_are_not_listed() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        let ours = f.upload(&file, &meta).unwrap();
+
+        let theirs = ImageMeta {
+            owner: "someone-else".into(),
+            ..meta.clone()
+        };
+        let dir = f.dir();
+        fs::write(
+            dir.join("2.json"),
+            serde_json::to_string_pretty(&hand_written(&theirs, 2)).unwrap(),
+        )
+        .unwrap();
+        fs::write(dir.join("2.qcow2"), b"x").unwrap();
+        // Ours, but its image is missing.
+        fs::write(
+            dir.join("3.json"),
+            serde_json::to_string_pretty(&hand_written(&meta, 3)).unwrap(),
+        )
+        .unwrap();
+        // Garbage json is skipped silently.
+        fs::write(dir.join("4.json"), "{not json").unwrap();
+        fs::write(dir.join("4.qcow2"), b"x").unwrap();
+
+        assert_eq!(f.revisions(), [ours]);
+        assert_eq!(
+            ids(&f.store.revisions(NAME, "someone-else").unwrap()),
+            [format!("{NAME}/2")]
+        );
+        // Their numbers still count: the next upload does not reuse them.
+        assert_eq!(f.upload(&file, &meta).unwrap().number, Some(5));
+    }
+
+    #[test]
+    fn corrupted_copy_is_not_published() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 3 * CHUNK + 7);
+        let bad = ImageMeta {
+            sha256: "00".repeat(32),
+            ..meta.clone()
+        };
+        let err = f.upload(&file, &bad).unwrap_err();
+        assert_eq!(err.kind, StepErrorKind::Permanent);
+        assert!(
+            err.message.starts_with("checksum mismatch copying "),
+            "{}",
+            err.message
+        );
+        assert_eq!(f.files(), Vec::<String>::new());
+
+        let short = ImageMeta {
+            size: meta.size + 1,
+            ..meta.clone()
+        };
+        let err = f.upload(&file, &short).unwrap_err();
+        assert!(
+            err.message.starts_with("size mismatch copying "),
+            "{}",
+            err.message
+        );
+        let long = ImageMeta {
+            size: 5,
+            ..meta.clone()
+        };
+        assert!(f.upload(&file, &long).is_err());
+        assert_eq!(f.files(), Vec::<String>::new());
+        assert_eq!(f.revisions(), []);
+    }
+
+    #[test]
+    fn cancellation_mid_copy_leaves_nothing() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 3 * CHUNK);
+        let cancel = CancelToken::new();
+        let calls = std::cell::Cell::new(0);
+        let err = f
+            .store
+            .upload(&file, &meta, &cancel, &|_| {
+                calls.set(calls.get() + 1);
+                cancel.cancel();
+            })
+            .unwrap_err();
+        assert_eq!(err, StepError::cancelled());
+        assert_eq!(calls.get(), 1);
+        assert_eq!(f.files(), Vec::<String>::new());
+        assert_eq!(f.revisions(), []);
+    }
+
+    #[test]
+    fn missing_source_is_an_error_naming_it() {
+        let f = fixture();
+        let (_, meta) = f.image("a.qcow2", 10);
+        let missing = f.base.join("missing.qcow2");
+        let err = f.upload(&missing, &meta).unwrap_err();
+        assert!(
+            err.message
+                .starts_with(&format!("failed to open {missing}: ")),
+            "{}",
+            err.message
+        );
+        assert_eq!(f.files(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn delete_removes_both_files_and_is_idempotent() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        let first = f.upload(&file, &meta).unwrap();
+        let second = f.upload(&file, &meta).unwrap();
+        f.store.delete(&first).unwrap();
+        assert_eq!(f.files(), ["2.json", "2.qcow2"]);
+        f.store.delete(&first).unwrap();
+        assert_eq!(f.revisions(), std::slice::from_ref(&second));
+        // Deleting the newest does not make its number available again.
+        f.store.delete(&second).unwrap();
+        assert_eq!(f.upload(&file, &meta).unwrap().number, Some(3));
+    }
+
+    #[test]
+    fn prune_keeps_the_two_newest() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        let mut newest = None;
+        for _ in 0..5 {
+            newest = Some(f.upload(&file, &meta).unwrap());
+        }
+        let newest = newest.unwrap();
+        let revs = f.revisions();
+        for rev in prunable(&revs, 2, Some(&newest.id)) {
+            f.store.delete(rev).unwrap();
+        }
+        assert_eq!(
+            ids(&f.revisions()),
+            [format!("{NAME}/5"), format!("{NAME}/4")]
+        );
+        assert_eq!(f.files(), ["4.json", "4.qcow2", "5.json", "5.qcow2"]);
+    }
+
+    #[test]
+    fn ids_that_escape_the_root_are_refused() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        let rev = f.upload(&file, &meta).unwrap();
+        for id in [
+            "../1",
+            "..",
+            "../../etc/passwd",
+            &format!("{NAME}/../1"),
+            &format!("{NAME}/1/x"),
+            &format!("/{NAME}/1"),
+            &format!("{NAME}/x"),
+            &format!("{NAME}/01"),
+            NAME,
+            "",
+            "8c1d5e2a-uuid",
+        ] {
+            let bad = Revision {
+                id: id.to_string(),
+                ..rev.clone()
+            };
+            let err = f.store.delete(&bad).unwrap_err();
+            assert_eq!(err.kind, StepErrorKind::Permanent, "{id}");
+            assert!(
+                err.message.starts_with("refusing to delete "),
+                "{}",
+                err.message
+            );
+        }
+        // Names are checked on upload and listing too.
+        let dotted = ImageMeta {
+            name: "..".into(),
+            ..meta.clone()
+        };
+        assert!(f.upload(&file, &dotted).is_err());
+        assert!(f.store.revisions("a/b", OWNER).is_err());
+        assert_eq!(f.revisions(), [rev]);
+    }
+
+    #[test]
+    fn next_upload_cleans_up_leftovers() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        f.upload(&file, &meta).unwrap();
+        let dir = f.dir();
+        // A crash between the two renames, an old crash mid-copy, and a copy
+        // that may still be running.
+        fs::write(dir.join("2.qcow2"), b"x").unwrap();
+        let old = dir.join(".3.qcow2.dead.tmp");
+        fs::write(&old, b"x").unwrap();
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        fs::write(dir.join(".4.json.live.tmp"), b"x").unwrap();
+        assert_eq!(ids(&f.revisions()), [format!("{NAME}/1")]);
+
+        let rev = f.upload(&file, &meta).unwrap();
+        assert_eq!(rev.number, Some(5));
+        assert_eq!(
+            f.files(),
+            [".4.json.live.tmp", "1.json", "1.qcow2", "5.json", "5.qcow2"]
+        );
+    }
+
+    #[test]
+    fn concurrent_uploads_get_distinct_numbers() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 2 * CHUNK + 3);
+        let store = Arc::new(f.store.clone());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, file, meta) = (store.clone(), file.clone(), meta.clone());
+                std::thread::spawn(move || {
+                    (0..3)
+                        .map(|_| {
+                            store
+                                .upload(&file, &meta, &CancelToken::new(), &|_| {})
+                                .unwrap()
+                                .number
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut numbers: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        numbers.sort();
+        assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
+        assert_eq!(f.revisions().len(), 12);
+    }
+
+    #[test]
+    fn entry_names() {
+        assert_eq!(Entry::parse("3.qcow2"), Some(Entry::Image(3)));
+        assert_eq!(Entry::parse("12.json"), Some(Entry::Meta(12)));
+        assert_eq!(Entry::parse(".7.qcow2.abc.tmp"), Some(Entry::Temp(7)));
+        assert_eq!(Entry::parse(".7.json.abc.tmp"), Some(Entry::Temp(7)));
+        for other in [
+            ".lock",
+            "03.json",
+            "+3.json",
+            "3.json.bak",
+            ".3.qcow2",
+            "x.qcow2",
+            ".3.txt.a.tmp",
+        ] {
+            assert_eq!(Entry::parse(other), None, "{other}");
+        }
+    }
+}

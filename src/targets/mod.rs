@@ -1,0 +1,11 @@
+//! Upload targets. Only this module and `steps` touch the outside world.
+
+mod directory;
+mod image_meta;
+mod open;
+mod store;
+
+pub use directory::DirectoryStore;
+pub use image_meta::{ImageMeta, Revision};
+pub use open::open;
+pub use store::{Store, prunable};

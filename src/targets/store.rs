@@ -1,0 +1,77 @@
+use super::{ImageMeta, Revision};
+use crate::cancel::CancelToken;
+use crate::step_error::StepResult;
+use camino::Utf8Path;
+
+/// A place that keeps revisions of images: a local directory or a Glance.
+/// Implementations must be atomic: a failed or interrupted upload leaves
+/// nothing that `revisions` would count.
+pub trait Store: Send + Sync {
+    /// The target's name in the recipe.
+    fn name(&self) -> &str;
+
+    /// Store `file` (a qcow2 whose SHA-256 and size are in `meta`) as a new
+    /// revision of `meta.name`; `progress` gets bytes sent so far.
+    fn upload(
+        &self,
+        file: &Utf8Path,
+        meta: &ImageMeta,
+        cancel: &CancelToken,
+        progress: &dyn Fn(u64),
+    ) -> StepResult<Revision>;
+
+    /// Complete revisions of `name` owned by `owner`, newest first.
+    fn revisions(&self, name: &str, owner: &str) -> StepResult<Vec<Revision>>;
+
+    /// Delete one revision (one that `revisions` returned).
+    fn delete(&self, revision: &Revision) -> StepResult<()>;
+}
+
+/// Which revisions a prune removes: everything after the `keep` newest, but
+/// never `protect` (the revision this run just made). `revisions` is newest
+/// first, as [`Store::revisions`] returns it.
+pub fn prunable<'r>(
+    revisions: &'r [Revision],
+    keep: usize,
+    protect: Option<&str>,
+) -> Vec<&'r Revision> {
+    revisions
+        .iter()
+        .skip(keep)
+        .filter(|r| Some(r.id.as_str()) != protect)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(id: &str) -> Revision {
+        Revision {
+            id: id.into(),
+            created_at: String::new(),
+            number: None,
+            meta: ImageMeta {
+                name: "n".into(),
+                owner: "pipeline:r".into(),
+                arch: "x64".into(),
+                base: "b".into(),
+                cell: Default::default(),
+                sha256: String::new(),
+                size: 0,
+                recipe_hash: String::new(),
+                input_key: None,
+            },
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_and_never_the_protected_one() {
+        let revs: Vec<Revision> = ["5", "4", "3", "2", "1"].into_iter().map(rev).collect();
+        let ids = |v: Vec<&Revision>| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(prunable(&revs, 2, Some("5"))), ["3", "2", "1"]);
+        assert_eq!(ids(prunable(&revs, 5, None)), Vec::<String>::new());
+        // A protected revision outside the newest `keep` survives too.
+        assert_eq!(ids(prunable(&revs, 2, Some("1"))), ["3", "2"]);
+    }
+}

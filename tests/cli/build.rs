@@ -1,0 +1,470 @@
+//! `pipeline run` on real QEMU. Failure paths use the tiny image (a kernel
+//! and a busybox init that runs the NoCloud user-data; boots in seconds);
+//! the end-to-end test uses the real Debian cloud image with cloud-init.
+
+use crate::support::{
+    Sandbox, debugfs_cat, debugfs_ls, fixture, fixture_sha256, live_qemus, stderr, stdout, to_raw,
+    vm_lock,
+};
+use std::time::{Duration, Instant};
+
+const TINY_TEMPLATE: &str = r#"#!/bin/sh
+set -eu
+echo "provisioning {{ image_name }}"
+mkdir -p /etc/pipeline-test
+echo {{ case | shell_quote }} >/etc/pipeline-test/case
+{% if case == "a-fails" %}
+echo "about to fail on purpose"
+exit 1
+{% endif %}
+{% if case == "hangs" %}
+echo "hanging on purpose"
+sleep 100000
+{% endif %}
+echo "finished {{ case }}"
+"#;
+
+/// A recipe on the tiny image with the given `case` values.
+fn tiny_recipe(sb: &Sandbox, cases: &[&str], keep: u32, timeout: &str, sha256: Option<&str>) {
+    let image = fixture("tiny-image.sh");
+    let sha = sha256.map_or_else(|| fixture_sha256(&image), str::to_owned);
+    sb.write("tiny.sh.tera", TINY_TEMPLATE);
+    let cases: Vec<String> = cases.iter().map(|c| format!("\"{c}\"")).collect();
+    sb.write(
+        "tiny.toml",
+        &format!(
+            r#"[image]
+prefix = "tiny"
+template = "tiny.sh.tera"
+
+[bases.tiny]
+url = "{}"
+sha256 = "{sha}"
+
+[matrix]
+base = ["tiny"]
+case = [{}]
+
+[build]
+cpus = 1
+memory = "256M"
+timeout = "{timeout}"
+
+[[target]]
+name = "local"
+kind = "directory"
+path = "images"
+keep = {keep}
+"#,
+            image.display(),
+            cases.join(", ")
+        ),
+    );
+}
+
+fn assert_no_qemu_left() {
+    // PR_SET_PDEATHSIG and process-group kills act at once; allow a moment.
+    for _ in 0..20 {
+        if live_qemus().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("qemu-system processes survived: {:?}", live_qemus());
+}
+
+#[test]
+fn a_failing_script_fails_its_cell_with_the_console_tail_and_stops_new_cells() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    tiny_recipe(&sb, &["a-fails", "b-ok", "c-ok"], 2, "2m", None);
+    let o = sb.run(&["run", "tiny.toml", "--jobs", "1"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("tiny-tiny-x64-case-a-fails: failed at boot:tiny-tiny-x64-case-a-fails: the provisioning script exited with 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("about to fail on purpose"),
+        "console tail missing:\n{err}"
+    );
+    assert!(err.contains("no new cell will start"), "{err}");
+    for skipped in ["b-ok", "c-ok"] {
+        assert!(
+            err.contains(&format!(
+                "tiny-tiny-x64-case-{skipped}: skipped: not started"
+            )),
+            "{err}"
+        );
+        assert!(
+            !sb.run_log()
+                .contains(&format!("boot tiny-tiny-x64-case-{skipped}: started"))
+        );
+        assert!(
+            sb.revisions("images", &format!("tiny-tiny-x64-case-{skipped}"))
+                .is_empty()
+        );
+    }
+    assert_no_qemu_left();
+}
+
+#[test]
+fn keep_going_builds_every_cell_that_does_not_depend_on_the_failure() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    tiny_recipe(&sb, &["a-fails", "b-ok", "c-ok"], 2, "2m", None);
+    let o = sb.run(&["run", "tiny.toml", "--jobs", "1", "--keep-going", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let cells: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let status: Vec<(&str, &str)> = cells
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["image_name"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("tiny-tiny-x64-case-a-fails", "failed"),
+            ("tiny-tiny-x64-case-b-ok", "built"),
+            ("tiny-tiny-x64-case-c-ok", "built"),
+        ]
+    );
+    assert_eq!(cells[1]["images"][0]["target"], "local");
+    assert_eq!(cells[1]["images"][0]["id"], "tiny-tiny-x64-case-b-ok/1");
+    assert_eq!(sb.revisions("images", "tiny-tiny-x64-case-b-ok"), [1]);
+    assert!(
+        sb.revisions("images", "tiny-tiny-x64-case-a-fails")
+            .is_empty()
+    );
+    // What the script wrote is in the image.
+    let raw = to_raw(
+        &sb.path().join("images/tiny-tiny-x64-case-c-ok/1.qcow2"),
+        sb.path(),
+    );
+    assert_eq!(
+        debugfs_cat(&raw, "/etc/pipeline-test/case").unwrap(),
+        "c-ok\n"
+    );
+    assert_no_qemu_left();
+}
+
+#[test]
+fn a_boot_that_never_powers_off_is_killed_at_the_timeout() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    tiny_recipe(&sb, &["hangs"], 2, "20s", None);
+    let start = Instant::now();
+    let o = sb.run(&["run", "tiny.toml"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the VM did not power off within 20s and was killed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hanging on purpose"),
+        "console tail missing:\n{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_no_qemu_left();
+    assert!(
+        sb.revisions("images", "tiny-tiny-x64-case-hangs")
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_wrong_checksum_fails_before_any_vm_boots() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    let wrong = "0".repeat(64);
+    tiny_recipe(&sb, &["b-ok"], 2, "2m", Some(&wrong));
+    let o = sb.run(&["run", "tiny.toml"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let actual = fixture_sha256(&fixture("tiny-image.sh"));
+    assert!(err.contains("checksum mismatch for base `tiny`"), "{err}");
+    assert!(
+        err.contains(&format!("expected {wrong}, got {actual}")),
+        "{err}"
+    );
+    let log = sb.run_log();
+    assert!(!log.contains("boot tiny"), "a VM booted:\n{log}");
+    // Nothing was cached under either digest.
+    let bases = sb.path().join("cache/bases");
+    let left: Vec<_> = std::fs::read_dir(&bases)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    let name = "tiny-tiny-x64-case-b-ok";
+    tiny_recipe(&sb, &["b-ok"], 3, "2m", None);
+    for run in 1..=3 {
+        let o = sb.run(&["run", "tiny.toml"]);
+        assert!(o.status.success(), "run {run}: {}", stderr(&o));
+        assert_eq!(sb.revisions("images", name), (1..=run).collect::<Vec<_>>());
+    }
+    // An image of the same name that another recipe owns is never touched.
+    let foreign = sb.path().join("images").join(name);
+    std::fs::copy(foreign.join("1.qcow2"), foreign.join("90.qcow2")).unwrap();
+    let meta = std::fs::read_to_string(foreign.join("1.json")).unwrap();
+    std::fs::write(
+        foreign.join("90.json"),
+        meta.replace("\"pipeline:tiny\"", "\"pipeline:someone-else\"")
+            .replace(&format!("{name}/1"), &format!("{name}/90"))
+            .replace("\"number\": 1", "\"number\": 90"),
+    )
+    .unwrap();
+
+    tiny_recipe(&sb, &["b-ok"], 2, "2m", None);
+    let o = sb.run(&["prune", "tiny.toml", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with(&format!("would delete local {name}/1 (created ")),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(stdout(&o).lines().count(), 1);
+    assert_eq!(
+        sb.revisions("images", name),
+        [1, 2, 3, 90],
+        "dry-run deleted something"
+    );
+
+    // With keep = 2 the next run leaves exactly the two newest of ours.
+    // Numbers are never reused in a directory, so the new one follows 90.
+    let o = sb.run(&["run", "tiny.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(sb.revisions("images", name), [3, 90, 91]);
+    let kept = std::fs::read_to_string(foreign.join("90.json")).unwrap();
+    assert!(kept.contains("pipeline:someone-else"));
+
+    let o = sb.run(&["latest", "tiny.toml", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let latest: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(latest[0]["image_name"], name);
+    assert_eq!(latest[0]["images"]["local"], format!("{name}/91"));
+    let table = stdout(&sb.run(&["latest", "tiny.toml"]));
+    assert!(
+        table.contains(&format!("local   {name}  {name}/91")),
+        "{table}"
+    );
+}
+
+#[test]
+fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    tiny_recipe(&sb, &["hangs"], 2, "5m", None);
+    let mut child = sb
+        .command(&["run", "tiny.toml"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_boot(&sb);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_no_qemu_left();
+    assert!(
+        sb.revisions("images", "tiny-tiny-x64-case-hangs")
+            .is_empty()
+    );
+    let work = sb.path().join("cache/work");
+    let left: Vec<_> = std::fs::read_dir(&work)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "work files left: {left:?}");
+}
+
+#[test]
+fn no_vm_outlives_a_killed_pipeline() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    tiny_recipe(&sb, &["hangs"], 2, "5m", None);
+    let mut child = sb.command(&["run", "tiny.toml"]).spawn().unwrap();
+    wait_for_boot(&sb);
+    assert!(!live_qemus().is_empty(), "the VM should be running");
+    child.kill().unwrap(); // SIGKILL: no handler runs; PR_SET_PDEATHSIG must act.
+    child.wait().unwrap();
+    assert_no_qemu_left();
+}
+
+fn wait_for_boot(sb: &Sandbox) {
+    let start = Instant::now();
+    loop {
+        let booted = std::fs::read_dir(sb.path().join("state/runs/tiny"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|r| r.ok())
+            .and_then(|r| std::fs::read_to_string(r.path().join("run.log")).ok())
+            .is_some_and(|log| log.contains("boot tiny-tiny-x64-case-hangs: started"));
+        if booted && !live_qemus().is_empty() {
+            std::thread::sleep(Duration::from_secs(2));
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the VM never started"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The main end-to-end test: the demo recipe on the real Debian cloud image
+/// with real cloud-init, 4 cells, 2 VMs at a time, two secrets.
+#[test]
+fn demo_recipe_builds_real_images_in_parallel() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    let image = fixture("cloud-image.sh");
+    let recipe = std::fs::read_to_string(crate::support::repo().join("recipes/demo.toml"))
+        .unwrap()
+        .replace(
+            "../templates/demo.sh.tera",
+            &crate::support::repo()
+                .join("templates/demo.sh.tera")
+                .display()
+                .to_string(),
+        )
+        .replace(
+            "url = \"demo-base/debian-cloud.qcow2\"\nsha256sums = \"demo-base/SHA256SUMS\"",
+            &format!(
+                "url = \"{}\"\nsha256 = \"{}\"",
+                image.display(),
+                fixture_sha256(&image)
+            ),
+        )
+        .replace("path = \"../images\"", "path = \"images\"");
+    assert!(
+        recipe.contains("sha256 = \""),
+        "the demo recipe changed shape"
+    );
+    sb.write("demo.toml", &recipe);
+    let secrets = [
+        ("PIPELINE_SECRET_DEMO_TOKEN", "tok-9f3a1c-do-not-leak"),
+        (
+            "PIPELINE_SECRET_REGISTRY_PASSWORD",
+            "pw with spaces & 'quotes'",
+        ),
+    ];
+    let mut cmd = sb.command(&["run", "demo.toml", "--jobs", "2", "--json"]);
+    for (k, v) in secrets {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    for (_, v) in secrets {
+        assert!(
+            !err.contains(v) && !stdout(&o).contains(v),
+            "a secret was printed"
+        );
+    }
+    let cells: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(cells.as_array().unwrap().len(), 4);
+
+    // At least two VMs ran at the same time.
+    let log = sb.run_log();
+    assert!(
+        max_concurrent_boots(&log) >= 2,
+        "boots never overlapped:\n{log}"
+    );
+
+    for cell in cells.as_array().unwrap() {
+        assert_eq!(cell["status"], "built", "{cell}");
+        let name = cell["image_name"].as_str().unwrap();
+        let id = cell["images"][0]["id"].as_str().unwrap();
+        assert_eq!(id, format!("{name}/1"));
+        let qcow2 = sb.path().join("images").join(format!("{id}.qcow2"));
+        let raw = to_raw(&qcow2, sb.path());
+        let env = debugfs_cat(&raw, "/etc/pipeline-demo/cell.env").expect("cell.env");
+        let values = &cell["values"];
+        assert!(env.contains(&format!("IMAGE_NAME={name}\n")), "{env}");
+        for axis in ["juju", "microk8s"] {
+            let v = values[axis].as_str().unwrap();
+            let line = if v.is_empty() {
+                format!("{}=''\n", axis.to_uppercase())
+            } else {
+                format!("{}={v}\n", axis.to_uppercase())
+            };
+            assert!(env.contains(&line), "{name}: {line:?} not in {env}");
+        }
+        // Each secret reached the script: its digest is in the image...
+        let digests = debugfs_cat(&raw, "/etc/pipeline-demo/secrets.sha256").unwrap();
+        for (k, v) in secrets {
+            let digest = pipeline::digest::sha256_bytes(v.as_bytes());
+            assert!(digests.contains(&format!("{k} {digest}\n")), "{digests}");
+        }
+        // ...its value is nowhere in the image's bytes.
+        let bytes = std::fs::read(&raw).unwrap();
+        for (_, v) in secrets {
+            assert!(
+                !bytes.windows(v.len()).any(|w| w == v.as_bytes()),
+                "{name}: a secret value is in the image"
+            );
+        }
+        // The image boots as a fresh instance: no cloud-init state or logs,
+        // no copy of the user-data, empty machine-id, no persistent journal.
+        assert_eq!(debugfs_ls(&raw, "/var/lib/cloud/instance"), None);
+        assert_eq!(debugfs_ls(&raw, "/var/lib/cloud/instances"), None);
+        assert_eq!(debugfs_cat(&raw, "/var/log/cloud-init.log"), None);
+        assert_eq!(debugfs_cat(&raw, "/var/log/cloud-init-output.log"), None);
+        assert_eq!(debugfs_cat(&raw, "/etc/machine-id").as_deref(), Some(""));
+        assert_eq!(debugfs_ls(&raw, "/var/log/journal"), Some(vec![]));
+        let cloud = debugfs_ls(&raw, "/var/lib/cloud").unwrap_or_default();
+        for entry in &cloud {
+            let listing = debugfs_ls(&raw, &format!("/var/lib/cloud/{entry}")).unwrap_or_default();
+            assert!(
+                listing.is_empty(),
+                "/var/lib/cloud/{entry} holds {listing:?}"
+            );
+        }
+        std::fs::remove_file(&raw).unwrap();
+    }
+
+    // latest finds every image just built.
+    let o = sb.run(&["latest", "demo.toml", "--json"]);
+    let latest: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for cell in latest.as_array().unwrap() {
+        let name = cell["image_name"].as_str().unwrap();
+        assert_eq!(cell["images"]["local"], format!("{name}/1"));
+    }
+    assert_no_qemu_left();
+}
+
+/// The largest number of boots in progress at once, from run.log lines.
+fn max_concurrent_boots(log: &str) -> usize {
+    let (mut now, mut max) = (0usize, 0usize);
+    for line in log.lines() {
+        if line.contains(" boot ") && line.ends_with(": started") {
+            now += 1;
+            max = max.max(now);
+        } else if line.contains(" boot ")
+            && (line.contains(": done in") || line.contains(": failed after"))
+        {
+            now = now.saturating_sub(1);
+        }
+    }
+    max
+}
