@@ -44,9 +44,12 @@ Examples:
     /// Show the expanded matrix and the DAG of steps, without running anything
     #[command(after_help = "\
 The output is sorted and deterministic, so it can be diffed in review.
+Without --status the plan is made offline, as if every cell were built;
+with --status it shows what `run` would do with each cell, and why.
 
 Examples:
   pipeline plan recipes/github-runner.toml
+  pipeline plan recipes/demo.toml --status
   pipeline plan recipes/github-runner.toml --json | jq '.cells[].image_name'
   pipeline plan recipes/github-runner.toml --only juju=3.1/stable --dot | dot -Tsvg > plan.svg")]
     Plan(PlanArgs),
@@ -58,11 +61,18 @@ TCG), runs the provisioning script, and is snapshotted to a compressed qcow2,
 uploaded to every target and pruned to the target's `keep`. Logs of every
 step and every VM console go to a run directory, printed at the start.
 
+Only what changed is built: a cell whose input key (base checksum, rendered
+script, build settings, secrets) matches the newest image on every target is
+skipped; one missing on some targets is uploaded there, from a snapshot
+cached by an earlier run if there is one. --force rebuilds regardless.
+Two runs of one recipe never overlap: the second exits with code 3, or waits
+with --wait.
+
 Every environment variable PIPELINE_SECRET_<NAME> reaches the provisioning
 script's environment; its value is never printed or stored in the image.
 
-Exit codes: 0 every cell built, 1 a cell failed or was skipped, 2 invalid
-recipe, 130 interrupted.
+Exit codes: 0 every cell built or up to date, 1 a cell failed or was not
+built, 2 invalid recipe, 3 another run holds the lock, 130 interrupted.
 
 Examples:
   pipeline run recipes/demo.toml
@@ -89,6 +99,25 @@ Examples:
   pipeline prune recipes/demo.toml --dry-run
   pipeline prune recipes/github-runner.toml --only base=jammy")]
     Prune(PruneArgs),
+
+    /// Rerun a recipe every N hours from cron (or a systemd timer), idempotently
+    #[command(after_help = "\
+Installs /etc/cron.d/pipeline-<recipe name> (or a block in your crontab with
+--user, or a systemd service and timer with --systemd) that runs
+`pipeline run` on the recipe's absolute path and appends its output to a log
+file. Running it again with the same settings changes nothing; it prints
+`changed` or `unchanged` and exits 0 either way. A run that finds the
+previous one still going exits with code 3 (the lock) and is logged.
+
+Secrets for scheduled runs: put `PIPELINE_SECRET_NAME=value` lines in a file
+readable only by the user, and pass it with --env-file.
+
+Examples:
+  pipeline schedule recipes/github-runner.toml --every 6h
+  pipeline schedule recipes/github-runner.toml --every 6h --env-file /etc/pipeline/runner.env
+  pipeline schedule recipes/demo.toml --every 1d --user
+  pipeline schedule recipes/github-runner.toml --remove")]
+    Schedule(ScheduleArgs),
 
     /// Print the provisioning script the template renders for one cell
     #[command(after_help = "\
@@ -134,6 +163,15 @@ pub struct PlanArgs {
     /// Print the plan as Graphviz dot
     #[arg(long)]
     pub dot: bool,
+
+    /// Check what each cell needs: resolve the bases' checksums and look at
+    /// every target, then plan only that (build, upload only, or skip)
+    #[arg(long)]
+    pub status: bool,
+
+    /// With --status: plan as `run --force` would
+    #[arg(long, requires = "status")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +190,14 @@ pub struct RunArgs {
     /// Print the result as JSON: per cell, its images per target
     #[arg(long)]
     pub json: bool,
+
+    /// Build every selected cell, even those whose image is up to date
+    #[arg(long)]
+    pub force: bool,
+
+    /// If another run of this recipe is in progress, wait for it instead of exiting
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -172,4 +218,47 @@ pub struct PruneArgs {
     /// Show what would be deleted, delete nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// The recipe file (TOML)
+    pub recipe: Utf8PathBuf,
+
+    /// How often: minutes dividing an hour (15m), hours dividing a day (6h), 1d or 7d
+    #[arg(long, value_name = "INTERVAL", required_unless_present = "remove")]
+    pub every: Option<String>,
+
+    /// Install in your own crontab instead of /etc/cron.d
+    #[arg(long, conflicts_with = "systemd")]
+    pub user: bool,
+
+    /// Install a systemd service and timer instead of a cron entry
+    #[arg(long)]
+    pub systemd: bool,
+
+    /// Remove the schedule of this recipe
+    #[arg(long)]
+    pub remove: bool,
+
+    /// Where cron entries go
+    #[arg(long, value_name = "DIR", default_value = "/etc/cron.d")]
+    pub cron_dir: Utf8PathBuf,
+
+    /// Where systemd units go (with --systemd)
+    #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system")]
+    pub unit_dir: Utf8PathBuf,
+
+    /// Log file of the scheduled runs [default: /var/log/pipeline/<name>.log, or the
+    /// state directory with --user]
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<Utf8PathBuf>,
+
+    /// A file of VAR=value lines (secrets) loaded before each run
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<Utf8PathBuf>,
+
+    /// The pipeline executable the schedule runs [default: this one]
+    #[arg(long, value_name = "PATH")]
+    pub program: Option<Utf8PathBuf>,
 }

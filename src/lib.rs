@@ -11,11 +11,14 @@ pub mod digest;
 pub mod error;
 pub mod executor;
 pub mod exit_code;
+pub mod freshness;
 pub mod host;
 pub mod layout;
 pub mod model;
 pub mod plan;
 pub mod recipe;
+pub mod run_lock;
+pub mod schedule;
 pub mod source_file;
 pub mod step_error;
 pub mod steps;
@@ -35,6 +38,7 @@ pub fn main() -> i32 {
         Command::Run(args) => commands::run(args),
         Command::Latest(args) => commands::latest(args),
         Command::Prune(args) => commands::prune(args),
+        Command::Schedule(args) => commands::schedule(args),
         Command::Render(selection) => commands::render(selection),
         Command::Schema => commands::schema(),
     };

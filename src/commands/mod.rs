@@ -6,7 +6,9 @@ mod plan;
 mod prune;
 mod render;
 mod run;
+mod schedule;
 mod schema;
+mod status;
 mod validate;
 
 pub use latest::latest;
@@ -14,6 +16,7 @@ pub use plan::plan;
 pub use prune::prune;
 pub use render::render;
 pub use run::run;
+pub use schedule::schedule;
 pub use schema::schema;
 pub use validate::validate;
 

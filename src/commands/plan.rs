@@ -1,15 +1,59 @@
-use super::load;
+use super::status::status;
+use super::{load, open_stores};
+use crate::cancel::CancelToken;
 use crate::cli::PlanArgs;
 use crate::error::{Error, Result};
-use crate::plan::{Plan, report};
+use crate::executor::owner_of;
+use crate::freshness::Action;
+use crate::layout::Layout;
+use crate::model::Secrets;
+use crate::plan::{CellWork, Plan, report};
 use std::io::Write;
 
 pub fn plan(args: &PlanArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;
-    let plan = Plan::new(&recipe, &cells);
+    // Offline by default: as if every cell were built. With --status, what a
+    // run would really do (reads checksums and targets, writes nothing).
+    let decisions = if args.status {
+        let secrets = Secrets::from_env().map_err(Error::Usage)?;
+        let stores = open_stores(&recipe)?;
+        let (_, decisions) = status(
+            &recipe,
+            &cells,
+            &stores,
+            &secrets,
+            &Layout::from_env(),
+            &owner_of(&recipe),
+            args.force,
+            &CancelToken::new(),
+        )?;
+        Some(decisions)
+    } else {
+        None
+    };
+    let plan = match &decisions {
+        Some(decisions) => {
+            let work: Vec<CellWork> = decisions
+                .iter()
+                .map(|d| CellWork {
+                    cell: d.cell,
+                    boot: matches!(d.action, Action::Build { .. }),
+                    targets: d.action.targets().to_vec(),
+                    prune: if d.action == Action::Skip {
+                        Vec::new()
+                    } else {
+                        (0..recipe.targets.len()).collect()
+                    },
+                })
+                .collect();
+            Plan::for_work(&recipe, &work)
+        }
+        None => Plan::new(&recipe, &cells),
+    };
+    let decisions = decisions.as_deref();
     if args.json {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        serde_json::to_writer_pretty(&mut out, &report::json(&recipe, &plan))
+        serde_json::to_writer_pretty(&mut out, &report::json(&recipe, &plan, decisions))
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
             .and_then(|()| out.flush())
@@ -17,7 +61,7 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     } else if args.dot {
         print!("{}", report::dot(&recipe, &plan));
     } else {
-        print!("{}", report::text(&recipe, &plan));
+        print!("{}", report::text(&recipe, &plan, decisions));
     }
     Ok(())
 }

@@ -1,13 +1,16 @@
+use super::status::{snapshot_cache, status};
 use super::{load, open_stores, result_table};
 use crate::cancel::CancelToken;
 use crate::cli::RunArgs;
 use crate::digest::sha256_bytes;
 use crate::error::{Error, Result};
 use crate::executor::{self, CellOutcome, Message, Reporter, RunContext};
-use crate::host::{accel, capacity};
+use crate::freshness::Action;
+use crate::host::{accel, capacity, qemu};
 use crate::layout::{Layout, ensure_dir};
 use crate::model::Secrets;
-use crate::plan::{Plan, StepKind};
+use crate::plan::{CellWork, Plan, StepKind};
+use crate::run_lock::{self, LockError};
 use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::mpsc;
@@ -21,9 +24,38 @@ pub fn run(args: &RunArgs) -> Result<()> {
         return Err(Error::Invalid(problems));
     }
     let stores = open_stores(&recipe)?;
-    let plan = Plan::new(&recipe, &cells);
-
     let layout = Layout::from_env();
+    let _lock = run_lock::acquire(&layout, &recipe, args.wait, |holder| {
+        eprintln!("waiting for another run of {} ({holder})", recipe.file.path);
+    })
+    .map_err(|e| match e {
+        LockError::Busy { path, holder } => Error::Locked(format!(
+            "another run of {} is in progress ({holder}); use --wait to wait for it (lock: {path})",
+            recipe.file.path
+        )),
+        LockError::Io(e) => Error::Failed(e),
+    })?;
+
+    let owner = executor::owner_of(&recipe);
+    let cancel = CancelToken::new();
+    let (base_digests, decisions) = status(
+        &recipe, &cells, &stores, &secrets, &layout, &owner, args.force, &cancel,
+    )?;
+    let work: Vec<CellWork> = decisions
+        .iter()
+        .map(|d| CellWork {
+            cell: d.cell,
+            boot: matches!(d.action, Action::Build { .. }),
+            targets: d.action.targets().to_vec(),
+            prune: if d.action == Action::Skip {
+                Vec::new()
+            } else {
+                (0..recipe.targets.len()).collect()
+            },
+        })
+        .collect();
+    let plan = Plan::for_work(&recipe, &work);
+
     let run_id = format!(
         "{}-{}",
         jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
@@ -34,21 +66,28 @@ pub fn run(args: &RunArgs) -> Result<()> {
     for dir in [&run_dir, &work_dir] {
         ensure_dir(dir).map_err(|e| Error::Failed(e.to_string()))?;
     }
-    // Overlays, seeds and snapshots of this run go when it ends, however it
-    // ends; logs stay in the run directory.
+    // Overlays and seeds of this run go when it ends, however it ends; logs
+    // stay in the run directory.
     let _work_guard = RemoveOnDrop(work_dir.clone());
     let live = std::io::stderr().is_terminal() && std::env::var_os("PIPELINE_PLAIN").is_none();
     let mut reporter = Reporter::new(live, &run_dir.join("run.log"));
     reporter.line(&format!("run directory: {run_dir}"));
+    for d in &decisions {
+        let name = &recipe.cells[d.cell].image_name;
+        reporter.line(&format!("{} {name}: {}", d.action.as_str(), d.reason));
+    }
 
     let boots = plan.count(StepKind::Boot);
-    let accel = if boots > 0 {
-        accel::choose(recipe.image.arch)
+    let (accel, qemu_version) = if boots > 0 {
+        (accel::choose(recipe.image.arch), qemu_version(&recipe))
     } else {
-        accel::AccelChoice {
-            accel: accel::Accel::Tcg,
-            warning: None,
-        }
+        (
+            accel::AccelChoice {
+                accel: accel::Accel::Tcg,
+                warning: None,
+            },
+            None,
+        )
     };
     if let Some(warning) = &accel.warning {
         reporter.line(&format!("warning: {warning}"));
@@ -60,16 +99,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
             recipe.build.memory,
         )
     });
-    let shown_jobs = jobs.min(plan.cells().len().max(1));
-    reporter.line(&format!(
-        "building {} cell{} with up to {shown_jobs} VM{} at a time ({}, {} vCPU, {} MiB each)",
-        plan.cells().len(),
-        if plan.cells().len() == 1 { "" } else { "s" },
-        if shown_jobs == 1 { "" } else { "s" },
-        accel.accel.as_str(),
-        recipe.build.cpus,
-        recipe.build.memory >> 20
-    ));
+    if boots > 0 {
+        let shown_jobs = jobs.min(boots);
+        reporter.line(&format!(
+            "building {boots} cell{} with up to {shown_jobs} VM{} at a time ({}, {} vCPU, {} MiB each)",
+            if boots == 1 { "" } else { "s" },
+            if shown_jobs == 1 { "" } else { "s" },
+            accel.accel.as_str(),
+            recipe.build.cpus,
+            recipe.build.memory >> 20
+        ));
+    }
 
     let ctx = RunContext {
         recipe: &recipe,
@@ -78,25 +118,80 @@ pub fn run(args: &RunArgs) -> Result<()> {
         run_dir: run_dir.clone(),
         work_dir: work_dir.clone(),
         stores,
-        cancel: CancelToken::new(),
+        cancel,
         recipe_hash: sha256_bytes(recipe.file.text.as_bytes()),
-        owner: executor::owner_of(&recipe),
+        owner,
         accel,
+        qemu_version,
+        run_id,
+        decisions: decisions.iter().map(|d| (d.cell, d.clone())).collect(),
+        base_digests,
+        snapshots: snapshot_cache(&layout),
+        timings: Default::default(),
     };
-    let (tx, rx) = mpsc::channel();
-    let signals = watch_signals(tx.clone())?;
-    let options = executor::Options {
-        jobs,
-        fetches: 2,
-        keep_going: args.keep_going,
+    let report = if plan.is_empty() {
+        executor::RunReport {
+            cells: Vec::new(),
+            interrupted: false,
+            stopped_early: false,
+        }
+    } else {
+        let (tx, rx) = mpsc::channel();
+        let signals = watch_signals(tx.clone())?;
+        let options = executor::Options {
+            jobs,
+            fetches: 2,
+            keep_going: args.keep_going,
+        };
+        let report = executor::run(&ctx, &plan, &options, &mut reporter, rx, tx);
+        signals.close();
+        report
     };
-    let report = executor::run(&ctx, &plan, &options, &mut reporter, rx, tx);
-    signals.close();
     reporter.clear();
 
+    // Every selected cell in the result: the ones that ran, and the skipped
+    // ones with the images they already have.
+    let mut outcomes: Vec<(usize, CellOutcome)> = Vec::new();
+    for d in &decisions {
+        match report.cells.iter().find(|(c, _)| *c == d.cell) {
+            Some((_, outcome)) => {
+                let mut outcome = outcome.clone();
+                if let CellOutcome::Built { images } = &mut outcome {
+                    for (t, rev) in &d.present {
+                        images.push(executor::TargetImage {
+                            target: recipe.targets[*t].name.clone(),
+                            id: rev.id.clone(),
+                            revision: Some(rev.clone()),
+                        });
+                    }
+                    images.sort_by_key(|i| recipe.targets.iter().position(|t| t.name == i.target));
+                }
+                outcomes.push((d.cell, outcome));
+            }
+            None => outcomes.push((
+                d.cell,
+                CellOutcome::UpToDate {
+                    images: d
+                        .present
+                        .iter()
+                        .map(|(t, rev)| executor::TargetImage {
+                            target: recipe.targets[*t].name.clone(),
+                            id: rev.id.clone(),
+                            revision: Some(rev.clone()),
+                        })
+                        .collect(),
+                },
+            )),
+        }
+    }
+    outcomes.sort_by(|a, b| {
+        recipe.cells[a.0]
+            .image_name
+            .cmp(&recipe.cells[b.0].image_name)
+    });
+
     if args.json {
-        let cells: Vec<serde_json::Value> = report
-            .cells
+        let cells: Vec<serde_json::Value> = outcomes
             .iter()
             .map(|(c, outcome)| {
                 let cell = &recipe.cells[*c];
@@ -123,36 +218,39 @@ pub fn run(args: &RunArgs) -> Result<()> {
             serde_json::to_string_pretty(&cells).expect("JSON serializes")
         );
     } else {
-        let rows: Vec<(usize, String, String)> = report
-            .cells
+        let rows: Vec<(usize, String, String)> = outcomes
             .iter()
-            .filter_map(|(c, o)| match o {
-                CellOutcome::Built { images } => Some(
-                    images
-                        .iter()
-                        .map(|i| (*c, i.target.clone(), i.id.clone()))
-                        .collect::<Vec<_>>(),
-                ),
-                _ => None,
+            .flat_map(|(c, o)| match o {
+                CellOutcome::Built { images } | CellOutcome::UpToDate { images } => images
+                    .iter()
+                    .map(|i| (*c, i.target.clone(), i.id.clone()))
+                    .collect::<Vec<_>>(),
+                _ => Vec::new(),
             })
-            .flatten()
             .collect();
         if !rows.is_empty() {
             print!("{}", result_table(&recipe, &rows));
         }
     }
 
-    let built = report
-        .cells
+    let count = |f: fn(&CellOutcome) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
+    let built = count(|o| matches!(o, CellOutcome::Built { .. }));
+    let fresh = count(|o| matches!(o, CellOutcome::UpToDate { .. }));
+    let uploaded_only = outcomes
         .iter()
-        .filter(|(_, o)| matches!(o, CellOutcome::Built { .. }))
+        .filter(|(c, o)| {
+            matches!(o, CellOutcome::Built { .. })
+                && decisions
+                    .iter()
+                    .any(|d| d.cell == *c && matches!(d.action, Action::Upload { .. }))
+        })
         .count();
-    let total = report.cells.len();
+    let total = outcomes.len();
     let mut problems = String::new();
-    for (c, outcome) in &report.cells {
+    for (c, outcome) in &outcomes {
         let name = &recipe.cells[*c].image_name;
         match outcome {
-            CellOutcome::Built { .. } => {}
+            CellOutcome::Built { .. } | CellOutcome::UpToDate { .. } => {}
             CellOutcome::Failed { step, error } => {
                 problems.push_str(&format!("  {name}: failed at {step}: {}\n", indent(error)))
             }
@@ -168,16 +266,23 @@ pub fn run(args: &RunArgs) -> Result<()> {
         );
         return Err(Error::Interrupted);
     }
-    if built == total {
-        eprintln!(
-            "built {built} of {total} cell{}",
-            if total == 1 { "" } else { "s" }
-        );
+    if built + fresh == total {
+        if built == 0 {
+            eprintln!(
+                "nothing to do: {fresh} cell{} up to date",
+                if fresh == 1 { "" } else { "s" }
+            );
+        } else {
+            eprintln!(
+                "{} built, {uploaded_only} uploaded from a cached snapshot, {fresh} up to date",
+                built - uploaded_only
+            );
+        }
         Ok(())
     } else {
         Err(Error::Failed(format!(
             "{} of {total} cells were not built:\n{}",
-            total - built,
+            total - built - fresh,
             problems.trim_end()
         )))
     }
@@ -185,6 +290,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
 fn indent(text: &str) -> String {
     text.replace('\n', "\n      ")
+}
+
+/// `qemu-system-… --version`, first line.
+fn qemu_version(recipe: &crate::model::Recipe) -> Option<String> {
+    let out = std::process::Command::new(qemu::system_binary(recipe.image.arch))
+        .arg("--version")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_owned)
 }
 
 /// SIGINT and SIGTERM become `Message::Interrupt` for the scheduler.

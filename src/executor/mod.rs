@@ -1,6 +1,7 @@
 //! The executor: runs a frozen plan. See `scheduler` for the rules.
 
 mod event;
+mod manifest;
 mod outcome;
 mod perform;
 mod reporter;

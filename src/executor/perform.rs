@@ -22,9 +22,20 @@ pub fn perform(
     tx: &Sender<Message>,
 ) -> StepResult<StepOutput> {
     let mut attempt = 1;
+    let start = std::time::Instant::now();
     loop {
         ctx.cancel.check()?;
-        match perform_once(ctx, node, step, inputs, tx) {
+        let result = perform_once(ctx, node, step, inputs, tx);
+        if result.is_ok() {
+            ctx.timings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    step.id.clone(),
+                    (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+                );
+        }
+        match result {
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                 let _ = tx.send(Message::Progress(
                     node,
@@ -158,21 +169,39 @@ fn perform_once(
             else {
                 unreachable!("snapshot needs boot");
             };
+            // Into the snapshot cache, by input key: if an upload fails, the
+            // next run resumes from here instead of booting again.
+            let key = &ctx.decision(step.cell.expect("a cell step")).key.key;
+            ensure_dir(ctx.snapshots.dir()).map_err(|e| StepError::permanent(e.to_string()))?;
             let result = snapshot::snapshot(
                 overlay,
-                &work.join("snapshot.qcow2"),
+                &ctx.snapshots.image_path(key),
                 recipe.build.compression,
                 &logs.join("snapshot.log"),
                 &ctx.cancel,
             );
             let _ = std::fs::remove_file(overlay);
-            result.map(StepOutput::Snapshot)
+            let snap = result?;
+            let build = build_record(ctx, cell);
+            ctx.snapshots
+                .commit(key, &cell.image_name, &snap, &build)
+                .map_err(|e| StepError::io("failed to record the snapshot", &e))?;
+            Ok(StepOutput::Snapshot(snap))
         }
         StepKind::Upload => {
-            let Some(StepOutput::Snapshot(snap)) =
-                find(inputs, |o| matches!(o, StepOutput::Snapshot(_)))
-            else {
-                unreachable!("upload needs snapshot");
+            let decision = ctx.decision(step.cell.expect("a cell step"));
+            let cached;
+            let snap = match find(inputs, |o| matches!(o, StepOutput::Snapshot(_))) {
+                Some(StepOutput::Snapshot(snap)) => snap,
+                _ => {
+                    cached = ctx.snapshots.get(&decision.key.key).ok_or_else(|| {
+                        StepError::permanent(format!(
+                            "the cached snapshot {} is gone; run again to rebuild",
+                            ctx.snapshots.image_path(&decision.key.key)
+                        ))
+                    })?;
+                    &cached
+                }
             };
             let target = step.target.expect("an upload names its target");
             let store = &ctx.stores[target];
@@ -188,7 +217,10 @@ fn perform_once(
                 sha256: snap.sha256.clone(),
                 size: snap.size,
                 recipe_hash: ctx.recipe_hash.clone(),
-                input_key: None,
+                input_key: Some(decision.key.key.clone()),
+                inputs: decision.key.inputs.clone(),
+                os_distro: recipe.bases[cell.base()].os_distro.clone(),
+                os_version: recipe.bases[cell.base()].os_version.clone(),
             };
             let total = snap.size;
             let progress = |done: u64| {
@@ -199,15 +231,40 @@ fn perform_once(
                 &logs.join(format!("upload-{}.log", store.name())),
                 &format!("uploaded {} as {}", snap.path, revision.id),
             );
-            Ok(StepOutput::Uploaded(Box::new(revision)))
+            Ok(StepOutput::Uploaded(target, Box::new(revision)))
+        }
+        StepKind::Record => {
+            let decision = ctx.decision(step.cell.expect("a cell step"));
+            let mut revisions: Vec<(usize, crate::targets::Revision)> = decision.present.clone();
+            for input in inputs {
+                if let StepOutput::Uploaded(t, rev) = input {
+                    revisions.push((*t, (**rev).clone()));
+                }
+            }
+            revisions.sort_by_key(|(t, _)| *t);
+            let manifest = super::manifest::manifest(ctx, cell, decision, &revisions);
+            let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
+            std::fs::write(logs.join("manifest.json"), format!("{text}\n"))
+                .map_err(|e| StepError::io("failed to write the manifest", &e))?;
+            for (t, rev) in &revisions {
+                ctx.stores[*t].attach_manifest(rev, &manifest)?;
+            }
+            // Every target holds the image now: the cached snapshot has done its job.
+            ctx.snapshots.remove(&decision.key.key);
+            Ok(StepOutput::Recorded(revisions))
         }
         StepKind::Prune => {
-            let Some(StepOutput::Uploaded(made)) =
-                find(inputs, |o| matches!(o, StepOutput::Uploaded(_)))
-            else {
-                unreachable!("prune needs upload");
-            };
             let target = step.target.expect("a prune names its target");
+            let Some(StepOutput::Recorded(revisions)) =
+                find(inputs, |o| matches!(o, StepOutput::Recorded(_)))
+            else {
+                unreachable!("prune needs record");
+            };
+            let made = &revisions
+                .iter()
+                .find(|(t, _)| *t == target)
+                .expect("the record step lists every target of the cell")
+                .1;
             let store = &ctx.stores[target];
             let keep = recipe.targets[target].keep as usize;
             let revisions = store.revisions(&cell.image_name, &ctx.owner)?;
@@ -227,6 +284,32 @@ fn perform_once(
             Ok(StepOutput::Pruned(doomed))
         }
     }
+}
+
+/// The build part of a manifest, kept with a cached snapshot so that a run
+/// that only uploads it can still say how it was built.
+fn build_record(ctx: &RunContext, cell: &crate::model::Cell) -> serde_json::Value {
+    let timings = ctx
+        .timings
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mine: std::collections::BTreeMap<String, f64> = timings
+        .into_iter()
+        .filter(|(id, _)| {
+            id.ends_with(&format!(":{}", cell.image_name))
+                || id == &format!("fetch:{}", cell.base())
+        })
+        .collect();
+    serde_json::json!({
+        "run": ctx.run_id,
+        "built_at": jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default(),
+        "timings": mine,
+        "host": {
+            "qemu": ctx.qemu_version,
+            "accelerator": ctx.accel.accel.as_str(),
+        },
+    })
 }
 
 fn find(inputs: &[StepOutput], pred: impl Fn(&StepOutput) -> bool) -> Option<&StepOutput> {

@@ -61,7 +61,7 @@ impl Reporter {
     }
 
     pub fn started(&mut self, step: &Step, row: &str) {
-        let message = format!("{} {row}: started", step.kind);
+        let message = format!("{}: started", label(step));
         self.write_log(&message);
         match &mut self.live {
             Some(live) => {
@@ -97,12 +97,12 @@ impl Reporter {
                 } else if let Some(total) = total.filter(|t| *t > 0) {
                     // Plain mode: a line at each quarter, not a flood.
                     let quarter = done * 4 / total;
-                    let key = format!("{}:{row}", step.kind);
+                    let key = step.id.clone();
                     if self.printed.get(&key).is_none_or(|q| *q < quarter) && quarter > 0 {
                         self.printed.insert(key, quarter);
                         self.line(&format!(
-                            "{} {row}: {} of {} ({}%)",
-                            step.kind,
+                            "{}: {} of {} ({}%)",
+                            label(step),
                             mib(*done),
                             mib(total),
                             quarter * 25
@@ -110,10 +110,10 @@ impl Reporter {
                     }
                 }
             }
-            Progress::Note(note) => self.line(&format!("{} {row}: {note}", step.kind)),
+            Progress::Note(note) => self.line(&format!("{}: {note}", label(step))),
             Progress::Retry { attempt, error } => self.line(&format!(
-                "{} {row}: attempt {attempt} failed, retrying: {error}",
-                step.kind
+                "{}: attempt {attempt} failed, retrying: {error}",
+                label(step)
             )),
         }
     }
@@ -121,8 +121,8 @@ impl Reporter {
     pub fn finished(&mut self, step: &Step, row: &str, elapsed: Duration, error: Option<&str>) {
         let took = humantime::format_duration(Duration::from_secs(elapsed.as_secs().max(1)));
         let message = match error {
-            None => format!("{} {row}: done in {took}", step.kind),
-            Some(e) => format!("{} {row}: failed after {took}: {e}", step.kind),
+            None => format!("{}: done in {took}", label(step)),
+            Some(e) => format!("{}: failed after {took}: {e}", label(step)),
         };
         self.write_log(&message);
         match &mut self.live {
@@ -165,6 +165,11 @@ impl Reporter {
 
 fn step_label(step: &Step) -> String {
     step.kind.to_string()
+}
+
+/// `boot demo-bookworm-x64`, `upload demo-bookworm-x64@local`.
+fn label(step: &Step) -> String {
+    step.id.replacen(':', " ", 1)
 }
 
 fn mib(bytes: u64) -> String {

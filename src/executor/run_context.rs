@@ -1,9 +1,12 @@
 use crate::cancel::CancelToken;
+use crate::freshness::{Decision, SnapshotCache};
 use crate::host::accel::AccelChoice;
 use crate::layout::Layout;
 use crate::model::{Cell, Recipe, Secrets};
 use crate::targets::Store;
 use camino::Utf8PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 /// Everything a worker needs to perform a step; shared read-only.
 pub struct RunContext<'a> {
@@ -23,6 +26,17 @@ pub struct RunContext<'a> {
     pub owner: String,
     /// The accelerator for boots (probed before the first boot starts).
     pub accel: AccelChoice,
+    /// `qemu-system-* --version`, for manifests (when anything boots).
+    pub qemu_version: Option<String>,
+    /// This run's id (the run directory's name).
+    pub run_id: String,
+    /// What the run does with each planned cell, by cell index.
+    pub decisions: HashMap<usize, Decision>,
+    /// Base name → the SHA-256 it was verified against.
+    pub base_digests: BTreeMap<String, String>,
+    pub snapshots: SnapshotCache,
+    /// Seconds each finished step took, by step id (for manifests).
+    pub timings: Mutex<BTreeMap<String, f64>>,
 }
 
 impl RunContext<'_> {
@@ -32,6 +46,10 @@ impl RunContext<'_> {
 
     pub fn cell_work_dir(&self, cell: &Cell) -> Utf8PathBuf {
         self.work_dir.join(&cell.image_name)
+    }
+
+    pub fn decision(&self, cell: usize) -> &Decision {
+        &self.decisions[&cell]
     }
 }
 

@@ -52,7 +52,7 @@ fn slot(step: &Step) -> Option<Slot> {
         StepKind::Boot | StepKind::Snapshot => Some(Slot::Vm),
         StepKind::Fetch => Some(Slot::Fetch),
         StepKind::Upload => step.target.map(Slot::Upload),
-        StepKind::Render | StepKind::Seed | StepKind::Prune => None,
+        StepKind::Render | StepKind::Seed | StepKind::Record | StepKind::Prune => None,
     }
 }
 
@@ -77,7 +77,7 @@ pub fn run(
         .collect();
     // Later kinds first (finish a started cell before starting another), then plan order.
     let mut ready: BTreeSet<(u8, usize)> = BTreeSet::new();
-    let key = |node: NodeIndex| (6 - plan.step(node).kind as u8, position[&node]);
+    let key = |node: NodeIndex| (u8::MAX - plan.step(node).kind as u8, position[&node]);
     for (i, r) in remaining.iter().enumerate() {
         if *r == 0 {
             ready.insert(key(NodeIndex::new(i)));
@@ -299,7 +299,9 @@ fn release_outputs(
         // Keep uploads (the outcome needs them) and snapshots (several targets).
         let keep = matches!(
             outputs.get(&need),
-            Some(StepOutput::Uploaded(_)) | Some(StepOutput::Fetched(_))
+            Some(StepOutput::Uploaded(..))
+                | Some(StepOutput::Recorded(_))
+                | Some(StepOutput::Fetched(_))
         );
         if consumers_done && !keep {
             outputs.remove(&need);
@@ -378,7 +380,7 @@ fn outcome(
     let images = steps
         .iter()
         .filter_map(|n| match (plan.step(*n).target, outputs.get(n)) {
-            (Some(t), Some(StepOutput::Uploaded(rev))) => Some(TargetImage {
+            (Some(t), Some(StepOutput::Uploaded(_, rev))) => Some(TargetImage {
                 target: ctx.recipe.targets[t].name.clone(),
                 id: rev.id.clone(),
                 revision: Some((**rev).clone()),

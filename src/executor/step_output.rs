@@ -7,10 +7,21 @@ use camino::Utf8PathBuf;
 #[derive(Debug, Clone)]
 pub enum StepOutput {
     Fetched(FetchedBase),
-    Rendered { user_data: String, nonce: String },
-    Seeded { seed: Utf8PathBuf, nonce: String },
-    Booted { overlay: Utf8PathBuf },
+    Rendered {
+        user_data: String,
+        nonce: String,
+    },
+    Seeded {
+        seed: Utf8PathBuf,
+        nonce: String,
+    },
+    Booted {
+        overlay: Utf8PathBuf,
+    },
     Snapshot(Snapshot),
-    Uploaded(Box<Revision>),
+    /// A new revision on the target with this index.
+    Uploaded(usize, Box<Revision>),
+    /// Every revision of the cell's current image, by target index.
+    Recorded(Vec<(usize, Revision)>),
     Pruned(Vec<Revision>),
 }

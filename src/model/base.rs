@@ -7,6 +7,8 @@ pub struct Base {
     pub name: String,
     pub source: Resource,
     pub checksum: Checksum,
+    pub os_distro: Option<String>,
+    pub os_version: Option<String>,
 }
 
 /// How a base's SHA-256 is known.

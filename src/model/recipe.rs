@@ -397,6 +397,8 @@ impl Validator {
                         name: name.value.clone(),
                         source,
                         checksum,
+                        os_distro: b.os_distro.as_ref().map(|v| v.value.clone()),
+                        os_version: b.os_version.as_ref().map(|v| v.value.clone()),
                     },
                 );
             }

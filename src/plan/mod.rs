@@ -6,5 +6,5 @@ mod plan;
 pub mod report;
 mod step;
 
-pub use plan::{CycleError, Plan};
+pub use plan::{CellWork, CycleError, Plan};
 pub use step::{Step, StepKind};

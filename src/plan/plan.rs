@@ -24,21 +24,67 @@ pub struct CycleError {
     pub to: String,
 }
 
-impl Plan {
-    /// Plan `cells` (indexes into `recipe.cells`): one fetch per distinct
-    /// base, then per cell render → seed → boot (after the fetch) → snapshot,
-    /// then per target upload → prune.
-    pub fn new(recipe: &Recipe, cells: &[usize]) -> Plan {
-        let mut builder = Builder::default();
-        let mut selected = cells.to_vec();
-        selected.sort_by(|a, b| {
-            recipe.cells[*a]
-                .image_name
-                .cmp(&recipe.cells[*b].image_name)
-        });
-        selected.dedup();
+/// What to plan for one cell: boot it (or reuse a cached snapshot) and
+/// which targets to upload to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellWork {
+    /// Index into `recipe.cells`.
+    pub cell: usize,
+    /// Fetch, render, seed, boot and snapshot; else upload a cached snapshot.
+    pub boot: bool,
+    /// Targets to upload to (indexes into `recipe.targets`).
+    pub targets: Vec<usize>,
+    /// Targets to prune after the manifest is recorded (those that hold the
+    /// cell's current image once the uploads are done).
+    pub prune: Vec<usize>,
+}
 
-        let bases: BTreeSet<&str> = selected.iter().map(|&i| recipe.cells[i].base()).collect();
+impl CellWork {
+    /// A full build to every target.
+    pub fn build_all(recipe: &Recipe, cell: usize) -> Self {
+        CellWork {
+            cell,
+            boot: true,
+            targets: (0..recipe.targets.len()).collect(),
+            prune: (0..recipe.targets.len()).collect(),
+        }
+    }
+}
+
+impl Plan {
+    /// Plan every step for `cells` (indexes into `recipe.cells`), as if
+    /// every cell were built and uploaded to every target.
+    pub fn new(recipe: &Recipe, cells: &[usize]) -> Plan {
+        let work: Vec<CellWork> = cells
+            .iter()
+            .map(|&c| CellWork::build_all(recipe, c))
+            .collect();
+        Plan::for_work(recipe, &work)
+    }
+
+    /// One fetch per distinct base of the cells that boot; per booting cell
+    /// render → seed → boot (after the fetch) → snapshot; per target upload;
+    /// then record (after every upload of the cell) → prune per target.
+    /// A cell with nothing to boot, upload or prune has no steps.
+    pub fn for_work(recipe: &Recipe, work: &[CellWork]) -> Plan {
+        let mut builder = Builder::default();
+        let mut work: Vec<&CellWork> = work
+            .iter()
+            .filter(|w| w.boot || !w.targets.is_empty() || !w.prune.is_empty())
+            .collect();
+        work.sort_by(|a, b| {
+            recipe.cells[a.cell]
+                .image_name
+                .cmp(&recipe.cells[b.cell].image_name)
+        });
+        work.dedup_by_key(|w| w.cell);
+        let selected: Vec<usize> = work.iter().map(|w| w.cell).collect();
+
+        let bases: BTreeSet<&str> = work
+            .iter()
+            .filter(|w| w.boot)
+            .map(|w| recipe.cells[w.cell].base())
+            .collect();
         let mut fetch = BTreeMap::new();
         for base in bases {
             let node = builder.add(Step {
@@ -50,7 +96,8 @@ impl Plan {
             });
             fetch.insert(base, node);
         }
-        for &ci in &selected {
+        for w in &work {
+            let ci = w.cell;
             let cell = &recipe.cells[ci];
             let name = &cell.image_name;
             let step = |kind: StepKind| Step {
@@ -60,26 +107,49 @@ impl Plan {
                 target: None,
                 id: format!("{kind}:{name}"),
             };
-            let render = builder.add(step(StepKind::Render));
-            let seed = builder.add(step(StepKind::Seed));
-            let boot = builder.add(step(StepKind::Boot));
-            let snapshot = builder.add(step(StepKind::Snapshot));
-            builder.edge(render, seed);
-            builder.edge(seed, boot);
-            builder.edge(fetch[cell.base()], boot);
-            builder.edge(boot, snapshot);
-            for (ti, target) in recipe.targets.iter().enumerate() {
-                let per_target = |kind: StepKind| Step {
-                    kind,
-                    base: None,
-                    cell: Some(ci),
-                    target: Some(ti),
-                    id: format!("{kind}:{name}@{}", target.name),
-                };
-                let upload = builder.add(per_target(StepKind::Upload));
-                let prune = builder.add(per_target(StepKind::Prune));
-                builder.edge(snapshot, upload);
-                builder.edge(upload, prune);
+            let snapshot = if w.boot {
+                let render = builder.add(step(StepKind::Render));
+                let seed = builder.add(step(StepKind::Seed));
+                let boot = builder.add(step(StepKind::Boot));
+                let snapshot = builder.add(step(StepKind::Snapshot));
+                builder.edge(render, seed);
+                builder.edge(seed, boot);
+                builder.edge(fetch[cell.base()], boot);
+                builder.edge(boot, snapshot);
+                Some(snapshot)
+            } else {
+                None
+            };
+            let per_target = |kind: StepKind, ti: usize| Step {
+                kind,
+                base: None,
+                cell: Some(ci),
+                target: Some(ti),
+                id: format!("{kind}:{name}@{}", recipe.targets[ti].name),
+            };
+            let uploads: Vec<NodeIndex> = w
+                .targets
+                .iter()
+                .map(|&ti| {
+                    let upload = builder.add(per_target(StepKind::Upload, ti));
+                    if let Some(snapshot) = snapshot {
+                        builder.edge(snapshot, upload);
+                    }
+                    upload
+                })
+                .collect();
+            let record = builder.add(step(StepKind::Record));
+            for &upload in &uploads {
+                builder.edge(upload, record);
+            }
+            if let Some(snapshot) = snapshot
+                && uploads.is_empty()
+            {
+                builder.edge(snapshot, record);
+            }
+            for &ti in &w.prune {
+                let prune = builder.add(per_target(StepKind::Prune, ti));
+                builder.edge(record, prune);
             }
         }
         builder

@@ -3,6 +3,7 @@
 //! with the order the executor uses.
 
 use super::{Plan, Step, StepKind};
+use crate::freshness::Decision;
 use crate::model::Recipe;
 use crate::model::{Arch, Cell, TargetKind};
 use serde::Serialize;
@@ -14,7 +15,7 @@ fn step_cell<'r>(recipe: &'r Recipe, step: &Step) -> Option<&'r str> {
 
 /// Human-readable plan: the cells as a table, then the steps in order with
 /// what each waits for.
-pub fn text(recipe: &Recipe, plan: &Plan) -> String {
+pub fn text(recipe: &Recipe, plan: &Plan, decisions: Option<&[Decision]>) -> String {
     let mut out = String::new();
     let axes: Vec<&str> = recipe.matrix.axis_names().collect();
     let bases = plan.count(StepKind::Fetch);
@@ -33,8 +34,13 @@ pub fn text(recipe: &Recipe, plan: &Plan) -> String {
 
     let mut header = vec!["IMAGE NAME".to_owned(), "ARCH".to_owned()];
     header.extend(axes.iter().map(|a| a.to_uppercase()));
+    if decisions.is_some() {
+        header.push("ACTION".to_owned());
+    }
     let mut rows = vec![header];
-    for &ci in plan.cells() {
+    // With decisions, every selected cell is listed (skipped ones have no steps).
+    let listed = listed_cells(recipe, plan, decisions);
+    for &ci in &listed {
         let cell = &recipe.cells[ci];
         let mut row = vec![cell.image_name.clone(), recipe.image.arch.to_string()];
         row.extend(cell.values().map(|(_, v)| {
@@ -44,10 +50,27 @@ pub fn text(recipe: &Recipe, plan: &Plan) -> String {
                 v.to_owned()
             }
         }));
+        if let Some(d) = decisions.and_then(|d| d.iter().find(|d| d.cell == ci)) {
+            row.push(d.action.as_str().to_owned());
+        }
         rows.push(row);
     }
     out.push_str("\ncells:\n");
     out.push_str(&table(&rows, "  "));
+    if let Some(decisions) = decisions {
+        out.push_str("\nwhy:\n");
+        for &ci in &listed {
+            if let Some(d) = decisions.iter().find(|d| d.cell == ci) {
+                let _ = writeln!(
+                    out,
+                    "  {} {}: {}",
+                    d.action.as_str(),
+                    recipe.cells[ci].image_name,
+                    d.reason
+                );
+            }
+        }
+    }
 
     out.push_str("\ntargets:\n");
     for target in &recipe.targets {
@@ -89,6 +112,12 @@ struct JsonCell<'a> {
     arch: Arch,
     base: &'a str,
     values: &'a Cell,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_key: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -112,19 +141,27 @@ struct JsonStep<'a> {
     needs: Vec<&'a str>,
 }
 
-pub fn json<'a>(recipe: &'a Recipe, plan: &'a Plan) -> JsonPlan<'a> {
+pub fn json<'a>(
+    recipe: &'a Recipe,
+    plan: &'a Plan,
+    decisions: Option<&'a [Decision]>,
+) -> JsonPlan<'a> {
+    let listed = listed_cells(recipe, plan, decisions);
     JsonPlan {
         recipe: recipe.file.path.as_str(),
-        cells: plan
-            .cells()
+        cells: listed
             .iter()
             .map(|&ci| {
                 let cell = &recipe.cells[ci];
+                let d = decisions.and_then(|d| d.iter().find(|d| d.cell == ci));
                 JsonCell {
                     image_name: &cell.image_name,
                     arch: recipe.image.arch,
                     base: cell.base(),
                     values: cell,
+                    action: d.map(|d| d.action.as_str()),
+                    reason: d.map(|d| d.reason.as_str()),
+                    input_key: d.map(|d| d.key.key.as_str()),
                 }
             })
             .collect(),
@@ -190,6 +227,23 @@ fn quote(s: &str) -> String {
     }
     q.push('"');
     q
+}
+
+/// The cells to show: the planned ones, or with decisions every selected
+/// cell (up-to-date ones have no steps), sorted by image name.
+fn listed_cells(recipe: &Recipe, plan: &Plan, decisions: Option<&[Decision]>) -> Vec<usize> {
+    match decisions {
+        Some(d) => {
+            let mut cells: Vec<usize> = d.iter().map(|d| d.cell).collect();
+            cells.sort_by(|a, b| {
+                recipe.cells[*a]
+                    .image_name
+                    .cmp(&recipe.cells[*b].image_name)
+            });
+            cells
+        }
+        None => plan.cells().to_vec(),
+    }
 }
 
 fn plural(n: usize) -> &'static str {

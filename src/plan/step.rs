@@ -17,6 +17,9 @@ pub enum StepKind {
     Snapshot,
     /// Upload the snapshot to one target.
     Upload,
+    /// Write the provenance manifest, in the run directory and with every
+    /// stored copy, once every upload of the cell is done.
+    Record,
     /// Delete old revisions on one target.
     Prune,
 }
@@ -30,6 +33,7 @@ impl StepKind {
             StepKind::Boot => "boot",
             StepKind::Snapshot => "snapshot",
             StepKind::Upload => "upload",
+            StepKind::Record => "record",
             StepKind::Prune => "prune",
         }
     }

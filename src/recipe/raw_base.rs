@@ -14,4 +14,10 @@ pub struct RawBase {
     /// A `SHA256SUMS` file (URL or path) that lists the image's file name.
     #[serde(default)]
     pub sha256sums: Option<Spanned<String>>,
+    /// The OS, as Glance's `os_distro` property names it (`ubuntu`, `debian`).
+    #[serde(default)]
+    pub os_distro: Option<Spanned<String>>,
+    /// The OS version, as Glance's `os_version` (`24.04`).
+    #[serde(default)]
+    pub os_version: Option<Spanned<String>>,
 }

@@ -713,6 +713,8 @@ mod tests {
             name: "noble".into(),
             source,
             checksum,
+            os_distro: None,
+            os_version: None,
         }
     }
 

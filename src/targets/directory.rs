@@ -187,11 +187,48 @@ impl Store for DirectoryStore {
         let dir = self.root.join(name);
         remove_if_exists(&dir.join(format!("{n}.json")))?;
         remove_if_exists(&dir.join(format!("{n}.qcow2")))?;
+        remove_if_exists(&dir.join(format!("{n}.manifest.json")))?;
         match sync_dir(&dir) {
             Err(_) if !dir.exists() => Ok(()),
             other => other,
         }
     }
+
+    fn attach_manifest(&self, revision: &Revision, manifest: &serde_json::Value) -> StepResult<()> {
+        write_manifest(self, revision, manifest)
+    }
+}
+
+impl DirectoryStore {
+    /// Where a revision's provenance manifest is kept.
+    pub fn manifest_path(&self, revision: &Revision) -> Utf8PathBuf {
+        self.root.join(format!("{}.manifest.json", revision.id))
+    }
+}
+
+/// Written beside the image as `<n>.manifest.json`, atomically (the temp
+/// name parses as a temp of revision n, so a stale one is cleaned up).
+fn write_manifest(
+    store: &DirectoryStore,
+    revision: &Revision,
+    manifest: &serde_json::Value,
+) -> StepResult<()> {
+    let Some((name, n)) = parse_id(&revision.id) else {
+        return Err(StepError::permanent(format!(
+            "not a revision id of directory target `{}`: {:?}",
+            store.name, revision.id
+        )));
+    };
+    let dir = store.root.join(name);
+    let mut text = serde_json::to_string_pretty(manifest)
+        .map_err(|e| StepError::permanent(format!("failed to serialize the manifest: {e}")))?;
+    text.push('\n');
+    let mut temp =
+        TempFile::create(dir.join(format!(".{n}.json.manifest-{}.tmp", uuid::Uuid::new_v4())))?;
+    temp.write_all(text.as_bytes())?;
+    temp.sync()?;
+    temp.rename_to(store.manifest_path(revision))?.keep();
+    sync_dir(&dir)
 }
 
 /// Copy `src` into `dest` in chunks, hashing as it goes; fails (and the
@@ -516,6 +553,9 @@ mod tests {
                 size: len as u64,
                 recipe_hash: "abc".into(),
                 input_key: Some("key".into()),
+                inputs: Default::default(),
+                os_distro: None,
+                os_version: None,
             };
             (path, meta)
         }

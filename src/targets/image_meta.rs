@@ -1,5 +1,6 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What every stored image says about itself, in every kind of target:
 /// the directory store writes it as `<revision>.json`, Glance as properties.
@@ -22,6 +23,15 @@ pub struct ImageMeta {
     /// Hash of every input that determines the image's bytes (see the README).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_key: Option<String>,
+    /// The hashes the input key is made of, by input (`base`, `script`,
+    /// `settings`, `secrets`, `wrapper`), so a rebuild can say what changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
+    /// Glance's `os_distro` / `os_version`, from the recipe's base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_distro: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
 }
 
 /// One stored image.

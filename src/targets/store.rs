@@ -25,6 +25,10 @@ pub trait Store: Send + Sync {
 
     /// Delete one revision (one that `revisions` returned).
     fn delete(&self, revision: &Revision) -> StepResult<()>;
+
+    /// Keep the build's provenance manifest with a revision this run made
+    /// (directory: `<n>.manifest.json` beside the image).
+    fn attach_manifest(&self, revision: &Revision, manifest: &serde_json::Value) -> StepResult<()>;
 }
 
 /// Which revisions a prune removes: everything after the `keep` newest, but
@@ -61,6 +65,9 @@ mod tests {
                 size: 0,
                 recipe_hash: String::new(),
                 input_key: None,
+                inputs: Default::default(),
+                os_distro: None,
+                os_version: None,
             },
         }
     }

@@ -62,15 +62,18 @@ keep = {keep}
     );
 }
 
-fn assert_no_qemu_left() {
+fn assert_no_qemu_left(sb: &Sandbox) {
     // PR_SET_PDEATHSIG and process-group kills act at once; allow a moment.
     for _ in 0..20 {
-        if live_qemus().is_empty() {
+        if live_qemus(sb.path()).is_empty() {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("qemu-system processes survived: {:?}", live_qemus());
+    panic!(
+        "qemu-system processes survived: {:?}",
+        live_qemus(sb.path())
+    );
 }
 
 #[test]
@@ -106,7 +109,7 @@ fn a_failing_script_fails_its_cell_with_the_console_tail_and_stops_new_cells() {
                 .is_empty()
         );
     }
-    assert_no_qemu_left();
+    assert_no_qemu_left(&sb);
 }
 
 #[test]
@@ -152,7 +155,7 @@ fn keep_going_builds_every_cell_that_does_not_depend_on_the_failure() {
         debugfs_cat(&raw, "/etc/pipeline-test/case").unwrap(),
         "c-ok\n"
     );
-    assert_no_qemu_left();
+    assert_no_qemu_left(&sb);
 }
 
 #[test]
@@ -177,7 +180,7 @@ fn a_boot_that_never_powers_off_is_killed_at_the_timeout() {
         "took {:?}",
         start.elapsed()
     );
-    assert_no_qemu_left();
+    assert_no_qemu_left(&sb);
     assert!(
         sb.revisions("images", "tiny-tiny-x64-case-hangs")
             .is_empty()
@@ -216,7 +219,8 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
     let name = "tiny-tiny-x64-case-b-ok";
     tiny_recipe(&sb, &["b-ok"], 3, "2m", None);
     for run in 1..=3 {
-        let o = sb.run(&["run", "tiny.toml"]);
+        // Nothing changes between runs: --force asks for a new revision.
+        let o = sb.run(&["run", "tiny.toml", "--force"]);
         assert!(o.status.success(), "run {run}: {}", stderr(&o));
         assert_eq!(sb.revisions("images", name), (1..=run).collect::<Vec<_>>());
     }
@@ -249,7 +253,7 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
 
     // With keep = 2 the next run leaves exactly the two newest of ours.
     // Numbers are never reused in a directory, so the new one follows 90.
-    let o = sb.run(&["run", "tiny.toml"]);
+    let o = sb.run(&["run", "tiny.toml", "--force"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(sb.revisions("images", name), [3, 90, 91]);
     let kept = std::fs::read_to_string(foreign.join("90.json")).unwrap();
@@ -285,7 +289,7 @@ fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
     .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert_no_qemu_left();
+    assert_no_qemu_left(&sb);
     assert!(
         sb.revisions("images", "tiny-tiny-x64-case-hangs")
             .is_empty()
@@ -304,10 +308,13 @@ fn no_vm_outlives_a_killed_pipeline() {
     tiny_recipe(&sb, &["hangs"], 2, "5m", None);
     let mut child = sb.command(&["run", "tiny.toml"]).spawn().unwrap();
     wait_for_boot(&sb);
-    assert!(!live_qemus().is_empty(), "the VM should be running");
+    assert!(
+        !live_qemus(sb.path()).is_empty(),
+        "the VM should be running"
+    );
     child.kill().unwrap(); // SIGKILL: no handler runs; PR_SET_PDEATHSIG must act.
     child.wait().unwrap();
-    assert_no_qemu_left();
+    assert_no_qemu_left(&sb);
 }
 
 fn wait_for_boot(sb: &Sandbox) {
@@ -319,7 +326,7 @@ fn wait_for_boot(sb: &Sandbox) {
             .and_then(|r| r.ok())
             .and_then(|r| std::fs::read_to_string(r.path().join("run.log")).ok())
             .is_some_and(|log| log.contains("boot tiny-tiny-x64-case-hangs: started"));
-        if booted && !live_qemus().is_empty() {
+        if booted && !live_qemus(sb.path()).is_empty() {
             std::thread::sleep(Duration::from_secs(2));
             return;
         }
@@ -348,7 +355,7 @@ fn demo_recipe_builds_real_images_in_parallel() {
                 .to_string(),
         )
         .replace(
-            "url = \"demo-base/debian-cloud.qcow2\"\nsha256sums = \"demo-base/SHA256SUMS\"",
+            "url = \"demo-base/debian-cloud.qcow2\"\nsha256sums = \"demo-base/SHA256SUMS\"\n",
             &format!(
                 "url = \"{}\"\nsha256 = \"{}\"",
                 image.display(),
@@ -450,7 +457,7 @@ fn demo_recipe_builds_real_images_in_parallel() {
         let name = cell["image_name"].as_str().unwrap();
         assert_eq!(cell["images"]["local"], format!("{name}/1"));
     }
-    assert_no_qemu_left();
+    assert_no_qemu_left(&sb);
 }
 
 /// The largest number of boots in progress at once, from run.log lines.

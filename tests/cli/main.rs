@@ -2,6 +2,8 @@
 //! on real files and checks what a user would see.
 
 mod build;
+mod incremental;
 mod plan;
+mod schedule;
 mod support;
 mod validate;

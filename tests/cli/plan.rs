@@ -63,8 +63,8 @@ fn one_fetch_per_base_shared_by_every_cell() {
         *boots_per_fetch.entry(fetch[0]).or_default() += 1;
     }
     assert_eq!(boots_per_fetch.values().collect::<Vec<_>>(), [&9, &9]);
-    // 2 fetches + 18 × (render, seed, boot, snapshot) + 18 × 2 targets × (upload, prune)
-    assert_eq!(steps.len(), 2 + 18 * 4 + 18 * 2 * 2);
+    // 2 fetches + 18 × (render, seed, boot, snapshot, record) + 18 × 2 targets × (upload, prune)
+    assert_eq!(steps.len(), 2 + 18 * 5 + 18 * 2 * 2);
 }
 
 #[test]

@@ -99,8 +99,10 @@ pub fn vm_lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Live (not zombie) `qemu-system-*` processes on this machine.
-pub fn live_qemus() -> Vec<String> {
+/// Live (not zombie) `qemu-system-*` processes whose command line mentions
+/// `dir` (a test's sandbox: other VMs on the machine are not ours).
+pub fn live_qemus(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -115,7 +117,9 @@ pub fn live_qemus() -> Vec<String> {
         };
         let comm = head.split_once('(').map(|x| x.1).unwrap_or_default();
         let state = rest.split_whitespace().next().unwrap_or_default();
-        if comm.starts_with("qemu-system") && state != "Z" {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let mine = String::from_utf8_lossy(&cmdline).contains(&dir);
+        if comm.starts_with("qemu-system") && state != "Z" && mine {
             found.push(format!("{name} {comm}"));
         }
     }

@@ -102,7 +102,9 @@ fn validate_and_plan_create_nothing_on_disk() {
         std::fs::create_dir(root.join(sub)).unwrap();
         for entry in std::fs::read_dir(repo().join(sub)).unwrap() {
             let p = entry.unwrap().path();
-            std::fs::copy(&p, root.join(sub).join(p.file_name().unwrap())).unwrap();
+            if p.is_file() {
+                std::fs::copy(&p, root.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
         }
     }
     let cache = root.join("cache");
@@ -195,8 +197,8 @@ fn render_needs_exactly_one_cell() {
 fn schema_is_derived_and_shipped() {
     let schema = ok(&["schema"]);
     let shipped = std::fs::read_to_string(repo().join("recipes/recipe.schema.json")).unwrap();
-    assert_eq!(
-        schema, shipped,
+    assert!(
+        schema == shipped,
         "recipes/recipe.schema.json is stale: run `cargo run -- schema > recipes/recipe.schema.json`"
     );
     let v: serde_json::Value = serde_json::from_str(&schema).unwrap();

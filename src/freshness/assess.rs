@@ -1,0 +1,168 @@
+//! Deciding, per cell, whether a run builds it, only uploads a cached
+//! snapshot, or skips it, by comparing its input key with the newest image
+//! each target holds.
+
+use super::input_key::describe_input;
+use super::{Action, Decision, InputKey, SnapshotCache};
+use crate::model::{Recipe, Secrets};
+use crate::targets::{Revision, Store};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub struct AssessInput<'a> {
+    pub recipe: &'a Recipe,
+    pub cells: &'a [usize],
+    pub stores: &'a [Box<dyn Store>],
+    pub snapshots: &'a SnapshotCache,
+    pub secrets: &'a Secrets,
+    /// Base name → the SHA-256 it must have, resolved this run.
+    pub base_digests: &'a BTreeMap<String, String>,
+    pub owner: &'a str,
+    pub force: bool,
+    pub now: jiff::Timestamp,
+}
+
+/// Why a target does not count as holding the cell's current image.
+enum Lacking {
+    Nothing,
+    Changed(Vec<String>),
+    Stale(String),
+}
+
+pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
+    let recipe = input.recipe;
+    let names = input.secrets.names();
+    let mut decisions = Vec::new();
+    for &c in input.cells {
+        let cell = &recipe.cells[c];
+        let script = recipe.render(cell, &names).map_err(|d| d.to_string())?;
+        let base_sha = input
+            .base_digests
+            .get(cell.base())
+            .ok_or_else(|| format!("no digest resolved for base `{}`", cell.base()))?;
+        let key = InputKey::compute(recipe, cell, base_sha, &script, input.secrets);
+
+        let mut present: Vec<(usize, Revision)> = Vec::new();
+        let mut lacking: Vec<(usize, Lacking)> = Vec::new();
+        for (t, store) in input.stores.iter().enumerate() {
+            let newest = store
+                .revisions(&cell.image_name, input.owner)
+                .map_err(|e| format!("failed to list images on target `{}`: {e}", store.name()))?
+                .into_iter()
+                .next();
+            match newest {
+                None => lacking.push((t, Lacking::Nothing)),
+                Some(rev) if rev.meta.input_key.as_deref() != Some(key.key.as_str()) => {
+                    let changed = if rev.meta.inputs.is_empty() {
+                        vec!["its inputs are unknown (built before input keys)".to_owned()]
+                    } else {
+                        key.changed_since(&rev.meta.inputs)
+                            .into_iter()
+                            .map(|i| describe_input(i).to_owned())
+                            .collect()
+                    };
+                    lacking.push((t, Lacking::Changed(changed)));
+                }
+                Some(rev) => match stale(&rev, recipe.build.rebuild_after, input.now) {
+                    Some(age) => lacking.push((t, Lacking::Stale(age))),
+                    None => present.push((t, rev)),
+                },
+            }
+        }
+
+        let all: Vec<usize> = (0..input.stores.len()).collect();
+        let target_names = |ts: &[usize]| -> String {
+            ts.iter()
+                .map(|&t| recipe.targets[t].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (action, reason) = if input.force {
+            (Action::Build { targets: all }, "--force".to_owned())
+        } else if let Some((_, Lacking::Stale(age))) =
+            lacking.iter().find(|(_, l)| matches!(l, Lacking::Stale(_)))
+        {
+            let after = recipe
+                .build
+                .rebuild_after
+                .map(|d| humantime::format_duration(d).to_string())
+                .unwrap_or_default();
+            (
+                Action::Build { targets: all },
+                format!("the newest image is {age} old, more than rebuild_after ({after})"),
+            )
+        } else if lacking.is_empty() && input.snapshots.get(&key.key).is_some() {
+            // Every upload landed but the run stopped before the record step.
+            (
+                Action::Upload {
+                    targets: Vec::new(),
+                },
+                "an earlier run uploaded this image but stopped before recording its manifest"
+                    .to_owned(),
+            )
+        } else if lacking.is_empty() {
+            let ids: Vec<String> = present
+                .iter()
+                .map(|(t, r)| format!("{} {}", recipe.targets[*t].name, r.id))
+                .collect();
+            (Action::Skip, format!("up to date ({})", ids.join(", ")))
+        } else {
+            let targets: Vec<usize> = lacking.iter().map(|(t, _)| *t).collect();
+            let why: Vec<String> = lacking
+                .iter()
+                .map(|(t, l)| {
+                    let name = &recipe.targets[*t].name;
+                    match l {
+                        Lacking::Nothing => format!("no image on {name} yet"),
+                        Lacking::Changed(what) => {
+                            format!("{} changed since the image on {name}", what.join(" and "))
+                        }
+                        Lacking::Stale(_) => unreachable!("handled above"),
+                    }
+                })
+                .collect();
+            if input.snapshots.get(&key.key).is_some() {
+                (
+                    Action::Upload {
+                        targets: targets.clone(),
+                    },
+                    format!(
+                        "a snapshot of this build is cached from an earlier run; uploading to {}",
+                        target_names(&targets)
+                    ),
+                )
+            } else {
+                (Action::Build { targets }, dedupe(why).join("; "))
+            }
+        };
+        decisions.push(Decision {
+            cell: c,
+            key,
+            action,
+            reason,
+            present,
+        });
+    }
+    Ok(decisions)
+}
+
+/// "3d 4h" when `rev` is older than `rebuild_after`.
+fn stale(rev: &Revision, rebuild_after: Option<Duration>, now: jiff::Timestamp) -> Option<String> {
+    let limit = rebuild_after?;
+    let created: jiff::Timestamp = rev.created_at.parse().ok()?;
+    let age = now.duration_since(created);
+    let age = Duration::try_from(age).ok()?;
+    (age > limit).then(|| {
+        humantime::format_duration(Duration::from_secs(age.as_secs() / 3600 * 3600)).to_string()
+    })
+}
+
+fn dedupe(v: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in v {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}

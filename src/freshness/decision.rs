@@ -1,0 +1,44 @@
+use super::InputKey;
+use crate::targets::Revision;
+use serde::Serialize;
+
+/// What a run does with one cell, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub cell: usize,
+    pub key: InputKey,
+    pub action: Action,
+    pub reason: String,
+    /// Targets already holding an image with this key: (target, revision).
+    #[serde(skip)]
+    pub present: Vec<(usize, Revision)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Action {
+    /// Boot a VM and upload the new image to these targets.
+    Build { targets: Vec<usize> },
+    /// Upload the snapshot cached from an earlier run to these targets (none:
+    /// only record the manifest and prune).
+    Upload { targets: Vec<usize> },
+    /// Every target holds the newest image already.
+    Skip,
+}
+
+impl Action {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::Build { .. } => "build",
+            Action::Upload { .. } => "upload",
+            Action::Skip => "skip",
+        }
+    }
+
+    pub fn targets(&self) -> &[usize] {
+        match self {
+            Action::Build { targets } | Action::Upload { targets } => targets,
+            Action::Skip => &[],
+        }
+    }
+}

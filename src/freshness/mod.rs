@@ -1,0 +1,12 @@
+//! Rebuild only what changed: input keys, the per-cell decision, and the
+//! cache of snapshots that lets a failed run resume without booting.
+
+mod assess;
+mod decision;
+mod input_key;
+mod snapshot_cache;
+
+pub use assess::{AssessInput, assess};
+pub use decision::{Action, Decision};
+pub use input_key::{InputKey, describe_input};
+pub use snapshot_cache::SnapshotCache;

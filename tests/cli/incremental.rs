@@ -1,0 +1,263 @@
+//! Rebuild only what changed, resume after a failure, the run lock, and
+//! the provenance manifest beside every image.
+
+use crate::support::{Sandbox, fixture, fixture_sha256, live_qemus, stderr, stdout, vm_lock};
+use std::time::{Duration, Instant};
+
+const TEMPLATE: &str = r#"#!/bin/sh
+set -eu
+mkdir -p /etc/pipeline-test
+echo {{ case | shell_quote }} >/etc/pipeline-test/case
+{% if case == "big" %}
+# 300 MiB that do not compress, past the root partition: a slow upload.
+dd if=/dev/urandom of=/dev/vda bs=1M seek=300 count=300 conv=fsync 2>/dev/null
+{% endif %}
+{% if case == "slow" %}
+sleep 20
+{% endif %}
+echo "finished {{ case }}"
+"#;
+
+/// A tiny-image recipe with two directory targets, `local` and `mirror`.
+fn recipe(sb: &Sandbox, cases: &[&str]) {
+    let image = fixture("tiny-image.sh");
+    sb.write("t.sh.tera", TEMPLATE);
+    let cases: Vec<String> = cases.iter().map(|c| format!("\"{c}\"")).collect();
+    sb.write(
+        "inc.toml",
+        &format!(
+            r#"[image]
+prefix = "inc"
+template = "t.sh.tera"
+disk_size = "1G"
+
+[bases.tiny]
+url = "{}"
+sha256 = "{}"
+
+[matrix]
+base = ["tiny"]
+case = [{}]
+
+[build]
+cpus = 1
+memory = "256M"
+timeout = "3m"
+
+[[target]]
+name = "local"
+kind = "directory"
+path = "local"
+keep = 2
+
+[[target]]
+name = "mirror"
+kind = "directory"
+path = "mirror"
+keep = 2
+"#,
+            image.display(),
+            fixture_sha256(&image),
+            cases.join(", ")
+        ),
+    );
+}
+
+fn boots_in_newest_run(sb: &Sandbox) -> usize {
+    sb.run_log()
+        .lines()
+        .filter(|l| l.contains(" boot ") && l.ends_with(": started"))
+        .count()
+}
+
+/// Every stored image has a manifest whose sha256 is the file's.
+fn assert_manifests(sb: &Sandbox, store: &str, image: &str) {
+    let dir = sb.path().join(store).join(image);
+    for n in sb.revisions(store, image) {
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{n}.manifest.json")))
+                .unwrap_or_else(|_| panic!("{store}/{image}/{n} has no manifest")),
+        )
+        .unwrap();
+        let bytes = std::fs::read(dir.join(format!("{n}.qcow2"))).unwrap();
+        let sha = pipeline::digest::sha256_bytes(&bytes);
+        assert_eq!(manifest["output"]["sha256"], sha, "{store}/{image}/{n}");
+        assert_eq!(manifest["output"]["size"], bytes.len());
+        assert_eq!(manifest["images"][store], format!("{image}/{n}"));
+        for key in [
+            "tool",
+            "recipe",
+            "cell",
+            "base",
+            "input_key",
+            "timings",
+            "host",
+        ] {
+            assert!(!manifest[key].is_null(), "manifest lacks {key}: {manifest}");
+        }
+        assert_eq!(manifest["host"]["accelerator"], "tcg");
+        assert!(
+            manifest["timings"][format!("boot:{image}")].is_number(),
+            "{manifest}"
+        );
+    }
+}
+
+#[test]
+fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    recipe(&sb, &["a", "b"]);
+    let o = sb.run(&["run", "inc.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(boots_in_newest_run(&sb), 2);
+    for cell in ["inc-tiny-x64-case-a", "inc-tiny-x64-case-b"] {
+        for store in ["local", "mirror"] {
+            assert_eq!(sb.revisions(store, cell), [1]);
+            assert_manifests(&sb, store, cell);
+        }
+    }
+
+    // Nothing changed: nothing boots, nothing is uploaded.
+    let o = sb.run(&["run", "inc.toml", "--json"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("nothing to do: 2 cells up to date"), "{err}");
+    assert_eq!(boots_in_newest_run(&sb), 0);
+    let cells: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(cells[0]["status"], "up-to-date");
+    assert_eq!(cells[0]["images"][1]["id"], "inc-tiny-x64-case-a/1");
+    let plan = stdout(&sb.run(&["plan", "inc.toml", "--status"]));
+    assert!(plan.contains("skip inc-tiny-x64-case-a: up to date (local inc-tiny-x64-case-a/1, mirror inc-tiny-x64-case-a/1)"), "{plan}");
+
+    // One matrix value changes: only that cell builds.
+    recipe(&sb, &["a", "c"]);
+    let plan = stdout(&sb.run(&["plan", "inc.toml", "--status"]));
+    assert!(
+        plan.contains("build inc-tiny-x64-case-c: no image on local yet; no image on mirror yet"),
+        "{plan}"
+    );
+    assert!(plan.contains("skip inc-tiny-x64-case-a"), "{plan}");
+    let o = sb.run(&["run", "inc.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = sb.run_log();
+    assert_eq!(boots_in_newest_run(&sb), 1, "{log}");
+    assert!(log.contains("boot inc-tiny-x64-case-c: started"), "{log}");
+    assert_eq!(sb.revisions("local", "inc-tiny-x64-case-a"), [1]);
+
+    // The script changes: the plan says so.
+    sb.write("t.sh.tera", &TEMPLATE.replace("finished", "done"));
+    let plan = stdout(&sb.run(&["plan", "inc.toml", "--status"]));
+    assert!(
+        plan.contains(
+            "build inc-tiny-x64-case-a: the provisioning script changed since the image on local"
+        ),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_run_killed_during_upload_resumes_without_booting() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    recipe(&sb, &["big"]);
+    let image = "inc-tiny-x64-case-big";
+    let mut child = sb.command(&["run", "inc.toml"]).spawn().unwrap();
+    // Kill it the moment an upload starts (SIGKILL: no clean-up handler runs).
+    let start = Instant::now();
+    loop {
+        let uploading = std::fs::read_dir(sb.path().join("state/runs/inc"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|r| r.ok())
+            .and_then(|r| std::fs::read_to_string(r.path().join("run.log")).ok())
+            .is_some_and(|log| log.contains(&format!("upload {image}@")));
+        if uploading {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no upload started"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before uploading"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(live_qemus(sb.path()).is_empty());
+    // At most a complete image on one target; never a half-written one.
+    let before: usize = ["local", "mirror"]
+        .iter()
+        .map(|s| sb.revisions(s, image).len())
+        .sum();
+    assert!(
+        before < 2,
+        "both uploads finished before the kill: the test lost its race"
+    );
+
+    let o = sb.run(&["run", "inc.toml"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        boots_in_newest_run(&sb),
+        0,
+        "the rerun booted a VM:\n{}",
+        sb.run_log()
+    );
+    assert!(
+        sb.run_log().contains("snapshot of this build is cached"),
+        "{}",
+        sb.run_log()
+    );
+    for store in ["local", "mirror"] {
+        // One image each; the killed upload's number is not reused.
+        assert_eq!(sb.revisions(store, image).len(), 1, "{store}");
+        assert_manifests(&sb, store, image);
+    }
+    // The cached snapshot is gone once every target has the image.
+    let cached: Vec<_> = std::fs::read_dir(sb.path().join("cache/snapshots"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(cached.is_empty(), "{cached:?}");
+    // And a third run has nothing to do.
+    let o = sb.run(&["run", "inc.toml"]);
+    assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+}
+
+#[test]
+fn two_runs_of_a_recipe_never_overlap() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    recipe(&sb, &["slow"]);
+    let mut first = sb.command(&["run", "inc.toml"]).spawn().unwrap();
+    let start = Instant::now();
+    while !sb.path().join("state/runs/inc").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = sb.run(&["run", "inc.toml"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("another run of inc.toml is in progress (pid "),
+        "{err}"
+    );
+    assert!(err.contains("use --wait to wait for it"), "{err}");
+
+    let waited = sb.run(&["run", "inc.toml", "--wait"]);
+    let first_status = first.wait().unwrap();
+    assert!(first_status.success());
+    let err = stderr(&waited);
+    assert!(waited.status.success(), "{err}");
+    assert!(err.contains("waiting for another run of inc.toml"), "{err}");
+    assert!(
+        err.contains("nothing to do"),
+        "the waiting run should find the image built: {err}"
+    );
+    for store in ["local", "mirror"] {
+        assert_eq!(sb.revisions(store, "inc-tiny-x64-case-slow"), [1]);
+    }
+}
