@@ -158,6 +158,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 let mut outcome = outcome.clone();
                 if let CellOutcome::Built { images } = &mut outcome {
                     for (t, rev) in &d.present {
+                        if images.iter().any(|i| i.target == recipe.targets[*t].name) {
+                            continue;
+                        }
                         images.push(executor::TargetImage {
                             target: recipe.targets[*t].name.clone(),
                             id: rev.id.clone(),

@@ -235,10 +235,18 @@ fn perform_once(
         }
         StepKind::Record => {
             let decision = ctx.decision(step.cell.expect("a cell step"));
-            let mut revisions: Vec<(usize, crate::targets::Revision)> = decision.present.clone();
-            for input in inputs {
-                if let StepOutput::Uploaded(t, rev) = input {
-                    revisions.push((*t, (**rev).clone()));
+            // This run's uploads, and for the other targets the image they
+            // already held.
+            let mut revisions: Vec<(usize, crate::targets::Revision)> = inputs
+                .iter()
+                .filter_map(|input| match input {
+                    StepOutput::Uploaded(t, rev) => Some((*t, (**rev).clone())),
+                    _ => None,
+                })
+                .collect();
+            for (t, rev) in &decision.present {
+                if !revisions.iter().any(|(u, _)| u == t) {
+                    revisions.push((*t, rev.clone()));
                 }
             }
             revisions.sort_by_key(|(t, _)| *t);

@@ -223,6 +223,10 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
         let o = sb.run(&["run", "tiny.toml", "--force"]);
         assert!(o.status.success(), "run {run}: {}", stderr(&o));
         assert_eq!(sb.revisions("images", name), (1..=run).collect::<Vec<_>>());
+        // The result table lists the new revision, once.
+        let table = stdout(&o);
+        assert_eq!(table.lines().count(), 2, "{table}");
+        assert!(table.contains(&format!("local   {name}/{run}  ")), "{table}");
     }
     // An image of the same name that another recipe owns is never touched.
     let foreign = sb.path().join("images").join(name);
