@@ -23,6 +23,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
+    if recipe.build.backend == crate::model::Backend::Openstack {
+        return Err(Error::Usage(format!(
+            "{}: `build.backend = \"openstack\"` (builds on an OpenStack build cloud) is not implemented yet; use \"qemu\"",
+            recipe.file.path
+        )));
+    }
     let stores = open_stores(&recipe)?;
     let layout = Layout::from_env();
     let _lock = run_lock::acquire(&layout, &recipe, args.wait, |holder| {

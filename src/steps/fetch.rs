@@ -402,7 +402,7 @@ fn http_error(url: &str, error: ureq::Error) -> StepError {
 /// the host is loopback or matches `no_proxy`/`NO_PROXY` (comma-separated
 /// host names, which also match their subdomains, with an optional leading
 /// `.` or `*.`; IP addresses; CIDR ranges; `*`). Empty values count as unset.
-fn choose_proxy(
+pub(crate) fn choose_proxy(
     url: &str,
     explicit: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -485,7 +485,7 @@ fn in_cidr(ip: IpAddr, net: &str, bits: &str) -> bool {
 /// Only HTTP(S) proxies: this build of ureq has no SOCKS support (it would
 /// panic on a configured SOCKS proxy and silently bypass one from the
 /// environment).
-fn make_proxy(value: &str, from: &str) -> StepResult<ureq::Proxy> {
+pub(crate) fn make_proxy(value: &str, from: &str) -> StepResult<ureq::Proxy> {
     let shown = redact(value);
     if let Some((scheme, _)) = value.split_once("://")
         && !scheme.eq_ignore_ascii_case("http")

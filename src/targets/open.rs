@@ -1,4 +1,4 @@
-use super::{DirectoryStore, Store};
+use super::{DirectoryStore, OpenstackStore, Store};
 use crate::model::{Target, TargetKind};
 
 /// The store behind a recipe target.
@@ -8,9 +8,11 @@ pub fn open(target: &Target) -> Result<Box<dyn Store>, String> {
             target.name.clone(),
             path.clone(),
         ))),
-        TargetKind::Openstack { cloud, .. } => Err(format!(
-            "target `{}` (openstack cloud `{cloud}`): OpenStack targets are not supported yet",
-            target.name
-        )),
+        // Reads clouds.yaml only; authentication waits for the first call.
+        TargetKind::Openstack { cloud, visibility } => {
+            OpenstackStore::open(&target.name, cloud, *visibility)
+                .map(|s| Box::new(s) as Box<dyn Store>)
+                .map_err(|e| format!("target `{}` (openstack cloud `{cloud}`): {e}", target.name))
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod build;
 mod incremental;
+mod openstack;
 mod plan;
 mod schedule;
 mod support;

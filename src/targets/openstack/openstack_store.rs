@@ -1,0 +1,623 @@
+//! A target that keeps revisions as images in OpenStack Glance (image API
+//! v2), found through Keystone v3 with a cloud of clouds.yaml.
+//!
+//! - A revision is an `active` image whose name is the cell's image name and
+//!   whose `pipeline_owner` property is the recipe's owner mark, in the
+//!   token's project; its id is the image UUID. See [`GlanceImage`] for the
+//!   properties.
+//! - An upload creates the image (`queued`), streams the file with
+//!   Content-Length (`saving`), waits for `active` and compares Glance's
+//!   size and `os_hash_value` (or, on a Glance older than multihash, its
+//!   MD5 `checksum`) with what was sent. Until then a guard deletes the
+//!   image on any error, cancellation or panic; a delete that fails (the
+//!   cloud went away) is tried again before the next upload and, for up to
+//!   a minute, when the store is dropped at the end of the run. Leftovers of crashed runs (`killed`, or `queued`/`saving` for
+//!   more than [`STALE_AFTER`]) are swept before each upload.
+//! - Opening the store reads clouds.yaml only; the first call that needs the
+//!   cloud authenticates (see [`Session`]).
+
+use super::created_image::CreatedImage;
+use super::glance_image::{self, GlanceImage};
+use super::hashing_reader::HashingReader;
+use super::http_error::{status_error, transport_error};
+use super::{CloudConfig, ConfigEnv, Session};
+use crate::cancel::CancelToken;
+use crate::model::Visibility;
+use crate::step_error::{StepError, StepResult};
+use crate::targets::{ImageMeta, Revision, Store};
+use camino::Utf8Path;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest `pipeline_manifest` stored. Glance keeps property values in a
+/// TEXT column: 65,535 bytes on MySQL/MariaDB, the usual database; the
+/// API itself does not check (the test rig's SQLite took 300 kB).
+const MANIFEST_LIMIT: usize = 65_535;
+/// How long an image may take to become `active` after its data is in.
+const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
+/// A `queued` or `saving` image of ours this old belongs to no live upload.
+pub const STALE_AFTER: Duration = Duration::from_secs(12 * 3600);
+/// At the end of a run: how long to keep trying to delete partial images.
+const LEFTOVER_PATIENCE: Duration = Duration::from_secs(60);
+const LEFTOVER_PATIENCE_INTERRUPTED: Duration = Duration::from_secs(5);
+/// Pages of 100 images at most followed when listing.
+const MAX_PAGES: usize = 1000;
+
+/// Revisions of images in one cloud's Glance.
+pub struct OpenstackStore {
+    name: String,
+    visibility: Visibility,
+    session: Session,
+    /// Partial images this process failed to delete; tried again later.
+    leftovers: Mutex<Vec<String>>,
+    interrupted: AtomicBool,
+}
+
+impl OpenstackStore {
+    /// The target `name` on `cloud` of clouds.yaml, as found from this
+    /// process's environment. Reads files only: no network.
+    pub fn open(name: &str, cloud: &str, visibility: Visibility) -> Result<Self, String> {
+        let config = CloudConfig::resolve(cloud, &ConfigEnv::from_process())?;
+        Ok(Self::new(name, config, visibility))
+    }
+
+    pub fn new(name: &str, cloud: CloudConfig, visibility: Visibility) -> Self {
+        Self {
+            name: name.to_owned(),
+            visibility,
+            session: Session::new(cloud),
+            leftovers: Mutex::new(Vec::new()),
+            interrupted: AtomicBool::new(false),
+        }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    fn cloud(&self) -> &str {
+        &self.session.cloud().name
+    }
+
+    /// `POST /v2/images`: a queued image with our properties.
+    fn create(&self, meta: &ImageMeta) -> StepResult<GlanceImage> {
+        let what = format!("create image `{}` on cloud `{}`", meta.name, self.cloud());
+        let body = serde_json::to_vec(&GlanceImage::create_body(meta, self.visibility))
+            .expect("JSON serializes");
+        let (status, text) =
+            self.session
+                .image_call(&what, "POST", "/images", Some(("application/json", &body)))?;
+        if !(200..300).contains(&status) {
+            return Err(status_error(&what, status, &text));
+        }
+        parse_image(&what, &text)
+    }
+
+    /// Stream the file into the created image, wait for `active`, compare
+    /// the checksums: `os_hash_value` (SHA-512 by default, or SHA-256) with
+    /// ours; MD5 (`checksum`) only on a Glance that predates
+    /// `os_hash_algo`, which `created` (its answer to the create) shows.
+    fn fill(
+        &self,
+        image: &CreatedImage,
+        created: &GlanceImage,
+        file: &Utf8Path,
+        meta: &ImageMeta,
+        cancel: &CancelToken,
+        progress: &dyn Fn(u64),
+    ) -> StepResult<GlanceImage> {
+        let id = image.id();
+        let with_md5 = !created.fields.contains_key("os_hash_algo");
+        let what = format!("upload {file} to cloud `{}`", self.cloud());
+        let token = self.session.token()?;
+        let url = token.image_url(&format!("/images/{id}/file"));
+        let mut reader =
+            HashingReader::open(file, meta.size, &meta.sha256, with_md5, cancel, progress)?;
+        let sent = self
+            .session
+            .put_stream(&url, &token, meta.size, &mut reader)?;
+        if let Some(failure) = reader.failure.take() {
+            return Err(failure);
+        }
+        if cancel.is_cancelled() {
+            return Err(StepError::cancelled());
+        }
+        match sent {
+            Err(e) => return Err(transport_error(&what, &url, &e)),
+            Ok((200..=299, _)) => {}
+            Ok((401, _)) => {
+                self.session.invalidate(&token);
+                return Err(StepError::transient(format!(
+                    "{what}: glance rejected the token (http 401); authenticating again"
+                )));
+            }
+            Ok((status, text)) => return Err(status_error(&what, status, &text)),
+        }
+        let Some((sha256, md5, sha512)) = reader.digests.take() else {
+            return Err(StepError::transient(format!(
+                "{what}: glance answered after {} of {} bytes",
+                reader.sent(),
+                meta.size
+            )));
+        };
+        let stored = self.wait_active(id, cancel)?;
+        let mismatch = |what_differs: String| {
+            StepError::transient(format!(
+                "{what}: glance stored something else than was sent: {what_differs}"
+            ))
+        };
+        if stored.size != Some(meta.size) {
+            return Err(mismatch(format!(
+                "size {} instead of {}",
+                stored.size.map_or("unknown".to_owned(), |s| s.to_string()),
+                meta.size
+            )));
+        }
+        if let (Some(checksum), Some(md5)) = (&stored.checksum, &md5)
+            && !checksum.eq_ignore_ascii_case(md5)
+        {
+            return Err(mismatch(format!("md5 {checksum} instead of {md5}")));
+        }
+        // Another algorithm (Glance's `hashing_algorithm` is configurable):
+        // only the size was compared.
+        let ours = match stored.os_hash_algo.as_deref() {
+            Some("sha512") => Some(&sha512),
+            Some("sha256") => Some(&sha256),
+            Some("md5") => md5.as_ref(),
+            _ => None,
+        };
+        if let (Some(ours), Some(theirs)) = (ours, &stored.os_hash_value)
+            && !theirs.eq_ignore_ascii_case(ours)
+        {
+            return Err(mismatch(format!(
+                "{} {theirs} instead of {ours}",
+                stored.os_hash_algo.as_deref().unwrap_or_default()
+            )));
+        }
+        Ok(stored)
+    }
+
+    /// Poll until the image is `active` (bounded by [`ACTIVE_TIMEOUT`]).
+    fn wait_active(&self, id: &str, cancel: &CancelToken) -> StepResult<GlanceImage> {
+        let what = format!("wait for image {id} on cloud `{}`", self.cloud());
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let image = self
+                .get(&what, id)?
+                .ok_or_else(|| StepError::transient(format!("{what}: the image disappeared")))?;
+            match image.status.as_str() {
+                "active" => return Ok(image),
+                "queued" | "saving" | "uploading" | "importing" => {}
+                other => {
+                    return Err(StepError::transient(format!(
+                        "{what}: glance marked it `{other}`"
+                    )));
+                }
+            }
+            if start.elapsed() > ACTIVE_TIMEOUT {
+                return Err(StepError::transient(format!(
+                    "{what}: still `{}` after {} s",
+                    image.status,
+                    ACTIVE_TIMEOUT.as_secs()
+                )));
+            }
+            sleep(pause, cancel)?;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// `GET /v2/images/{id}`; `None` when there is no such image.
+    fn get(&self, what: &str, id: &str) -> StepResult<Option<GlanceImage>> {
+        let (status, text) =
+            self.session
+                .image_call(what, "GET", &format!("/images/{id}"), None)?;
+        match status {
+            404 => Ok(None),
+            200 => parse_image(what, &text).map(Some),
+            _ => Err(status_error(what, status, &text)),
+        }
+    }
+
+    /// `DELETE /v2/images/{id}`; gone already is fine.
+    fn delete_image(&self, id: &str) -> StepResult<()> {
+        let what = format!("delete image {id} from cloud `{}`", self.cloud());
+        let (status, text) =
+            self.session
+                .image_call(&what, "DELETE", &format!("/images/{id}"), None)?;
+        match status {
+            200..=299 | 404 => Ok(()),
+            _ => Err(status_error(&what, status, &text)),
+        }
+    }
+
+    /// Every image named `name` with our `pipeline_owner` in the token's
+    /// project, whatever its status, following `next` links.
+    fn list(&self, name: &str, owner: &str, active_only: bool) -> StepResult<Vec<GlanceImage>> {
+        let what = format!("list images `{name}` on cloud `{}`", self.cloud());
+        let token = self.session.token()?;
+        let mut path = format!(
+            "/images?name={}&{}={}&sort=created_at:desc&limit=100",
+            encode(name),
+            glance_image::OWNER,
+            encode(owner)
+        );
+        if active_only {
+            path.push_str("&status=active");
+        }
+        if let Some(project) = &token.project_id {
+            path.push_str(&format!("&owner={}", encode(project)));
+        }
+        let mut images = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let (status, text) = self.session.image_call(&what, "GET", &path, None)?;
+            if status != 200 {
+                return Err(status_error(&what, status, &text));
+            }
+            let page: Value = serde_json::from_str(&text).map_err(|e| {
+                StepError::transient(format!("{what}: glance's answer is not JSON: {e}"))
+            })?;
+            for image in page
+                .get("images")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let image = GlanceImage::from_json(image.clone())
+                    .map_err(|e| StepError::transient(format!("{what}: {e}")))?;
+                // Glance filtered already; this keeps a lax server honest.
+                if image.name == name && image.property(glance_image::OWNER) == Some(owner) {
+                    images.push(image);
+                }
+            }
+            match page.get("next").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() => path = next.to_owned(),
+                _ => return Ok(images),
+            }
+        }
+        Err(StepError::permanent(format!(
+            "{what}: more than {MAX_PAGES} pages of images"
+        )))
+    }
+
+    /// Best effort: delete our leftovers of crashed uploads of `name`.
+    fn sweep(&self, name: &str, owner: &str) {
+        let Ok(images) = self.list(name, owner, false) else {
+            return;
+        };
+        let now = jiff::Timestamp::now();
+        for image in images {
+            let stale = image
+                .updated_at
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|t| now.duration_since(t).as_secs() > STALE_AFTER.as_secs() as i64);
+            let dead = image.status == "killed"
+                || (matches!(image.status.as_str(), "queued" | "saving") && stale);
+            if dead {
+                let _ = self.delete_image(&image.id);
+            }
+        }
+    }
+
+    /// The guard's delete: on failure the id is kept for later attempts.
+    pub(super) fn discard(&self, id: &str) {
+        if self.delete_image(id).is_err() {
+            lock(&self.leftovers).push(id.to_owned());
+        }
+    }
+
+    /// Try the failed deletes again, for up to `patience`; true when none
+    /// is left.
+    fn delete_leftovers(&self, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        loop {
+            let ids = std::mem::take(&mut *lock(&self.leftovers));
+            let failed: Vec<String> = ids
+                .into_iter()
+                .filter(|id| self.delete_image(id).is_err())
+                .collect();
+            if failed.is_empty() {
+                return true;
+            }
+            lock(&self.leftovers).extend(failed);
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Store for OpenstackStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn upload(
+        &self,
+        file: &Utf8Path,
+        meta: &ImageMeta,
+        cancel: &CancelToken,
+        progress: &dyn Fn(u64),
+    ) -> StepResult<Revision> {
+        let result = (|| {
+            cancel.check()?;
+            let len = std::fs::metadata(file)
+                .map_err(|e| StepError::io(format_args!("failed to read {file}"), &e))?
+                .len();
+            if len != meta.size {
+                return Err(StepError::permanent(format!(
+                    "size mismatch uploading {file}: expected {} bytes, the file has {len}",
+                    meta.size
+                )));
+            }
+            self.delete_leftovers(Duration::ZERO);
+            self.sweep(&meta.name, &meta.owner);
+            cancel.check()?;
+            let created = self.create(meta)?;
+            let guard = CreatedImage::new(self, created.id.clone());
+            let stored = self.fill(&guard, &created, file, meta, cancel, progress)?;
+            guard.keep();
+            Ok(Revision {
+                id: stored.id,
+                created_at: stored.created_at,
+                number: None,
+                meta: meta.clone(),
+            })
+        })();
+        if cancel.is_cancelled() {
+            self.interrupted.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn revisions(&self, name: &str, owner: &str) -> StepResult<Vec<Revision>> {
+        let mut images: Vec<GlanceImage> = self
+            .list(name, owner, true)?
+            .into_iter()
+            .filter(|i| i.status == "active")
+            .collect();
+        // Newest first; equal times by id, so the order is stable.
+        images.sort_by(|a, b| {
+            let t = |i: &GlanceImage| i.created_at.parse::<jiff::Timestamp>().ok();
+            t(b).cmp(&t(a)).then_with(|| b.id.cmp(&a.id))
+        });
+        Ok(images.iter().map(GlanceImage::revision).collect())
+    }
+
+    fn delete(&self, revision: &Revision) -> StepResult<()> {
+        let id = &revision.id;
+        let refuse = |why: String| {
+            StepError::permanent(format!(
+                "refusing to delete {id:?} from target `{}`: {why}",
+                self.name
+            ))
+        };
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(refuse("not a glance image id".to_owned()));
+        }
+        let what = format!("look up image {id} on cloud `{}`", self.cloud());
+        let Some(image) = self.get(&what, id)? else {
+            return Ok(());
+        };
+        match image.property(glance_image::OWNER) {
+            Some(owner) if owner == revision.meta.owner => {}
+            Some(owner) => {
+                return Err(refuse(format!(
+                    "its {} is `{owner}`, not `{}`",
+                    glance_image::OWNER,
+                    revision.meta.owner
+                )));
+            }
+            None => {
+                return Err(refuse(format!(
+                    "it has no {} property",
+                    glance_image::OWNER
+                )));
+            }
+        }
+        if image.name != revision.meta.name {
+            return Err(refuse(format!(
+                "it is named `{}`, not `{}`",
+                image.name, revision.meta.name
+            )));
+        }
+        self.delete_image(id)
+    }
+
+    fn attach_manifest(&self, revision: &Revision, manifest: &Value) -> StepResult<()> {
+        let id = &revision.id;
+        let what = format!(
+            "attach the manifest to image {id} on cloud `{}`",
+            self.cloud()
+        );
+        let patch = json!([{
+            "op": "add",
+            "path": format!("/{}", glance_image::MANIFEST),
+            "value": manifest_value(manifest),
+        }]);
+        let body = serde_json::to_vec(&patch).expect("JSON serializes");
+        let (status, text) = self.session.image_call(
+            &what,
+            "PATCH",
+            &format!("/images/{id}"),
+            Some(("application/openstack-images-v2.1-json-patch", &body)),
+        )?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(status_error(&what, status, &text))
+        }
+    }
+}
+
+impl Drop for OpenstackStore {
+    /// The end of the run: partial images whose delete failed get one more
+    /// chance while the cloud comes back (a minute; 5 s after Ctrl-C).
+    fn drop(&mut self) {
+        let pending = lock(&self.leftovers).len();
+        if pending == 0 {
+            return;
+        }
+        let patience = if self.interrupted.load(Ordering::SeqCst) {
+            LEFTOVER_PATIENCE_INTERRUPTED
+        } else {
+            LEFTOVER_PATIENCE
+        };
+        eprintln!(
+            "target `{}`: deleting {pending} partial image(s) from cloud `{}` (waiting up to {} s for it to answer)",
+            self.name,
+            self.cloud(),
+            patience.as_secs()
+        );
+        if !self.delete_leftovers(patience) {
+            let ids = lock(&self.leftovers).join(" ");
+            eprintln!(
+                "warning: target `{}`: could not delete partial image(s) from cloud `{}`; delete them by hand: openstack --os-cloud {} image delete {ids}",
+                self.name,
+                self.cloud(),
+                self.cloud()
+            );
+        }
+    }
+}
+
+/// The manifest as one property value: compact JSON, or, when that is
+/// longer than [`MANIFEST_LIMIT`], a compact subset: the top-level entries
+/// that fit (smallest first), plus `pipeline_truncated` with the full
+/// manifest's SHA-256, its size and the keys left out. The whole manifest
+/// is always in the run directory.
+fn manifest_value(manifest: &Value) -> String {
+    let full = serde_json::to_string(manifest).expect("JSON serializes");
+    if full.len() <= MANIFEST_LIMIT {
+        return full;
+    }
+    let note = |omitted: &[&String]| {
+        json!({
+            "sha256": hex::encode(Sha256::digest(full.as_bytes())),
+            "bytes": full.len(),
+            "omitted": omitted,
+        })
+    };
+    let mut subset = Map::new();
+    let mut omitted: Vec<&String> = Vec::new();
+    if let Value::Object(map) = manifest {
+        let mut entries: Vec<(&String, &Value, usize)> = map
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    v,
+                    serde_json::to_string(v).map_or(usize::MAX, |s| s.len()),
+                )
+            })
+            .collect();
+        entries.sort_by_key(|(k, _, len)| (*len, *k));
+        // Room for the note, which lists the omitted keys.
+        let keys: usize = map.keys().map(|k| k.len() + 3).sum();
+        let budget = MANIFEST_LIMIT.saturating_sub(200 + keys);
+        let mut used = 2;
+        for (key, value, len) in entries {
+            let cost = key.len() + 4 + len;
+            if used + cost <= budget {
+                subset.insert(key.clone(), value.clone());
+                used += cost;
+            } else {
+                omitted.push(key);
+            }
+        }
+    }
+    subset.insert("pipeline_truncated".into(), note(&omitted));
+    let text = Value::Object(subset).to_string();
+    if text.len() <= MANIFEST_LIMIT {
+        text
+    } else {
+        json!({ "pipeline_truncated": note(&[]) }).to_string()
+    }
+}
+
+/// Percent-encoding for a query value.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn parse_image(what: &str, text: &str) -> StepResult<GlanceImage> {
+    serde_json::from_str(text)
+        .map_err(|e| e.to_string())
+        .and_then(GlanceImage::from_json)
+        .map_err(|e| StepError::transient(format!("{what}: unexpected answer from glance: {e}")))
+}
+
+/// Sleep, waking every 100 ms for the cancel token.
+fn sleep(pause: Duration, cancel: &CancelToken) -> StepResult<()> {
+    let until = Instant::now() + pause;
+    while Instant::now() < until {
+        cancel.check()?;
+        std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
+    }
+    cancel.check()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_shared_by_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<OpenstackStore>();
+    }
+
+    #[test]
+    fn small_manifests_are_stored_whole() {
+        let m = json!({"tool": {"name": "pipeline"}, "cell": {"base": "noble"}});
+        assert_eq!(manifest_value(&m), m.to_string());
+    }
+
+    #[test]
+    fn big_manifests_keep_what_fits_and_say_what_was_left_out() {
+        let m = json!({
+            "image_name": "n",
+            "input_key": "k",
+            "timings": {"boot": "x".repeat(70_000)},
+            "host": {"qemu": "9.2"},
+        });
+        let text = manifest_value(&m);
+        assert!(text.len() <= MANIFEST_LIMIT);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["image_name"], "n");
+        assert_eq!(v["host"]["qemu"], "9.2");
+        assert!(v.get("timings").is_none());
+        assert_eq!(v["pipeline_truncated"]["omitted"], json!(["timings"]));
+        let full = serde_json::to_string(&m).unwrap();
+        assert_eq!(v["pipeline_truncated"]["bytes"], full.len());
+        assert_eq!(
+            v["pipeline_truncated"]["sha256"],
+            hex::encode(Sha256::digest(full.as_bytes()))
+        );
+        // Not an object at all: only the note.
+        let v: Value = serde_json::from_str(&manifest_value(&json!("y".repeat(70_000)))).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(encode("pipeline:r e/c&x=1"), "pipeline%3Ar%20e%2Fc%26x%3D1");
+        assert_eq!(encode("tiny-tiny-x64_1.2~"), "tiny-tiny-x64_1.2~");
+    }
+}

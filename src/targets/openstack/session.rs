@@ -1,0 +1,564 @@
+//! HTTP to one cloud: Keystone v3 authentication (once, shared by every
+//! thread, renewed when the token nears its expiry or Glance answers 401)
+//! and calls to Glance's v2 API.
+//!
+//! Proxies: as the fetch step does without `services.proxy`: `https_proxy`
+//! / `http_proxy` / `all_proxy` (either case) by scheme, except loopback
+//! and `no_proxy` hosts; none when those are unset.
+
+use super::http_error::{status_error, transport_error};
+use super::{CloudConfig, Token};
+use crate::step_error::{StepError, StepResult};
+use crate::steps::fetch::{choose_proxy, make_proxy};
+use serde_json::{Value, json};
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// No byte moving either way for this long: the connection is dead.
+const STALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Largest JSON answer read (a page of images with their properties).
+const MAX_BODY: u64 = 64 << 20;
+
+/// An answer: status, body, and `X-Subject-Token` when there is one.
+type Reply = (u16, String, Option<String>);
+
+/// Authenticated access to one cloud; `Send + Sync`, shared by the threads
+/// that upload to it.
+pub struct Session {
+    cloud: CloudConfig,
+    token: Mutex<Option<Arc<Token>>>,
+    agents: Mutex<Vec<(Option<String>, ureq::Agent)>>,
+    auths: AtomicUsize,
+}
+
+impl Session {
+    /// No I/O: authentication waits for the first call.
+    pub fn new(cloud: CloudConfig) -> Self {
+        Self {
+            cloud,
+            token: Mutex::new(None),
+            agents: Mutex::new(Vec::new()),
+            auths: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn cloud(&self) -> &CloudConfig {
+        &self.cloud
+    }
+
+    /// How many times this session authenticated.
+    pub fn auth_count(&self) -> usize {
+        self.auths.load(Ordering::SeqCst)
+    }
+
+    /// A fresh token, authenticating when there is none yet or it nears its
+    /// expiry. Threads that ask at once wait for one authentication.
+    pub fn token(&self) -> StepResult<Arc<Token>> {
+        let mut slot = lock(&self.token);
+        if let Some(t) = slot.as_ref()
+            && t.is_fresh(jiff::Timestamp::now())
+        {
+            return Ok(t.clone());
+        }
+        let token = Arc::new(self.authenticate()?);
+        *slot = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Forget `stale` (Glance said 401 to it), unless another thread has
+    /// already replaced it.
+    pub fn invalidate(&self, stale: &Token) {
+        let mut slot = lock(&self.token);
+        if slot.as_ref().is_some_and(|t| t.value == stale.value) {
+            *slot = None;
+        }
+    }
+
+    fn authenticate(&self) -> StepResult<Token> {
+        let cloud = &self.cloud;
+        let url = format!("{}/auth/tokens", cloud.identity_url());
+        let what = format!(
+            "authenticate to cloud `{}` as user `{}`",
+            cloud.name,
+            cloud.user_label()
+        );
+        let body = serde_json::to_vec(&auth_body(cloud)).expect("JSON serializes");
+        self.auths.fetch_add(1, Ordering::SeqCst);
+        let (status, text, subject) =
+            self.send(&what, "POST", &url, None, Some(("application/json", &body)))?;
+        match status {
+            200 | 201 => {}
+            401 => {
+                let message = super::http_error::error_message(&text);
+                return Err(StepError::permanent(format!(
+                    "authentication failed for cloud `{}` as user `{}`: {message} (http 401; check the credentials in {})",
+                    cloud.name,
+                    cloud.user_label(),
+                    cloud.source
+                )));
+            }
+            _ => return Err(status_error(&what, status, &text)),
+        }
+        let Some(value) = subject else {
+            return Err(StepError::transient(format!(
+                "{what}: keystone answered {status} without X-Subject-Token"
+            )));
+        };
+        let body: Value = serde_json::from_str(&text).map_err(|e| {
+            StepError::transient(format!("{what}: keystone's answer is not JSON: {e}"))
+        })?;
+        Token::from_response(value, &body, cloud).map_err(|e| {
+            StepError::permanent(format!(
+                "find the image service of cloud `{}`: {e}",
+                cloud.name
+            ))
+        })
+    }
+
+    /// A Glance API call with a token: `path` is under `/v2` (`/images?…`),
+    /// or a `next` link (`/v2/images?…`). On 401 the token is renewed and
+    /// the call made once more. Returns the status and body, whatever the
+    /// status.
+    pub fn image_call(
+        &self,
+        what: &str,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> StepResult<(u16, String)> {
+        let mut renewed = false;
+        loop {
+            let token = self.token()?;
+            let url = if path.starts_with("/v2/") {
+                format!("{}{path}", token.image_root)
+            } else {
+                token.image_url(path)
+            };
+            let (status, text, _) = self.send(what, method, &url, Some(&token.value), body)?;
+            if status == 401 && !renewed {
+                self.invalidate(&token);
+                renewed = true;
+                continue;
+            }
+            return Ok((status, text));
+        }
+    }
+
+    /// `PUT` a body of `len` bytes read from `reader` with Content-Length
+    /// (never chunked). The inner error is left to the caller, which knows
+    /// whether the reader stopped the request.
+    pub fn put_stream(
+        &self,
+        url: &str,
+        token: &Token,
+        len: u64,
+        reader: &mut dyn Read,
+    ) -> StepResult<Result<(u16, String), ureq::Error>> {
+        let agent = self.agent(url)?;
+        let sent = agent
+            .put(url)
+            .header("X-Auth-Token", &token.value)
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", len.to_string())
+            .header("Accept", "application/json")
+            .send(ureq::SendBody::from_reader(reader));
+        Ok(sent.map(|mut response| {
+            let status = response.status().as_u16();
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY)
+                .read_to_string()
+                .unwrap_or_default();
+            (status, text)
+        }))
+    }
+
+    fn send(
+        &self,
+        what: &str,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> StepResult<Reply> {
+        let agent = self.agent(url)?;
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("Accept", "application/json");
+        if let Some(t) = token {
+            request = request.header("X-Auth-Token", t);
+        }
+        let invalid = |e: ureq::http::Error| {
+            StepError::permanent(format!("{what}: invalid request to {url}: {e}"))
+        };
+        let result = match body {
+            Some((content_type, bytes)) => agent.run(
+                request
+                    .header("Content-Type", content_type)
+                    .body(bytes)
+                    .map_err(invalid)?,
+            ),
+            None => agent.run(request.body(()).map_err(invalid)?),
+        };
+        let mut response = result.map_err(|e| transport_error(what, url, &e))?;
+        let status = response.status().as_u16();
+        let subject = response
+            .headers()
+            .get("X-Subject-Token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(|e| transport_error(what, url, &e))?;
+        Ok((status, text, subject))
+    }
+
+    /// One agent per proxy choice (usually one in all).
+    fn agent(&self, url: &str) -> StepResult<ureq::Agent> {
+        let env = |name: &str| std::env::var(name).ok();
+        let proxy = choose_proxy(url, None, &env);
+        let key = proxy.as_ref().map(|(p, _)| p.clone());
+        let mut agents = lock(&self.agents);
+        if let Some((_, agent)) = agents.iter().find(|(k, _)| *k == key) {
+            return Ok(agent.clone());
+        }
+        let proxy = match &proxy {
+            Some((value, from)) => Some(make_proxy(value, from)?),
+            None => None,
+        };
+        let config = ureq::Agent::config_builder()
+            .proxy(proxy)
+            .timeout_resolve(Some(CONNECT_TIMEOUT))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_per_read(Some(STALL_TIMEOUT))
+            .timeout_per_write(Some(STALL_TIMEOUT))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_idle_age(Duration::from_secs(15))
+            .user_agent(format!("pipeline/{}", env!("CARGO_PKG_VERSION")))
+            .tls_config(self.tls_config()?)
+            .build();
+        let agent = ureq::Agent::new_with_config(config);
+        agents.push((key, agent.clone()));
+        Ok(agent)
+    }
+
+    fn tls_config(&self) -> StepResult<ureq::tls::TlsConfig> {
+        let mut tls = ureq::tls::TlsConfig::builder().disable_verification(!self.cloud.verify);
+        if let Some(path) = &self.cloud.cacert {
+            let what = format!("cacert {} of cloud `{}`", path.display(), self.cloud.name);
+            let pem = std::fs::read(path)
+                .map_err(|e| StepError::permanent(format!("failed to read {what}: {e}")))?;
+            let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(StepError::permanent(format!(
+                    "{what}: no PEM certificate in it"
+                )));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        Ok(tls.build())
+    }
+}
+
+/// Keystone v3 `POST /auth/tokens` body: password with a project scope, or
+/// an application credential (scoped by itself).
+fn auth_body(cloud: &CloudConfig) -> Value {
+    let domain = |id: &Option<String>, name: &Option<String>| match (id, name) {
+        (Some(id), _) => Some(json!({ "id": id })),
+        (None, Some(name)) => Some(json!({ "name": name })),
+        (None, None) => None,
+    };
+    let user = || -> Value {
+        match (&cloud.user_id, &cloud.username) {
+            (Some(id), _) => json!({ "id": id }),
+            (None, name) => {
+                let mut user = json!({ "name": name });
+                if let Some(d) = domain(&cloud.user_domain_id, &cloud.user_domain_name) {
+                    user["domain"] = d;
+                }
+                user
+            }
+        }
+    };
+    if cloud.auth_type == "v3applicationcredential" {
+        let mut cred = json!({ "secret": cloud.application_credential_secret });
+        match (
+            &cloud.application_credential_id,
+            &cloud.application_credential_name,
+        ) {
+            (Some(id), _) => cred["id"] = json!(id),
+            (None, name) => {
+                cred["name"] = json!(name);
+                cred["user"] = user();
+            }
+        }
+        return json!({"auth": {"identity": {
+            "methods": ["application_credential"],
+            "application_credential": cred,
+        }}});
+    }
+    let mut user = user();
+    user["password"] = json!(cloud.password);
+    let project = match (&cloud.project_id, &cloud.project_name) {
+        (Some(id), _) => json!({ "id": id }),
+        (None, name) => {
+            let mut project = json!({ "name": name });
+            if let Some(d) = domain(&cloud.project_domain_id, &cloud.project_domain_name) {
+                project["domain"] = d;
+            }
+            project
+        }
+    };
+    json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": user}},
+        "scope": {"project": project},
+    }})
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::targets::openstack::{CloudsYaml, ConfigEnv};
+
+    fn cloud(auth: Value, extra: Value) -> CloudConfig {
+        let mut c = json!({ "auth": auth });
+        if let Value::Object(extra) = extra {
+            c.as_object_mut().unwrap().extend(extra);
+        }
+        CloudConfig::from_clouds(
+            "c",
+            &CloudsYaml::from_value(&json!({"clouds": {"c": c}})),
+            &ConfigEnv::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn password_body_with_names_and_domains() {
+        let c = cloud(
+            json!({"auth_url": "http://k/v3", "username": "u", "password": "p",
+                   "project_name": "pr", "user_domain_name": "UD", "project_domain_id": "pd"}),
+            json!({}),
+        );
+        assert_eq!(
+            auth_body(&c),
+            json!({"auth": {
+                "identity": {"methods": ["password"], "password": {"user": {
+                    "name": "u", "domain": {"name": "UD"}, "password": "p"}}},
+                "scope": {"project": {"name": "pr", "domain": {"id": "pd"}}}}})
+        );
+    }
+
+    #[test]
+    fn password_body_with_ids() {
+        let c = cloud(
+            json!({"auth_url": "http://k/v3", "user_id": "u1", "password": "p", "project_id": "p1"}),
+            json!({}),
+        );
+        assert_eq!(
+            auth_body(&c),
+            json!({"auth": {
+                "identity": {"methods": ["password"], "password": {"user": {"id": "u1", "password": "p"}}},
+                "scope": {"project": {"id": "p1"}}}})
+        );
+    }
+
+    #[test]
+    fn application_credential_body() {
+        let c = cloud(
+            json!({"auth_url": "http://k/v3", "application_credential_name": "ac",
+                   "application_credential_secret": "s", "username": "u", "user_domain_name": "D"}),
+            json!({"auth_type": "v3applicationcredential"}),
+        );
+        assert_eq!(
+            auth_body(&c),
+            json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"name": "ac", "secret": "s",
+                    "user": {"name": "u", "domain": {"name": "D"}}}}}})
+        );
+    }
+
+    /// A fake Keystone + Glance: every login hands out `t1`, `t2`, …;
+    /// Glance accepts only the newest token. Records `METHOD path` of each
+    /// request.
+    struct Fake {
+        url: String,
+        log: Arc<Mutex<Vec<String>>>,
+        server: Arc<tiny_http::Server>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Fake {
+        fn start() -> Self {
+            let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+            let url = format!(
+                "http://127.0.0.1:{}",
+                server.server_addr().to_ip().unwrap().port()
+            );
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let thread = {
+                let (server, log, url) = (server.clone(), log.clone(), url.clone());
+                std::thread::spawn(move || {
+                    let mut issued = 0;
+                    for request in server.incoming_requests() {
+                        let line = format!("{} {}", request.method(), request.url());
+                        log.lock().unwrap().push(line.clone());
+                        let token = request
+                            .headers()
+                            .iter()
+                            .find(|h| h.field.equiv("X-Auth-Token"))
+                            .map(|h| h.value.to_string());
+                        let response = if line == "POST /v3/auth/tokens" {
+                            issued += 1;
+                            let body = json!({"token": {
+                                "expires_at": "2999-01-01T00:00:00Z",
+                                "issued_at": "2000-01-01T00:00:00Z",
+                                "project": {"id": "p1"},
+                                "catalog": [{"type": "image", "endpoints": [
+                                    {"interface": "public", "region_id": "R", "url": url}]}]}});
+                            tiny_http::Response::from_string(body.to_string())
+                                .with_status_code(201)
+                                .with_header(
+                                    tiny_http::Header::from_bytes(
+                                        "X-Subject-Token",
+                                        format!("t{issued}"),
+                                    )
+                                    .unwrap(),
+                                )
+                        } else if token == Some(format!("t{issued}")) {
+                            tiny_http::Response::from_string(r#"{"images": []}"#)
+                        } else {
+                            tiny_http::Response::from_string(
+                                "<html><body><h1>401</h1>expired</body></html>",
+                            )
+                            .with_status_code(401)
+                        };
+                        let _ = request.respond(response);
+                    }
+                })
+            };
+            Self {
+                url,
+                log,
+                server,
+                thread: Some(thread),
+            }
+        }
+
+        fn session(&self) -> Session {
+            Session::new(cloud(
+                json!({"auth_url": format!("{}/v3", self.url), "username": "u",
+                       "password": "p", "project_name": "x"}),
+                json!({"region_name": "R"}),
+            ))
+        }
+
+        fn logins(&self) -> usize {
+            self.log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.starts_with("POST /v3/auth"))
+                .count()
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            self.server.unblock();
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    #[test]
+    fn one_login_serves_every_thread() {
+        let fake = Fake::start();
+        let session = fake.session();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..3 {
+                        let (status, _) =
+                            session.image_call("list", "GET", "/images", None).unwrap();
+                        assert_eq!(status, 200);
+                    }
+                });
+            }
+        });
+        assert_eq!(fake.logins(), 1);
+        assert_eq!(session.auth_count(), 1);
+        assert_eq!(session.token().unwrap().project_id.as_deref(), Some("p1"));
+    }
+
+    #[test]
+    fn a_401_from_glance_logs_in_again_once() {
+        let fake = Fake::start();
+        let old = fake.session();
+        old.token().unwrap();
+        // Another client logs in: the fake now refuses `old`'s token.
+        fake.session().token().unwrap();
+        let (status, body) = old.image_call("list", "GET", "/images", None).unwrap();
+        assert_eq!((status, body.as_str()), (200, r#"{"images": []}"#));
+        assert_eq!(old.auth_count(), 2);
+        assert_eq!(
+            *fake.log.lock().unwrap(),
+            [
+                "POST /v3/auth/tokens",
+                "POST /v3/auth/tokens",
+                "GET /v2/images",
+                "POST /v3/auth/tokens",
+                "GET /v2/images",
+            ]
+        );
+        // A second 401 in a row is the caller's to report.
+        fake.session().token().unwrap();
+        fake.session().token().unwrap();
+        let (status, _) = old.image_call("list", "GET", "/images", None).unwrap();
+        assert_eq!(status, 200);
+    }
+
+    #[test]
+    fn a_refused_connection_is_transient_and_names_the_cloud() {
+        // A port nothing listens on (bound, then closed).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = Session::new(cloud(
+            json!({"auth_url": format!("http://127.0.0.1:{port}/v3"), "username": "u",
+                   "password": "p", "project_name": "x"}),
+            json!({}),
+        ));
+        let err = s.token().unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert!(
+            err.message.starts_with(&format!(
+                "authenticate to cloud `c` as user `u`: http://127.0.0.1:{port}/v3/auth/tokens: "
+            )),
+            "{}",
+            err.message
+        );
+        assert_eq!(s.auth_count(), 1);
+    }
+}
