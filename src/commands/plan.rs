@@ -1,13 +1,12 @@
-use super::status::status;
+use super::status::{status, work_for};
 use super::{load, open_stores};
 use crate::cancel::CancelToken;
 use crate::cli::PlanArgs;
 use crate::error::{Error, Result};
 use crate::executor::owner_of;
-use crate::freshness::Action;
 use crate::layout::Layout;
 use crate::model::Secrets;
-use crate::plan::{CellWork, Plan, report};
+use crate::plan::{Plan, report};
 use std::io::Write;
 
 pub fn plan(args: &PlanArgs) -> Result<()> {
@@ -32,22 +31,7 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
         None
     };
     let plan = match &decisions {
-        Some(decisions) => {
-            let work: Vec<CellWork> = decisions
-                .iter()
-                .map(|d| CellWork {
-                    cell: d.cell,
-                    boot: matches!(d.action, Action::Build { .. }),
-                    targets: d.action.targets().to_vec(),
-                    prune: if d.action == Action::Skip {
-                        Vec::new()
-                    } else {
-                        (0..recipe.targets.len()).collect()
-                    },
-                })
-                .collect();
-            Plan::for_work(&recipe, &work)
-        }
+        Some(decisions) => Plan::for_work(&recipe, &work_for(&recipe, decisions)),
         None => Plan::new(&recipe, &cells),
     };
     let decisions = decisions.as_deref();

@@ -1,4 +1,4 @@
-use super::status::{snapshot_cache, status};
+use super::status::{snapshot_cache, status, work_for};
 use super::{load, open_stores, result_table};
 use crate::cancel::CancelToken;
 use crate::cli::RunArgs;
@@ -9,7 +9,7 @@ use crate::freshness::Action;
 use crate::host::{accel, capacity, qemu};
 use crate::layout::{Layout, ensure_dir};
 use crate::model::Secrets;
-use crate::plan::{CellWork, Plan, StepKind};
+use crate::plan::{Plan, StepKind};
 use crate::run_lock::{self, LockError};
 use serde_json::json;
 use std::io::IsTerminal;
@@ -47,20 +47,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let (base_digests, decisions) = status(
         &recipe, &cells, &stores, &secrets, &layout, &owner, args.force, &cancel,
     )?;
-    let work: Vec<CellWork> = decisions
-        .iter()
-        .map(|d| CellWork {
-            cell: d.cell,
-            boot: matches!(d.action, Action::Build { .. }),
-            targets: d.action.targets().to_vec(),
-            prune: if d.action == Action::Skip {
-                Vec::new()
-            } else {
-                (0..recipe.targets.len()).collect()
-            },
-        })
-        .collect();
-    let plan = Plan::for_work(&recipe, &work);
+    let plan = Plan::for_work(&recipe, &work_for(&recipe, &decisions));
 
     let run_id = format!(
         "{}-{}",

@@ -1,8 +1,9 @@
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::freshness::{AssessInput, Decision, SnapshotCache, assess};
+use crate::freshness::{Action, AssessInput, Decision, SnapshotCache, assess};
 use crate::layout::Layout;
 use crate::model::{Recipe, Secrets};
+use crate::plan::CellWork;
 use crate::steps::fetch;
 use crate::targets::Store;
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,4 +73,23 @@ pub(crate) fn status(
     })
     .map_err(Error::Failed)?;
     Ok((digests, decisions))
+}
+
+/// What to plan for each decision: boot only to build; upload to the
+/// targets that lack the image; prune every target once the manifest is
+/// recorded (nothing at all for a cell that is up to date).
+pub(crate) fn work_for(recipe: &Recipe, decisions: &[Decision]) -> Vec<CellWork> {
+    decisions
+        .iter()
+        .map(|d| CellWork {
+            cell: d.cell,
+            boot: matches!(d.action, Action::Build { .. }),
+            targets: d.action.targets().to_vec(),
+            prune: if d.action == Action::Skip {
+                Vec::new()
+            } else {
+                (0..recipe.targets.len()).collect()
+            },
+        })
+        .collect()
 }

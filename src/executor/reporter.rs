@@ -119,7 +119,11 @@ impl Reporter {
     }
 
     pub fn finished(&mut self, step: &Step, row: &str, elapsed: Duration, error: Option<&str>) {
-        let took = humantime::format_duration(Duration::from_secs(elapsed.as_secs().max(1)));
+        let took = if elapsed < Duration::from_secs(1) {
+            format!("{}ms", elapsed.as_millis())
+        } else {
+            humantime::format_duration(Duration::from_secs(elapsed.as_secs())).to_string()
+        };
         let message = match error {
             None => format!("{}: done in {took}", label(step)),
             Some(e) => format!("{}: failed after {took}: {e}", label(step)),

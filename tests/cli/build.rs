@@ -226,7 +226,10 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
         // The result table lists the new revision, once.
         let table = stdout(&o);
         assert_eq!(table.lines().count(), 2, "{table}");
-        assert!(table.contains(&format!("local   {name}/{run}  ")), "{table}");
+        assert!(
+            table.contains(&format!("local   {name}/{run}  ")),
+            "{table}"
+        );
     }
     // An image of the same name that another recipe owns is never touched.
     let foreign = sb.path().join("images").join(name);
@@ -343,10 +346,13 @@ fn wait_for_boot(sb: &Sandbox) {
 }
 
 /// The main end-to-end test: the demo recipe on the real Debian cloud image
-/// with real cloud-init, 4 cells, 2 VMs at a time, two secrets.
+/// with real cloud-init, 4 cells, 2 VMs at a time, two secrets; uploaded to
+/// the local directory store and to two clouds (a real Keystone and two
+/// real Glances on loopback).
 #[test]
 fn demo_recipe_builds_real_images_in_parallel() {
     let _vm = vm_lock();
+    let rig = crate::support::Rig::start();
     let sb = Sandbox::new();
     let image = fixture("cloud-image.sh");
     let recipe = std::fs::read_to_string(crate::support::repo().join("recipes/demo.toml"))
@@ -371,6 +377,9 @@ fn demo_recipe_builds_real_images_in_parallel() {
         recipe.contains("sha256 = \""),
         "the demo recipe changed shape"
     );
+    let recipe = format!(
+        "{recipe}\n[[target]]\nname = \"cloud-a\"\nkind = \"openstack\"\ncloud = \"cloud-a\"\nkeep = 3\n\n[[target]]\nname = \"cloud-b\"\nkind = \"openstack\"\ncloud = \"cloud-b\"\nkeep = 3\n"
+    );
     sb.write("demo.toml", &recipe);
     let secrets = [
         ("PIPELINE_SECRET_DEMO_TOKEN", "tok-9f3a1c-do-not-leak"),
@@ -380,6 +389,7 @@ fn demo_recipe_builds_real_images_in_parallel() {
         ),
     ];
     let mut cmd = sb.command(&["run", "demo.toml", "--jobs", "2", "--json"]);
+    crate::support::with_clouds(&mut cmd, &rig.clouds_yaml());
     for (k, v) in secrets {
         cmd.env(k, v);
     }
@@ -454,12 +464,43 @@ fn demo_recipe_builds_real_images_in_parallel() {
         std::fs::remove_file(&raw).unwrap();
     }
 
-    // latest finds every image just built.
-    let o = sb.run(&["latest", "demo.toml", "--json"]);
+    // latest finds every image just built, locally and on both clouds, and
+    // each Glance image is the very file the directory store holds.
+    let mut cmd = sb.command(&["latest", "demo.toml", "--json"]);
+    crate::support::with_clouds(&mut cmd, &rig.clouds_yaml());
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
     let latest: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let token = rig.ci_token();
     for cell in latest.as_array().unwrap() {
         let name = cell["image_name"].as_str().unwrap();
         assert_eq!(cell["images"]["local"], format!("{name}/1"));
+        let bytes =
+            std::fs::read(sb.path().join("images").join(format!("{name}/1.qcow2"))).unwrap();
+        let sha512 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha512::digest(&bytes))
+        };
+        for (target, which) in [("cloud-a", "a"), ("cloud-b", "b")] {
+            let found = rig.images(
+                which,
+                &token,
+                &format!("name={name}&pipeline_owner=pipeline:demo"),
+            );
+            assert_eq!(found.len(), 1, "{name} on {target}: {found:?}");
+            let img = &found[0];
+            assert_eq!(cell["images"][target], img["id"], "{name} on {target}");
+            assert_eq!(img["status"], "active");
+            assert_eq!(img["architecture"], "x86_64");
+            assert_eq!(img["os_distro"], "debian");
+            assert_eq!(
+                img["pipeline_sha256"],
+                pipeline::digest::sha256_bytes(&bytes)
+            );
+            assert_eq!(img["os_hash_value"], sha512.as_str());
+            assert_eq!(img["pipeline_juju"], cell["values"]["juju"]);
+            assert_eq!(img["pipeline_microk8s"], cell["values"]["microk8s"]);
+        }
     }
     assert_no_qemu_left(&sb);
 }
