@@ -51,7 +51,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
     let run_id = format!(
         "{}-{}",
-        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ"),
         &uuid::Uuid::new_v4().simple().to_string()[..6]
     );
     let run_dir = layout.run_dir(&recipe.name, &run_id);

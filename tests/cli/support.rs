@@ -174,6 +174,7 @@ impl Sandbox {
                 logs.push(run.path().join("run.log"));
             }
         }
+        // Run ids sort by start time (to the millisecond).
         logs.sort();
         std::fs::read_to_string(logs.last().expect("a run directory")).unwrap()
     }
@@ -198,6 +199,22 @@ impl Sandbox {
 
 /// Read a file from the root filesystem (partition 1, at 1 MiB) of a raw
 /// disk image with debugfs, without mounting it. `None` if it is not there.
+/// Whether `needle` occurs anywhere in the file's bytes. GNU grep, because a
+/// byte-by-byte scan of a multi-GiB disk in a debug build takes many minutes;
+/// on binary data grep splits at NUL bytes and skips sparse holes.
+pub fn file_contains(path: &Path, needle: &str) -> bool {
+    let st = Command::new("grep")
+        .args(["-q", "-F", "-e", needle, "--"])
+        .arg(path)
+        .status()
+        .unwrap();
+    match st.code() {
+        Some(0) => true,
+        Some(1) => false,
+        _ => panic!("grep failed on {}: {st}", path.display()),
+    }
+}
+
 pub fn debugfs_cat(raw: &Path, path: &str) -> Option<String> {
     let out = Command::new("debugfs")
         .args(["-R", &format!("cat {path}")])
