@@ -30,7 +30,7 @@ echo "noop-run: building the 4 demo cells once (a few minutes under TCG)..." >&2
 "$bin" run demo.toml 2>&1 | grep -q "nothing to do: 4 cells up to date" ||
     { echo "noop-run: the second run was not a no-op" >&2; exit 1; }
 
-hyperfine --warmup 2 --runs "$runs" --export-json "$work/times.json" \
+hyperfine -N --warmup 2 --runs "$runs" --export-json "$work/times.json" \
     -n "pipeline run (no-op)" "$bin run demo.toml" \
     -n "pipeline validate (baseline)" "$bin validate demo.toml" >&2
 boots=$(grep -h " boot .*: started" state/runs/demo/*/run.log | wc -l)
