@@ -197,8 +197,6 @@ impl Sandbox {
     }
 }
 
-/// Read a file from the root filesystem (partition 1, at 1 MiB) of a raw
-/// disk image with debugfs, without mounting it. `None` if it is not there.
 /// Whether `needle` occurs anywhere in the file's bytes. GNU grep, because a
 /// byte-by-byte scan of a multi-GiB disk in a debug build takes many minutes;
 /// on binary data grep splits at NUL bytes and skips sparse holes.
@@ -215,6 +213,8 @@ pub fn file_contains(path: &Path, needle: &str) -> bool {
     }
 }
 
+/// Read a file from the root filesystem (partition 1, at 1 MiB) of a raw
+/// disk image with debugfs, without mounting it. `None` if it is not there.
 pub fn debugfs_cat(raw: &Path, path: &str) -> Option<String> {
     let out = Command::new("debugfs")
         .args(["-R", &format!("cat {path}")])
