@@ -559,6 +559,19 @@ def http_ok(url, statuses=(200,), timeout=5):
     return check
 
 
+def warm_policy(st, tok):
+    """Validate one token before the glances may validate theirs at the same time.
+
+    oslo.policy loads its rules on the first enforce() of a process, and that load is not
+    thread-safe: two concurrent first validations (one per glance) sometimes gave one of
+    them 403 identity:validate_token, which keystonemiddleware turns into a 401 for the
+    client (seen in CI and reproduced with 4 rigs starting at once)."""
+    code, _, data = http("GET", keystone_url(st) + "/auth/tokens",
+                         headers={"X-Auth-Token": tok, "X-Subject-Token": tok})
+    if code != 200:
+        raise RigError(f"keystone: validating a fresh token gave HTTP {code} {data[:300]!r}")
+
+
 def check_glance_auth(st, which, tok):
     code, _, data = http("GET", glance_url(st, which) + "/v2/images?limit=1",
                          headers={"X-Auth-Token": tok}, timeout=30)
@@ -654,6 +667,7 @@ def cmd_start(args):
         log(f"keystone up at {time.monotonic() - t0:.1f} s")
         tok, body = token(st, CI_USER, CI_PASSWORD, CI_PROJECT)
         check_catalog(st, body)
+        warm_policy(st, tok)
         errors = []
 
         def ready(which):
