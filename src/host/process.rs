@@ -72,24 +72,26 @@ impl Running {
         })
     }
 
+    /// Wait up to `period` for the process to exit.
+    pub fn poll(&self, period: Duration) -> StepResult<Option<std::process::ExitStatus>> {
+        match self.handle.wait_timeout(period) {
+            Ok(output) => Ok(output.map(|o| o.status)),
+            Err(e) => Err(StepError::permanent(format!(
+                "failed to wait for {}: {e}",
+                self.program
+            ))),
+        }
+    }
+
     /// Wait for exit, polling `cancel`; kill the group at `timeout`.
     pub fn wait(&self, timeout: Option<Duration>, cancel: &CancelToken) -> StepResult<Exit> {
         let start = Instant::now();
         loop {
-            match self.handle.wait_timeout(Duration::from_millis(200)) {
-                Ok(Some(output)) => {
-                    return Ok(Exit {
-                        code: output.status.code(),
-                        elapsed: start.elapsed(),
-                    });
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(StepError::permanent(format!(
-                        "failed to wait for {}: {e}",
-                        self.program
-                    )));
-                }
+            if let Some(status) = self.poll(Duration::from_millis(200))? {
+                return Ok(Exit {
+                    code: status.code(),
+                    elapsed: start.elapsed(),
+                });
             }
             if cancel.is_cancelled() {
                 self.kill();
@@ -152,7 +154,7 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
     pids
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exit {
     /// `None` when killed by a signal.
     pub code: Option<i32>,

@@ -1,0 +1,267 @@
+//! A QEMU process watched while it runs. The process exiting is one way a
+//! boot ends; the others are a guest that QEMU stopped while it stays alive
+//! (a KVM internal error, a full disk: QMP's run state says so), a timeout
+//! and an interrupt. None of them may leave the process behind.
+
+use super::process::{self, Exit, Running};
+use super::qmp::Qmp;
+use crate::cancel::CancelToken;
+use crate::step_error::{StepError, StepResult};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often the guest's run state is asked for.
+const STATUS_EVERY: Duration = Duration::from_millis(500);
+/// What QEMU prints when KVM cannot run the guest.
+pub const KVM_ERROR: &str = "KVM internal error";
+
+/// How a VM's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmEnd {
+    /// QEMU exited by itself.
+    Exited(Exit),
+    /// The guest stopped while QEMU stayed up; QMP's run state
+    /// (`internal-error`, `io-error`, `guest-panicked`, …). QEMU was killed.
+    Stopped(String),
+    /// The timeout passed; QEMU was killed.
+    TimedOut,
+}
+
+impl VmEnd {
+    /// KVM failed to run the guest: it is the accelerator, not the image.
+    pub fn is_accelerator_fault(&self) -> bool {
+        matches!(self, VmEnd::Stopped(status) if status == "internal-error")
+    }
+}
+
+pub struct Vm {
+    running: Running,
+    program: String,
+    /// QMP's socket lives in a short private directory: socket paths are
+    /// limited to 107 bytes, and run directories can be deeper than that.
+    qmp_dir: tempfile::TempDir,
+    qmp: Option<Qmp>,
+    /// The log QEMU's stdout and stderr are appended to, and where this
+    /// VM's part of it starts.
+    log: Utf8PathBuf,
+    log_from: u64,
+}
+
+impl Vm {
+    /// Start `program` with `args` plus a QMP socket; its output is
+    /// appended to `log` after a line with the command.
+    pub fn start(program: &str, args: &[String], log: &Utf8Path) -> StepResult<Vm> {
+        use std::io::Write;
+        let qmp_dir = tempfile::Builder::new()
+            .prefix("pipeline-qmp-")
+            .tempdir_in(short_temp_dir())
+            .map_err(|e| StepError::io("failed to create a directory for QMP", &e))?;
+        let socket = qmp_dir.path().join("qmp.sock");
+        let mut args = args.to_vec();
+        args.push("-qmp".into());
+        args.push(format!("unix:{},server=on,wait=off", socket.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| StepError::io(format!("failed to open {log}"), &e))?;
+        let _ = writeln!(file, "$ {program} {}", args.join(" "));
+        let log_from = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let expr = process::command(program, &args)
+            .stdin_null()
+            .stderr_to_stdout()
+            .stdout_file(file);
+        let running = Running::start(&expr, program)?;
+        Ok(Vm {
+            running,
+            program: program.to_owned(),
+            qmp_dir,
+            qmp: None,
+            log: log.to_owned(),
+            log_from,
+        })
+    }
+
+    /// Wait until QEMU exits, its guest stops, `timeout` passes or the run
+    /// is cancelled; in every case but the first, QEMU is killed.
+    pub fn wait(&mut self, timeout: Duration, cancel: &CancelToken) -> StepResult<VmEnd> {
+        let start = Instant::now();
+        let mut next_status = start;
+        loop {
+            if let Some(status) = self.running.poll(Duration::from_millis(100))? {
+                return Ok(VmEnd::Exited(Exit {
+                    code: status.code(),
+                    elapsed: start.elapsed(),
+                }));
+            }
+            if cancel.is_cancelled() {
+                self.running.kill();
+                return Err(StepError::cancelled());
+            }
+            if start.elapsed() >= timeout {
+                self.running.kill();
+                return Ok(VmEnd::TimedOut);
+            }
+            // The message is on stderr at once; QMP confirms it within
+            // STATUS_EVERY. Either is enough.
+            if self.output().contains(KVM_ERROR) {
+                self.running.kill();
+                return Ok(VmEnd::Stopped("internal-error".into()));
+            }
+            if Instant::now() >= next_status {
+                next_status = Instant::now() + STATUS_EVERY;
+                if let Some(status) = self.status()
+                    && !alive(&status)
+                {
+                    self.running.kill();
+                    return Ok(VmEnd::Stopped(status));
+                }
+            }
+        }
+    }
+
+    /// The guest's run state, when QMP answers (it does not before QEMU
+    /// has set up the socket, nor after it exits).
+    fn status(&mut self) -> Option<String> {
+        if self.qmp.is_none() {
+            let socket = self.qmp_dir.path().join("qmp.sock");
+            self.qmp = Qmp::connect(&socket, Duration::from_secs(2)).ok();
+        }
+        match self.qmp.as_mut()?.status() {
+            Ok(status) => Some(status),
+            Err(_) => {
+                self.qmp = None;
+                None
+            }
+        }
+    }
+
+    /// What QEMU printed so far (this VM's part of the log).
+    pub fn output(&self) -> String {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let from = (self.log_from as usize).min(text.len());
+        String::from_utf8_lossy(&text[from..]).into_owned()
+    }
+
+    /// The last `lines` lines QEMU printed.
+    pub fn output_tail(&self, lines: usize) -> String {
+        process::last_lines(&self.output(), lines)
+    }
+
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+}
+
+/// Run states in which the guest goes on (or is about to start or end).
+fn alive(status: &str) -> bool {
+    matches!(
+        status,
+        "running" | "prelaunch" | "shutdown" | "finish-migrate" | "inmigrate" | "postmigrate"
+    )
+}
+
+fn short_temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir();
+    if dir.as_os_str().len() <= 64 {
+        dir
+    } else {
+        "/tmp".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_kvm_internal_error_is_the_accelerator() {
+        assert!(VmEnd::Stopped("internal-error".into()).is_accelerator_fault());
+        assert!(!VmEnd::Stopped("io-error".into()).is_accelerator_fault());
+        assert!(!VmEnd::TimedOut.is_accelerator_fault());
+    }
+
+    /// A disk whose boot sector reports a panic on the pvpanic port: with
+    /// `-action panic=pause` QEMU stops the guest and stays up, as it does
+    /// on a KVM internal error.
+    fn panicking_disk(dir: &std::path::Path) -> String {
+        let code = [
+            0xba, 0x05, 0x05, // mov dx, 0x505
+            0xb0, 0x01, // mov al, 1 (guest panicked)
+            0xee, // out dx, al
+            0xf4, // hlt
+            0xeb, 0xfd, // jmp (back to hlt)
+        ];
+        let mut disk = vec![0u8; 1 << 20];
+        disk[..code.len()].copy_from_slice(&code);
+        disk[510] = 0x55;
+        disk[511] = 0xaa;
+        let path = dir.join("panic.img");
+        std::fs::write(&path, disk).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn a_guest_that_qemu_stops_is_noticed_and_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = camino::Utf8PathBuf::from_path_buf(dir.path().join("qemu.log")).unwrap();
+        let disk = panicking_disk(dir.path());
+        let args = [
+            "-machine",
+            "q35",
+            "-accel",
+            "tcg",
+            "-m",
+            "32",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-device",
+            "pvpanic",
+            "-action",
+            "panic=pause",
+            "-drive",
+        ]
+        .map(String::from);
+        let mut args = args.to_vec();
+        args.push(format!("file={disk},format=raw,if=virtio"));
+        let mut vm = Vm::start("qemu-system-x86_64", &args, &log).unwrap();
+        let started = Instant::now();
+        let end = vm
+            .wait(Duration::from_secs(60), &CancelToken::new())
+            .unwrap();
+        assert_eq!(end, VmEnd::Stopped("guest-panicked".into()));
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert!(!end.is_accelerator_fault());
+        assert!(
+            vm.running.poll(Duration::from_secs(5)).unwrap().is_some(),
+            "QEMU was killed"
+        );
+    }
+
+    #[test]
+    fn a_guest_that_never_starts_runs_into_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = camino::Utf8PathBuf::from_path_buf(dir.path().join("qemu.log")).unwrap();
+        // `-S`: QEMU waits in `prelaunch` for a `cont` that never comes.
+        let args = [
+            "-machine",
+            "q35",
+            "-accel",
+            "tcg",
+            "-m",
+            "32",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-S",
+        ]
+        .map(String::from);
+        let mut vm = Vm::start("qemu-system-x86_64", &args, &log).unwrap();
+        let end = vm
+            .wait(Duration::from_secs(2), &CancelToken::new())
+            .unwrap();
+        assert_eq!(end, VmEnd::TimedOut);
+        assert!(vm.running.poll(Duration::from_secs(5)).unwrap().is_some());
+    }
+}
