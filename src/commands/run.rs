@@ -6,7 +6,8 @@ use crate::digest::sha256_bytes;
 use crate::error::{Error, Result};
 use crate::executor::{self, CellOutcome, Message, Reporter, RunContext};
 use crate::freshness::Action;
-use crate::host::{accel, capacity, qemu};
+use crate::host::accel::{Accel, Accelerator};
+use crate::host::{capacity, qemu};
 use crate::layout::{Layout, ensure_dir};
 use crate::model::Secrets;
 use crate::plan::{Plan, StepKind};
@@ -72,17 +73,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
     let boots = plan.count(StepKind::Boot);
     let (accel, qemu_version) = if boots > 0 {
-        (accel::choose(recipe.image.arch), qemu_version(&recipe))
+        let version = qemu_version(&recipe);
+        let accel = Accelerator::choose(recipe.image.arch, version.as_deref(), &layout.state);
+        (accel, version)
     } else {
-        (
-            accel::AccelChoice {
-                accel: accel::Accel::Tcg,
-                warning: None,
-            },
-            None,
-        )
+        (Accelerator::fixed(Accel::Tcg), None)
     };
-    if let Some(warning) = &accel.warning {
+    if let Some(warning) = accel.warning() {
         reporter.line(&format!("warning: {warning}"));
     }
     let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
@@ -98,7 +95,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             "building {boots} cell{} with up to {shown_jobs} VM{} at a time ({}, {} vCPU, {} MiB each)",
             if boots == 1 { "" } else { "s" },
             if shown_jobs == 1 { "" } else { "s" },
-            accel.accel.as_str(),
+            accel.current().as_str(),
             recipe.build.cpus,
             recipe.build.memory >> 20
         ));

@@ -65,7 +65,7 @@ pub fn manifest(
         "timings": timings,
         "host": build.get("host").cloned().unwrap_or(json!({
             "qemu": ctx.qemu_version,
-            "accelerator": ctx.accel.accel.as_str(),
+            "accelerator": ctx.accel.current().as_str(),
         })),
     })
 }

@@ -150,7 +150,10 @@ fn perform_once(
                 console: &logs.join("console.log"),
                 log: &logs.join("boot.log"),
                 arch: recipe.image.arch,
-                accel: ctx.accel.accel,
+                accel: &ctx.accel,
+                notify: &|note| {
+                    let _ = tx.send(Message::Progress(node, Progress::Note(note)));
+                },
                 cpus: recipe.build.cpus,
                 memory: recipe.build.memory,
                 timeout: recipe.build.timeout,
@@ -161,10 +164,13 @@ fn perform_once(
             // The seed holds the secrets: it goes as soon as the VM is done.
             let _ = std::fs::remove_file(seed);
             let _ = std::fs::remove_file(work.join("result.txt"));
-            result.map(|b| StepOutput::Booted { overlay: b.overlay })
+            result.map(|b| StepOutput::Booted {
+                overlay: b.overlay,
+                accel: b.accel,
+            })
         }
         StepKind::Snapshot => {
-            let Some(StepOutput::Booted { overlay }) =
+            let Some(StepOutput::Booted { overlay, accel }) =
                 find(inputs, |o| matches!(o, StepOutput::Booted { .. }))
             else {
                 unreachable!("snapshot needs boot");
@@ -182,7 +188,7 @@ fn perform_once(
             );
             let _ = std::fs::remove_file(overlay);
             let snap = result?;
-            let build = build_record(ctx, cell);
+            let build = build_record(ctx, cell, *accel);
             ctx.snapshots
                 .commit(key, &cell.image_name, &snap, &build)
                 .map_err(|e| StepError::io("failed to record the snapshot", &e))?;
@@ -296,7 +302,11 @@ fn perform_once(
 
 /// The build part of a manifest, kept with a cached snapshot so that a run
 /// that only uploads it can still say how it was built.
-fn build_record(ctx: &RunContext, cell: &crate::model::Cell) -> serde_json::Value {
+fn build_record(
+    ctx: &RunContext,
+    cell: &crate::model::Cell,
+    accel: crate::host::accel::Accel,
+) -> serde_json::Value {
     let timings = ctx
         .timings
         .lock()
@@ -315,7 +325,7 @@ fn build_record(ctx: &RunContext, cell: &crate::model::Cell) -> serde_json::Valu
         "timings": mine,
         "host": {
             "qemu": ctx.qemu_version,
-            "accelerator": ctx.accel.accel.as_str(),
+            "accelerator": accel.as_str(),
         },
     })
 }

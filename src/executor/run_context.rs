@@ -1,6 +1,6 @@
 use crate::cancel::CancelToken;
 use crate::freshness::{Decision, SnapshotCache};
-use crate::host::accel::AccelChoice;
+use crate::host::accel::Accelerator;
 use crate::layout::Layout;
 use crate::model::{Cell, Recipe, Secrets};
 use crate::targets::Store;
@@ -24,8 +24,9 @@ pub struct RunContext<'a> {
     pub recipe_hash: String,
     /// Ownership mark on every image: `pipeline:<recipe name>`.
     pub owner: String,
-    /// The accelerator for boots (probed before the first boot starts).
-    pub accel: AccelChoice,
+    /// The accelerator for boots (probed before the first boot starts; a
+    /// boot that finds KVM broken switches it to TCG).
+    pub accel: Accelerator,
     /// `qemu-system-* --version`, for manifests (when anything boots).
     pub qemu_version: Option<String>,
     /// This run's id (the run directory's name).

@@ -17,6 +17,7 @@ pub enum StepOutput {
     },
     Booted {
         overlay: Utf8PathBuf,
+        accel: crate::host::accel::Accel,
     },
     Snapshot(Snapshot),
     /// A new revision on the target with this index.

@@ -1,6 +1,10 @@
-//! This machine: processes, the accelerator, QEMU command lines.
+//! This machine: processes, the accelerator, QEMU command lines and VMs.
 
 pub mod accel;
+mod accel_verdict;
 pub mod capacity;
+pub mod kvm_probe;
 pub mod process;
 pub mod qemu;
+mod qmp;
+pub mod vm;

@@ -5,9 +5,10 @@
 
 use super::render::{GuestResult, parse_result};
 use crate::cancel::CancelToken;
-use crate::host::accel::Accel;
-use crate::host::process::{self, Running};
+use crate::host::accel::{Accel, Accelerator, Fallback};
+use crate::host::process;
 use crate::host::qemu::{self, BootSpec};
+use crate::host::vm::{Vm, VmEnd};
 use crate::model::{Arch, Secrets};
 use crate::step_error::{StepError, StepResult};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -31,7 +32,10 @@ pub struct BootInput<'a> {
     /// The step's log (commands and their output).
     pub log: &'a Utf8Path,
     pub arch: Arch,
-    pub accel: Accel,
+    /// The run's accelerator: a boot that finds KVM broken switches it to TCG.
+    pub accel: &'a Accelerator,
+    /// A line for the progress output and the run log.
+    pub notify: &'a dyn Fn(String),
     pub cpus: u32,
     pub memory: u64,
     pub timeout: Duration,
@@ -43,7 +47,12 @@ pub struct BootInput<'a> {
 pub struct Booted {
     pub overlay: Utf8PathBuf,
     pub elapsed: Duration,
+    /// The accelerator the successful boot ran on.
+    pub accel: Accel,
 }
+
+/// QEMU's lines quoted in an error.
+const QEMU_TAIL: usize = 15;
 
 /// The console lines that explain a failure: those before the guest's
 /// result line when there is one (what follows is only the shutdown).
@@ -74,6 +83,29 @@ pub fn boot(input: &BootInput) -> StepResult<Booted> {
             qemu::AARCH64_FIRMWARE
         )));
     }
+    loop {
+        let accel = input.accel.current();
+        let (vm, end) = boot_once(input, accel)?;
+        if accel == Accel::Kvm && end.is_accelerator_fault() {
+            let reason = first_line(&vm.output()).unwrap_or_else(|| "internal-error".into());
+            match input.accel.kvm_faulted(&reason) {
+                Fallback::Retry(note) => {
+                    (input.notify)(note);
+                    continue;
+                }
+                Fallback::Forced => {
+                    return Err(StepError::permanent(format!(
+                        "KVM stopped the guest ({reason}) and the VM was killed; PIPELINE_ACCEL=kvm forces KVM: unset it (or set PIPELINE_ACCEL=tcg) to build on TCG"
+                    )));
+                }
+            }
+        }
+        return outcome(input, &vm, end, accel);
+    }
+}
+
+/// One boot on a fresh overlay, watched until it ends.
+fn boot_once(input: &BootInput, accel: Accel) -> StepResult<(Vm, VmEnd)> {
     let overlay = input.work.join("overlay.qcow2");
     let _ = std::fs::remove_file(&overlay);
     let mut create: Vec<String> = ["create", "-q", "-f", "qcow2", "-F", input.base_format, "-b"]
@@ -99,7 +131,7 @@ pub fn boot(input: &BootInput) -> StepResult<Booted> {
     let binary = qemu::system_binary(input.arch);
     let args = qemu::boot_args(&BootSpec {
         arch: input.arch,
-        accel: input.accel,
+        accel,
         cpus: input.cpus,
         memory: input.memory,
         name: input.name,
@@ -108,44 +140,53 @@ pub fn boot(input: &BootInput) -> StepResult<Booted> {
         console: input.console,
         result: &result_file,
     });
-    {
-        use std::io::Write;
-        if let Ok(mut log) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(input.log)
-        {
-            let _ = writeln!(log, "$ {binary} {}", args.join(" "));
-        }
-    }
-    let qemu_log = input.work.join("qemu.log");
-    let expr = process::command(binary, &args)
-        .stdin_null()
-        .stderr_to_stdout()
-        .stdout_path(qemu_log.as_std_path());
-    let running = Running::start(&expr, binary)?;
-    let waited = running.wait(Some(input.timeout), input.cancel);
-    drop(running);
+    // QEMU's own output goes to the step's log, after its command line.
+    let mut vm = Vm::start(binary, &args, input.log)?;
+    let end = vm.wait(input.timeout, input.cancel)?;
+    Ok((vm, end))
+}
 
-    let console_tail = || {
-        input
-            .secrets
-            .redact(&console_tail(input.console, input.nonce))
+/// What a finished boot means: the guest's report, else why there is none.
+fn outcome(input: &BootInput, vm: &Vm, end: VmEnd, accel: Accel) -> StepResult<Booted> {
+    let redact = |text: String| input.secrets.redact(&text);
+    // The console tail, then what QEMU itself printed, if anything.
+    let evidence = || {
+        let console = console_tail(input.console, input.nonce);
+        let mut text = if console.is_empty() {
+            "the guest wrote nothing to its console".to_owned()
+        } else {
+            format!("last console lines:\n{console}")
+        };
+        let qemu = vm.output_tail(QEMU_TAIL);
+        if !qemu.is_empty() {
+            text.push_str(&format!("\n{} printed:\n{qemu}", vm.program()));
+        }
+        redact(text)
     };
-    let exit = match waited {
-        Ok(exit) => exit,
-        Err(e) if e.kind == crate::step_error::StepErrorKind::Cancelled => return Err(e),
-        Err(_) => {
+    let exit = match end {
+        VmEnd::Exited(exit) => exit,
+        VmEnd::TimedOut => {
             return Err(StepError::permanent(format!(
-                "the VM did not power off within {} and was killed; last console lines:\n{}",
+                "the VM did not power off within {} and was killed; {}",
                 humantime::format_duration(input.timeout),
-                console_tail()
+                evidence()
+            )));
+        }
+        VmEnd::Stopped(status) => {
+            let why = match status.as_str() {
+                "io-error" => ": a disk write failed; is the disk that holds the overlay full?",
+                "guest-panicked" => ": the guest kernel panicked",
+                _ => "",
+            };
+            return Err(StepError::permanent(format!(
+                "QEMU stopped the guest ({status}{why}) and the VM was killed; {}",
+                evidence()
             )));
         }
     };
-    let report = std::fs::read_to_string(&result_file).unwrap_or_default();
+    let overlay = input.work.join("overlay.qcow2");
+    let report = std::fs::read_to_string(input.work.join("result.txt")).unwrap_or_default();
     let result = parse_result(&report, input.nonce);
-    let qemu_output = process::tail_from(&qemu_log, 0, 5);
     match (exit.code, result) {
         (
             Some(0),
@@ -156,6 +197,7 @@ pub fn boot(input: &BootInput) -> StepResult<Booted> {
         ) => Ok(Booted {
             overlay,
             elapsed: exit.elapsed,
+            accel,
         }),
         (
             _,
@@ -163,8 +205,8 @@ pub fn boot(input: &BootInput) -> StepResult<Booted> {
                 script: Some(code), ..
             },
         ) if code != 0 => Err(StepError::permanent(format!(
-            "the provisioning script exited with {code}; last console lines:\n{}",
-            console_tail()
+            "the provisioning script exited with {code}; {}",
+            evidence()
         ))),
         (
             _,
@@ -173,19 +215,28 @@ pub fn boot(input: &BootInput) -> StepResult<Booted> {
                 clean,
             },
         ) if clean != Some(0) => Err(StepError::permanent(format!(
-            "the provisioning script succeeded but the clean-up before power-off {}; last console lines:\n{}",
+            "the provisioning script succeeded but the clean-up before power-off {}; {}",
             clean.map_or("never reported".to_owned(), |c| format!("failed with {c}")),
-            console_tail()
+            evidence()
         ))),
         (Some(0), _) => Err(StepError::permanent(format!(
-            "the VM powered off without reporting a result (did cloud-init run the user-data?); last console lines:\n{}",
-            console_tail()
+            "the VM powered off without reporting a result (did cloud-init run the user-data?); {}",
+            evidence()
         ))),
         (code, _) => Err(StepError::permanent(format!(
-            "{binary} {}: {}; last console lines:\n{}",
+            "{} {}; {}",
+            vm.program(),
             code.map_or("was killed".to_owned(), |c| format!("exited with {c}")),
-            qemu_output.trim(),
-            console_tail()
+            evidence()
         ))),
     }
+}
+
+/// The first non-empty line QEMU printed.
+fn first_line(output: &str) -> Option<String> {
+    output
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
 }
