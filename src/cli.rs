@@ -56,10 +56,11 @@ Examples:
 
     /// Build every selected cell and upload it to every target, then prune
     #[command(after_help = "\
-Each cell boots its base in QEMU (KVM when a test boot proves it works, else
-TCG), runs the provisioning script, and is snapshotted to a compressed qcow2,
-uploaded to every target and pruned to the target's `keep`. Logs of every
-step and every VM console go to a run directory, printed at the start.
+Each cell boots its base in QEMU (KVM when a probe guest proves it works,
+else TCG; PIPELINE_ACCEL=kvm|tcg overrides), runs the provisioning script,
+and is snapshotted to a compressed qcow2, uploaded to every target and
+pruned to the target's `keep`. Logs of every step, every VM console and
+QEMU's own output go to a run directory, printed at the start.
 
 Only what changed is built: a cell whose input key (base checksum, rendered
 script, build settings, secrets) matches the newest image on every target is

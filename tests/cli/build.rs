@@ -3,78 +3,10 @@
 //! the end-to-end test uses the real Debian cloud image with cloud-init.
 
 use crate::support::{
-    Sandbox, debugfs_cat, debugfs_ls, file_contains, fixture, fixture_sha256, live_qemus, stderr,
-    stdout, to_raw, vm_lock,
+    Sandbox, assert_no_qemu_left, debugfs_cat, debugfs_ls, file_contains, fixture, fixture_sha256,
+    live_qemus, stderr, stdout, tiny_recipe, to_raw, vm_lock,
 };
 use std::time::{Duration, Instant};
-
-const TINY_TEMPLATE: &str = r#"#!/bin/sh
-set -eu
-echo "provisioning {{ image_name }}"
-mkdir -p /etc/pipeline-test
-echo {{ case | shell_quote }} >/etc/pipeline-test/case
-{% if case == "a-fails" %}
-echo "about to fail on purpose"
-exit 1
-{% endif %}
-{% if case == "hangs" %}
-echo "hanging on purpose"
-sleep 100000
-{% endif %}
-echo "finished {{ case }}"
-"#;
-
-/// A recipe on the tiny image with the given `case` values.
-fn tiny_recipe(sb: &Sandbox, cases: &[&str], keep: u32, timeout: &str, sha256: Option<&str>) {
-    let image = fixture("tiny-image.sh");
-    let sha = sha256.map_or_else(|| fixture_sha256(&image), str::to_owned);
-    sb.write("tiny.sh.tera", TINY_TEMPLATE);
-    let cases: Vec<String> = cases.iter().map(|c| format!("\"{c}\"")).collect();
-    sb.write(
-        "tiny.toml",
-        &format!(
-            r#"[image]
-prefix = "tiny"
-template = "tiny.sh.tera"
-
-[bases.tiny]
-url = "{}"
-sha256 = "{sha}"
-
-[matrix]
-base = ["tiny"]
-case = [{}]
-
-[build]
-cpus = 1
-memory = "256M"
-timeout = "{timeout}"
-
-[[target]]
-name = "local"
-kind = "directory"
-path = "images"
-keep = {keep}
-"#,
-            image.display(),
-            cases.join(", ")
-        ),
-    );
-}
-
-fn assert_no_qemu_left(sb: &Sandbox) {
-    // PR_SET_PDEATHSIG and process-group kills act at once; allow a moment.
-    for _ in 0..20 {
-        if live_qemus(sb.path()).is_empty() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "qemu-system processes survived: {:?}",
-        live_qemus(sb.path())
-    );
-}
 
 #[test]
 fn a_failing_script_fails_its_cell_with_the_console_tail_and_stops_new_cells() {
@@ -354,29 +286,7 @@ fn demo_recipe_builds_real_images_in_parallel() {
     let _vm = vm_lock();
     let rig = crate::support::Rig::start();
     let sb = Sandbox::new();
-    let image = fixture("cloud-image.sh");
-    let recipe = std::fs::read_to_string(crate::support::repo().join("recipes/demo.toml"))
-        .unwrap()
-        .replace(
-            "../templates/demo.sh.tera",
-            &crate::support::repo()
-                .join("templates/demo.sh.tera")
-                .display()
-                .to_string(),
-        )
-        .replace(
-            "url = \"demo-base/debian-cloud.qcow2\"\nsha256sums = \"demo-base/SHA256SUMS\"\n",
-            &format!(
-                "url = \"{}\"\nsha256 = \"{}\"\n",
-                image.display(),
-                fixture_sha256(&image)
-            ),
-        )
-        .replace("path = \"../images\"", "path = \"images\"");
-    assert!(
-        recipe.contains("sha256 = \""),
-        "the demo recipe changed shape"
-    );
+    let recipe = crate::support::demo_recipe();
     let recipe = format!(
         "{recipe}\n[[target]]\nname = \"cloud-a\"\nkind = \"openstack\"\ncloud = \"cloud-a\"\nkeep = 3\n\n[[target]]\nname = \"cloud-b\"\nkind = \"openstack\"\ncloud = \"cloud-b\"\nkeep = 3\n"
     );

@@ -1,6 +1,7 @@
 //! The one integration test binary: it runs the real `pipeline` executable
 //! on real files and checks what a user would see.
 
+mod accel;
 mod build;
 mod incremental;
 mod openstack;

@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -87,6 +88,100 @@ pub fn fixture(script: &str) -> PathBuf {
     path
 }
 
+const TINY_TEMPLATE: &str = r#"#!/bin/sh
+set -eu
+echo "provisioning {{ image_name }}"
+mkdir -p /etc/pipeline-test
+echo {{ case | shell_quote }} >/etc/pipeline-test/case
+{% if case == "a-fails" %}
+echo "about to fail on purpose"
+exit 1
+{% endif %}
+{% if case == "hangs" %}
+echo "hanging on purpose"
+sleep 100000
+{% endif %}
+echo "finished {{ case }}"
+"#;
+
+/// A recipe on the tiny image (`tiny.toml` in the sandbox) with the given `case` values.
+pub fn tiny_recipe(sb: &Sandbox, cases: &[&str], keep: u32, timeout: &str, sha256: Option<&str>) {
+    let image = fixture("tiny-image.sh");
+    let sha = sha256.map_or_else(|| fixture_sha256(&image), str::to_owned);
+    sb.write("tiny.sh.tera", TINY_TEMPLATE);
+    let cases: Vec<String> = cases.iter().map(|c| format!("\"{c}\"")).collect();
+    sb.write(
+        "tiny.toml",
+        &format!(
+            r#"[image]
+prefix = "tiny"
+template = "tiny.sh.tera"
+
+[bases.tiny]
+url = "{}"
+sha256 = "{sha}"
+
+[matrix]
+base = ["tiny"]
+case = [{}]
+
+[build]
+cpus = 1
+memory = "256M"
+timeout = "{timeout}"
+
+[[target]]
+name = "local"
+kind = "directory"
+path = "images"
+keep = {keep}
+"#,
+            image.display(),
+            cases.join(", ")
+        ),
+    );
+}
+
+pub fn assert_no_qemu_left(sb: &Sandbox) {
+    // PR_SET_PDEATHSIG and process-group kills act at once; allow a moment.
+    for _ in 0..20 {
+        if live_qemus(sb.path()).is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "qemu-system processes survived: {:?}",
+        live_qemus(sb.path())
+    );
+}
+
+/// recipes/demo.toml on the Debian cloud image fixture, its template by
+/// absolute path, storing into `images` beside the recipe.
+pub fn demo_recipe() -> String {
+    let image = fixture("cloud-image.sh");
+    let recipe = std::fs::read_to_string(repo().join("recipes/demo.toml"))
+        .unwrap()
+        .replace(
+            "../templates/demo.sh.tera",
+            &repo().join("templates/demo.sh.tera").display().to_string(),
+        )
+        .replace(
+            "url = \"demo-base/debian-cloud.qcow2\"\nsha256sums = \"demo-base/SHA256SUMS\"\n",
+            &format!(
+                "url = \"{}\"\nsha256 = \"{}\"\n",
+                image.display(),
+                fixture_sha256(&image)
+            ),
+        )
+        .replace("path = \"../images\"", "path = \"images\"");
+    assert!(
+        recipe.contains("sha256 = \""),
+        "the demo recipe changed shape"
+    );
+    recipe
+}
+
 /// The SHA-256 a fixture's sidecar records.
 pub fn fixture_sha256(image: &Path) -> String {
     let sidecar = std::fs::read_to_string(format!("{}.sha256", image.display())).unwrap();
@@ -165,18 +260,23 @@ impl Sandbox {
         self.command(args).output().unwrap()
     }
 
-    /// The one run directory's `run.log` (the newest if several).
-    pub fn run_log(&self) -> String {
+    /// The newest run directory, of any recipe.
+    pub fn run_dir(&self) -> PathBuf {
         let runs = self.path().join("state/runs");
-        let mut logs = Vec::new();
+        let mut dirs = Vec::new();
         for recipe in std::fs::read_dir(&runs).unwrap().flatten() {
             for run in std::fs::read_dir(recipe.path()).unwrap().flatten() {
-                logs.push(run.path().join("run.log"));
+                dirs.push(run.path());
             }
         }
         // Run ids sort by start time (to the millisecond).
-        logs.sort();
-        std::fs::read_to_string(logs.last().expect("a run directory")).unwrap()
+        dirs.sort_by_key(|d| d.file_name().map(|n| n.to_owned()));
+        dirs.pop().expect("a run directory")
+    }
+
+    /// The newest run directory's `run.log`.
+    pub fn run_log(&self) -> String {
+        std::fs::read_to_string(self.run_dir().join("run.log")).unwrap()
     }
 
     /// Revision numbers present (with metadata) for an image name.

@@ -1,0 +1,155 @@
+//! KVM that passes the probe and then stops a real guest. A wrapper
+//! `qemu-system-x86_64` first on `PATH` plays such a host: it lets the probe
+//! through (running it on TCG) and, for any other `-accel kvm`, prints what
+//! QEMU prints on such a host and sleeps with the guest stopped. Everything
+//! else runs the real QEMU: the cell is built by real cloud-init on TCG.
+
+use crate::support::{
+    Sandbox, assert_no_qemu_left, debugfs_cat, demo_recipe, stderr, tiny_recipe, to_raw, vm_lock,
+};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What QEMU 7.2 printed here when KVM stopped the Debian image.
+const KVM_FAULT: &str = "KVM internal error. Suberror: 1
+extra data[0]: 0x0000000000000001
+extra data[1]: 0x9090909090c3cf04
+extra data[2]: 0x9090909090909090
+extra data[3]: 0x0000000000001000
+extra data[4]: 0x0000000000000000
+extra data[5]: 0x0000000000000000
+extra data[6]: 0x0000000000000000
+extra data[7]: 0x0000000000000000
+emulation failure";
+
+/// Write the wrapper into `dir`; each call appends `probe`, `kvm` or `tcg`
+/// to `dir/calls`.
+fn faulting_kvm_qemu(dir: &Path) -> PathBuf {
+    let real = which("qemu-system-x86_64");
+    let calls = dir.join("calls");
+    let script = format!(
+        r#"#!/bin/bash
+args=("$@")
+kvm=0 probe=0
+for ((i = 0; i < ${{#args[@]}}; i++)); do
+    [[ ${{args[i]}} == -accel && ${{args[i+1]:-}} == kvm ]] && kvm=1
+    [[ ${{args[i]}} == isa-debug-exit* ]] && probe=1
+done
+if ((kvm && probe)); then
+    echo probe >>'{calls}'
+    for ((i = 0; i < ${{#args[@]}}; i++)); do
+        [[ ${{args[i]}} == kvm ]] && args[i]=tcg
+        [[ ${{args[i]}} == host ]] && args[i]=max
+    done
+    exec '{real}' "${{args[@]}}"
+fi
+if ((kvm)); then
+    echo kvm >>'{calls}'
+    cat >&2 <<'EOF'
+{KVM_FAULT}
+EOF
+    exec sleep 3600
+fi
+[[ " $* " == *" -accel tcg "* ]] && echo tcg >>'{calls}'
+exec '{real}' "$@"
+"#,
+        calls = calls.display(),
+        real = real.display(),
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("qemu-system-x86_64");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    calls
+}
+
+fn which(program: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}
+
+fn with_path(cmd: &mut std::process::Command, first: &Path) {
+    let path = std::env::var_os("PATH").unwrap();
+    let mut dirs = vec![first.to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    cmd.env("PATH", std::env::join_paths(dirs).unwrap());
+}
+
+#[test]
+fn a_guest_that_kvm_stops_is_built_on_tcg_and_the_host_remembers_it() {
+    let _vm = vm_lock();
+    assert!(
+        Path::new("/dev/kvm").exists(),
+        "this test plays a host whose /dev/kvm opens: it needs /dev/kvm"
+    );
+    let sb = Sandbox::new();
+    let bin = sb.path().join("fake-bin");
+    let calls = faulting_kvm_qemu(&bin);
+    sb.write("demo.toml", &demo_recipe());
+
+    let started = Instant::now();
+    let mut cmd = sb.command(&["run", "demo.toml", "--only", "juju=", "--only", "microk8s="]);
+    with_path(&mut cmd, &bin);
+    let o = cmd.output().unwrap();
+    let took = started.elapsed();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    // The demo's build.timeout is 10 minutes; the stopped guest cost seconds.
+    assert!(took < Duration::from_secs(8 * 60), "took {took:?}");
+    let said = "KVM stopped the guest (KVM internal error. Suberror: 1); retrying this cell on TCG";
+    assert!(
+        err.contains(said),
+        "the progress output does not say so:\n{err}"
+    );
+    let log = sb.run_log();
+    assert!(log.contains(said), "the run log does not say so:\n{log}");
+    assert!(log.contains("remembered for this host in "), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        "probe\nkvm\ntcg\n",
+        "the probe passed, the KVM boot faulted, TCG built it"
+    );
+    // QEMU's own words are in the cell's boot log.
+    let boot_log = sb.run_dir().join("demo-bookworm-x64/boot.log");
+    let boot_log = std::fs::read_to_string(boot_log).unwrap();
+    assert!(
+        boot_log.contains("KVM internal error. Suberror: 1"),
+        "{boot_log}"
+    );
+    assert!(boot_log.contains("extra data[1]"), "{boot_log}");
+
+    // A real image, built by real cloud-init on TCG.
+    let image = sb.path().join("images/demo-bookworm-x64/1.qcow2");
+    let raw = to_raw(&image, sb.path());
+    let env = debugfs_cat(&raw, "/etc/pipeline-demo/cell.env").expect("cell.env");
+    assert!(env.contains("IMAGE_NAME=demo-bookworm-x64\n"), "{env}");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sb.path().join("images/demo-bookworm-x64/1.manifest.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["host"]["accelerator"], "tcg");
+    assert_no_qemu_left(&sb);
+
+    // The next run, of any recipe, goes straight to TCG: no probe, no KVM.
+    tiny_recipe(&sb, &["b-ok"], 2, "2m", None);
+    let mut cmd = sb.command(&["run", "tiny.toml"]);
+    with_path(&mut cmd, &bin);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        "probe\nkvm\ntcg\ntcg\n",
+        "the second run tried KVM again"
+    );
+    let log = sb.run_log();
+    assert!(
+        log.contains(
+            "warning: KVM is not usable on this host (KVM internal error. Suberror: 1, found "
+        ),
+        "{log}"
+    );
+}
