@@ -10,7 +10,7 @@
 use camino::Utf8PathBuf;
 use pipeline::cancel::CancelToken;
 use pipeline::model::{Target, TargetKind, Visibility};
-use pipeline::targets::{ImageMeta, open};
+use pipeline::targets::{Artifact, ImageMeta, open};
 use std::time::Instant;
 
 fn main() {
@@ -43,7 +43,7 @@ fn main() {
         cell: [("base".to_owned(), "bench".to_owned())]
             .into_iter()
             .collect(),
-        sha256,
+        sha256: sha256.clone(),
         size,
         recipe_hash: "0".repeat(64),
         input_key: None,
@@ -55,9 +55,10 @@ fn main() {
     store
         .revisions(&meta.name, &meta.owner)
         .expect("the cloud answers");
+    let artifact = Artifact::file(file, sha256, size, serde_json::Value::Null);
     let start = Instant::now();
     let revision = store
-        .upload(&file, &meta, &CancelToken::new(), &|_| {})
+        .upload(&artifact, &meta, &CancelToken::new(), &|_| {})
         .expect("the upload works");
     let seconds = start.elapsed().as_secs_f64();
     println!(

@@ -14,7 +14,11 @@ mod synthetic;
 fn load_and_plan(path: &Utf8Path) -> usize {
     let recipe = Recipe::load(path).expect("valid recipe");
     let all: Vec<usize> = (0..recipe.cells.len()).collect();
-    let plan = Plan::new(&recipe, &all);
+    let plan = Plan::new(
+        &recipe,
+        pipeline::backends::steps_of(recipe.build.backend),
+        &all,
+    );
     plan.len()
 }
 

@@ -20,7 +20,11 @@ fn main() {
         let start = std::time::Instant::now();
         let recipe = Recipe::load(&s.recipe).unwrap();
         let all: Vec<usize> = (0..recipe.cells.len()).collect();
-        let plan = Plan::new(&recipe, &all);
+        let plan = Plan::new(
+            &recipe,
+            pipeline::backends::steps_of(recipe.build.backend),
+            &all,
+        );
         let elapsed = start.elapsed();
         let stats = dhat::HeapStats::get();
         assert_eq!(recipe.cells.len(), cells);

@@ -1,8 +1,11 @@
 //! `pipeline` builds cloud VM images from a declarative TOML recipe.
 //!
 //! Data flows one way: [`recipe`] (raw TOML) → [`model`] (validated) →
-//! cells → [`plan`] (a frozen DAG of steps) → executor → steps → targets.
+//! cells → [`plan`] (a frozen DAG of steps) → [`executor`] → [`backends`]
+//! (where a cell is built) → [`targets`] (where images are kept).
 
+pub mod backends;
+pub mod bases;
 pub mod cancel;
 pub mod cli;
 mod commands;
@@ -12,17 +15,21 @@ pub mod error;
 pub mod executor;
 pub mod exit_code;
 pub mod freshness;
+pub mod guest;
 pub mod host;
+pub mod http;
 pub mod layout;
 pub mod model;
+pub mod openstack;
 pub mod plan;
 pub mod recipe;
 pub mod run_lock;
 pub mod schedule;
 pub mod source_file;
 pub mod step_error;
-pub mod steps;
 pub mod targets;
+pub mod temp_file;
+pub mod text;
 
 use annotate_snippets::Renderer;
 use clap::Parser;

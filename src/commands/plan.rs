@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 use crate::executor::owner_of;
 use crate::layout::Layout;
 use crate::model::Secrets;
-use crate::plan::{Plan, report};
+use crate::plan::Plan;
+use crate::plan::report::{self, CellStatus};
 use std::io::Write;
 
 pub fn plan(args: &PlanArgs) -> Result<()> {
@@ -30,11 +31,24 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     } else {
         None
     };
+    let backend = crate::backends::steps_of(recipe.build.backend);
     let plan = match &decisions {
-        Some(decisions) => Plan::for_work(&recipe, &work_for(&recipe, decisions)),
-        None => Plan::new(&recipe, &cells),
+        Some(decisions) => Plan::for_work(&recipe, backend, &work_for(&recipe, decisions)),
+        None => Plan::new(&recipe, backend, &cells),
     };
-    let decisions = decisions.as_deref();
+    // What each cell's decision says, for the report.
+    let statuses: Option<Vec<CellStatus>> = decisions.as_ref().map(|decisions| {
+        decisions
+            .iter()
+            .map(|d| CellStatus {
+                cell: d.cell,
+                action: d.action.as_str(),
+                reason: &d.reason,
+                input_key: &d.key.key,
+            })
+            .collect()
+    });
+    let decisions = statuses.as_deref();
     if args.json {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, &report::json(&recipe, &plan, decisions))

@@ -1,17 +1,17 @@
 use super::status::{snapshot_cache, status, work_for};
 use super::{load, open_stores, result_table};
+use crate::backends::{self, Backend, WithBackend};
 use crate::cancel::CancelToken;
 use crate::cli::RunArgs;
 use crate::digest::sha256_bytes;
 use crate::error::{Error, Result};
 use crate::executor::{self, CellOutcome, Message, Reporter, RunContext};
 use crate::freshness::Action;
-use crate::host::accel::{Accel, Accelerator};
-use crate::host::{capacity, qemu};
 use crate::layout::{Layout, ensure_dir};
-use crate::model::Secrets;
+use crate::model::{Recipe, Secrets};
 use crate::plan::{Plan, StepKind};
 use crate::run_lock::{self, LockError};
+use crate::temp_file::TempPath;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::mpsc;
@@ -24,15 +24,49 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
-    if recipe.build.backend == crate::model::Backend::Openstack {
-        return Err(Error::Usage(format!(
-            "{}: `build.backend = \"openstack\"` (builds on an OpenStack build cloud) is not implemented yet; use \"qemu\"",
-            recipe.file.path
-        )));
-    }
-    let stores = open_stores(&recipe)?;
     let layout = Layout::from_env();
-    let _lock = run_lock::acquire(&layout, &recipe, args.wait, |holder| {
+    let options = backends::Options {
+        jobs: args.jobs.map(usize::from),
+        state_dir: &layout.state,
+    };
+    let run = Run {
+        args,
+        recipe: &recipe,
+        cells,
+        secrets,
+        layout: &layout,
+    };
+    backends::open(&recipe, &options, run).map_err(Error::Usage)?
+}
+
+/// A run, waiting for its backend.
+struct Run<'a> {
+    args: &'a RunArgs,
+    recipe: &'a Recipe,
+    cells: Vec<usize>,
+    secrets: Secrets,
+    layout: &'a Layout,
+}
+
+impl WithBackend for Run<'_> {
+    type Output = Result<()>;
+
+    fn with<B: Backend>(self, backend: &B) -> Result<()> {
+        execute(self, backend)
+    }
+}
+
+fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
+    let Run {
+        args,
+        recipe,
+        cells,
+        secrets,
+        layout,
+    } = run;
+    let recipe: &Recipe = recipe;
+    let stores = open_stores(recipe)?;
+    let _lock = run_lock::acquire(layout, recipe, args.wait, |holder| {
         eprintln!("waiting for another run of {} ({holder})", recipe.file.path);
     })
     .map_err(|e| match e {
@@ -43,12 +77,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
         LockError::Io(e) => Error::Failed(e),
     })?;
 
-    let owner = executor::owner_of(&recipe);
+    let owner = executor::owner_of(recipe);
     let cancel = CancelToken::new();
     let (base_digests, decisions) = status(
-        &recipe, &cells, &stores, &secrets, &layout, &owner, args.force, &cancel,
+        recipe, &cells, &stores, &secrets, layout, &owner, args.force, &cancel,
     )?;
-    let plan = Plan::for_work(&recipe, &work_for(&recipe, &decisions));
+    let plan = Plan::for_work(recipe, backend.steps(), &work_for(recipe, &decisions));
 
     let run_id = format!(
         "{}-{}",
@@ -62,7 +96,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     }
     // Overlays and seeds of this run go when it ends, however it ends; logs
     // stay in the run directory.
-    let _work_guard = RemoveOnDrop(work_dir.clone());
+    let _work_guard = TempPath::new(work_dir.clone());
     let live = std::io::stderr().is_terminal() && std::env::var_os("PIPELINE_PLAIN").is_none();
     let mut reporter = Reporter::new(live, &run_dir.join("run.log"));
     reporter.line(&format!("run directory: {run_dir}"));
@@ -71,53 +105,28 @@ pub fn run(args: &RunArgs) -> Result<()> {
         reporter.line(&format!("{} {name}: {}", d.action.as_str(), d.reason));
     }
 
-    let boots = plan.count(StepKind::Boot);
-    let (accel, qemu_version) = if boots > 0 {
-        let version = qemu_version(&recipe);
-        let accel = Accelerator::choose(recipe.image.arch, version.as_deref(), &layout.state);
-        (accel, version)
-    } else {
-        (Accelerator::fixed(Accel::Tcg), None)
-    };
-    if let Some(warning) = accel.warning() {
-        reporter.line(&format!("warning: {warning}"));
-    }
-    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
-        capacity::default_jobs(
-            capacity::cores(),
-            capacity::available_memory(),
-            recipe.build.memory,
-        )
-    });
-    if boots > 0 {
-        let shown_jobs = jobs.min(boots);
-        reporter.line(&format!(
-            "building {boots} cell{} with up to {shown_jobs} VM{} at a time ({}, {} vCPU, {} MiB each)",
-            if boots == 1 { "" } else { "s" },
-            if shown_jobs == 1 { "" } else { "s" },
-            accel.current().as_str(),
-            recipe.build.cpus,
-            recipe.build.memory >> 20
-        ));
+    let builds = plan.count(StepKind::Build);
+    if builds > 0 {
+        for line in backend.start(builds) {
+            reporter.line(&line);
+        }
     }
 
     let ctx = RunContext {
-        recipe: &recipe,
+        recipe,
         secrets: &secrets,
-        layout: &layout,
+        layout,
+        backend,
         run_dir: run_dir.clone(),
         work_dir: work_dir.clone(),
-        stores,
+        stores: &stores,
         cancel,
         recipe_hash: sha256_bytes(recipe.file.text.as_bytes()),
         owner,
-        accel,
-        qemu_version,
         run_id,
         decisions: decisions.iter().map(|d| (d.cell, d.clone())).collect(),
         base_digests,
-        snapshots: snapshot_cache(&layout),
-        timings: Default::default(),
+        snapshots: snapshot_cache(layout),
     };
     let report = if plan.is_empty() {
         executor::RunReport {
@@ -127,16 +136,33 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
     } else {
         let (tx, rx) = mpsc::channel();
-        let signals = watch_signals(tx.clone())?;
         let options = executor::Options {
-            jobs,
             fetches: 2,
             keep_going: args.keep_going,
         };
-        let report = executor::run(&ctx, &plan, &options, &mut reporter, rx, tx);
-        signals.close();
-        report
+        let mut signals = interrupts()?;
+        let handle = signals.handle();
+        std::thread::scope(|scope| {
+            // SIGINT and SIGTERM become `Message::Interrupt` for the scheduler.
+            let interrupt = tx.clone();
+            scope.spawn(move || {
+                for _ in signals.forever() {
+                    if interrupt.send(Message::Interrupt).is_err() {
+                        break;
+                    }
+                }
+            });
+            let report = executor::run(&ctx, &plan, &options, &mut reporter, rx, tx);
+            handle.close();
+            report
+        })
     };
+    // What a store could not clean up during the run.
+    for store in &stores {
+        for line in store.finish(report.interrupted) {
+            reporter.line(&line);
+        }
+    }
     reporter.clear();
 
     // Every selected cell in the result: the ones that ran, and the skipped
@@ -222,7 +248,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             })
             .collect();
         if !rows.is_empty() {
-            print!("{}", result_table(&recipe, &rows));
+            print!("{}", result_table(recipe, &rows));
         }
     }
 
@@ -285,38 +311,9 @@ fn indent(text: &str) -> String {
     text.replace('\n', "\n      ")
 }
 
-/// `qemu-system-… --version`, first line.
-fn qemu_version(recipe: &crate::model::Recipe) -> Option<String> {
-    let out = std::process::Command::new(qemu::system_binary(recipe.image.arch))
-        .arg("--version")
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .map(str::to_owned)
-}
-
-/// SIGINT and SIGTERM become `Message::Interrupt` for the scheduler.
-fn watch_signals(tx: mpsc::Sender<Message>) -> Result<signal_hook::iterator::Handle> {
+/// SIGINT and SIGTERM, caught from now on.
+fn interrupts() -> Result<signal_hook::iterator::Signals> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .map_err(|e| Error::Failed(format!("failed to install signal handlers: {e}")))?;
-    let handle = signals.handle();
-    std::thread::spawn(move || {
-        for _ in signals.forever() {
-            if tx.send(Message::Interrupt).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(handle)
-}
-
-struct RemoveOnDrop(camino::Utf8PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| Error::Failed(format!("failed to install signal handlers: {e}")))
 }

@@ -1,10 +1,10 @@
+use crate::bases;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::freshness::{Action, AssessInput, Decision, SnapshotCache, assess};
 use crate::layout::Layout;
 use crate::model::{Recipe, Secrets};
 use crate::plan::CellWork;
-use crate::steps::fetch;
 use crate::targets::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -34,7 +34,7 @@ pub(crate) fn status(
     let proxy = (!recipe.services.proxy.is_empty()).then_some(recipe.services.proxy.as_str());
     for name in bases {
         let base = &recipe.bases[name];
-        let opts = fetch::FetchOptions {
+        let opts = bases::FetchOptions {
             cache_dir: &cache_dir,
             proxy,
             cancel,
@@ -43,7 +43,7 @@ pub(crate) fn status(
         };
         let mut attempt = 1;
         let digest = loop {
-            match fetch::expected_sha256(base, &opts) {
+            match bases::expected_sha256(base, &opts) {
                 Err(e) if e.is_transient() && attempt < 3 => {
                     std::thread::sleep(Duration::from_secs(2 * 4u64.pow(attempt - 1)));
                     attempt += 1;

@@ -1,40 +1,53 @@
 //! The provenance manifest of a built image.
 
 use super::RunContext;
+use crate::backends::Backend;
 use crate::freshness::Decision;
 use crate::model::Cell;
 use crate::targets::Revision;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-/// Tool, recipe, cell, base, input key, output, where it was stored, how long
-/// each step took and on what host. For a cell that only uploaded a cached
-/// snapshot, the build part comes from the run that made the snapshot.
-pub fn manifest(
-    ctx: &RunContext,
+/// How a cell was built: the run, when, how long each step took, and by
+/// what (`host`: the backend and, for QEMU, its version and accelerator).
+/// Kept with a cached snapshot, so that a run that only uploads it can
+/// still say how it was built.
+pub fn build_record(run_id: &str, timings: &BTreeMap<String, f64>, built_by: &Value) -> Value {
+    json!({
+        "run": run_id,
+        "built_at": jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+        "timings": timings,
+        "host": built_by,
+    })
+}
+
+/// Tool, recipe, cell, base, input key, output, where it was stored, how
+/// long each step took and on what. `build` is the [`build_record`] (of
+/// this run, or of the run that made a cached snapshot); `timings` are this
+/// run's steps of the cell.
+pub fn manifest<B: Backend>(
+    ctx: &RunContext<B>,
     cell: &Cell,
     decision: &Decision,
     revisions: &[(usize, Revision)],
+    build: &Value,
+    timings: &BTreeMap<String, f64>,
 ) -> Value {
     let recipe = ctx.recipe;
     let base = &recipe.bases[cell.base()];
-    let build = ctx
-        .snapshots
-        .build_record(&decision.key.key)
-        .unwrap_or(Value::Null);
     let (sha256, size) = revisions
         .first()
         .map(|(_, r)| (r.meta.sha256.clone(), r.meta.size))
         .unwrap_or_default();
-    let mut timings = build["timings"].clone();
-    if !timings.is_object() {
-        timings = json!({});
+    let mut all_timings = build["timings"].clone();
+    if !all_timings.is_object() {
+        all_timings = json!({});
     }
-    for (id, secs) in ctx.timings.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        if id.ends_with(&format!(":{}", cell.image_name))
-            || id.contains(&format!(":{}@", cell.image_name))
-        {
-            timings[id] = json!(secs);
-        }
+    for (id, secs) in timings {
+        all_timings[id] = json!(secs);
     }
     let images: serde_json::Map<String, Value> = revisions
         .iter()
@@ -62,10 +75,7 @@ pub fn manifest(
         "built_by_run": build.get("run").cloned().unwrap_or(json!(ctx.run_id)),
         "built_at": build.get("built_at").cloned().unwrap_or(Value::Null),
         "recorded_by_run": ctx.run_id,
-        "timings": timings,
-        "host": build.get("host").cloned().unwrap_or(json!({
-            "qemu": ctx.qemu_version,
-            "accelerator": ctx.accel.current().as_str(),
-        })),
+        "timings": all_timings,
+        "host": build.get("host").cloned().unwrap_or(Value::Null),
     })
 }

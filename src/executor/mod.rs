@@ -1,17 +1,19 @@
-//! The executor: runs a frozen plan. See `scheduler` for the rules.
+//! The executor: runs a frozen plan on a backend. See `drain_state` for the
+//! rules.
 
-mod event;
+mod cell_slot;
+mod dependency_queue;
+mod drain_state;
+mod job;
 mod manifest;
+mod message;
 mod outcome;
-mod perform;
 mod reporter;
 mod run_context;
-mod scheduler;
-mod step_output;
 
-pub use event::{Message, Progress};
+pub use drain_state::{Options, RunReport, run};
+pub use job::{Done, Job};
+pub use message::{Message, Progress};
 pub use outcome::{CellOutcome, TargetImage};
 pub use reporter::Reporter;
 pub use run_context::{RunContext, owner_of};
-pub use scheduler::{Options, RunReport, run};
-pub use step_output::StepOutput;

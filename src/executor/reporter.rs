@@ -3,7 +3,7 @@
 //! timestamped lines otherwise (CI). Everything also goes to `run.log`.
 
 use super::Progress;
-use crate::plan::{Step, StepKind};
+use crate::plan::PlannedStep;
 use camino::Utf8Path;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -60,7 +60,7 @@ impl Reporter {
         }
     }
 
-    pub fn started(&mut self, step: &Step, row: &str) {
+    pub fn started(&mut self, step: &PlannedStep, row: &str) {
         let message = format!("{}: started", label(step));
         self.write_log(&message);
         match &mut self.live {
@@ -83,7 +83,7 @@ impl Reporter {
         }
     }
 
-    pub fn progress(&mut self, step: &Step, row: &str, progress: &Progress) {
+    pub fn progress(&mut self, step: &PlannedStep, row: &str, progress: &Progress) {
         match progress {
             Progress::Bytes(done, total) => {
                 if let Some(live) = &self.live {
@@ -118,7 +118,13 @@ impl Reporter {
         }
     }
 
-    pub fn finished(&mut self, step: &Step, row: &str, elapsed: Duration, error: Option<&str>) {
+    pub fn finished(
+        &mut self,
+        step: &PlannedStep,
+        row: &str,
+        elapsed: Duration,
+        error: Option<&str>,
+    ) {
         let took = if elapsed < Duration::from_secs(1) {
             format!("{}ms", elapsed.as_millis())
         } else {
@@ -135,7 +141,7 @@ impl Reporter {
                     let _ = live.multi.println(&message);
                 }
                 // A base's line goes when it is fetched; a cell's in `cell_done`.
-                if step.kind == StepKind::Fetch
+                if step.step.cell().is_none()
                     && let Some((bar, _)) = live.rows.remove(row)
                 {
                     bar.finish_and_clear();
@@ -167,12 +173,12 @@ impl Reporter {
     }
 }
 
-fn step_label(step: &Step) -> String {
-    step.kind.to_string()
+fn step_label(step: &PlannedStep) -> String {
+    step.name.to_owned()
 }
 
 /// `boot demo-bookworm-x64`, `upload demo-bookworm-x64@local`.
-fn label(step: &Step) -> String {
+fn label(step: &PlannedStep) -> String {
     step.id.replacen(':', " ", 1)
 }
 

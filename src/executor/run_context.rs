@@ -1,34 +1,29 @@
+use crate::backends::Backend;
 use crate::cancel::CancelToken;
 use crate::freshness::{Decision, SnapshotCache};
-use crate::host::accel::Accelerator;
 use crate::layout::Layout;
 use crate::model::{Cell, Recipe, Secrets};
 use crate::targets::Store;
 use camino::Utf8PathBuf;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 
-/// Everything a worker needs to perform a step; shared read-only.
-pub struct RunContext<'a> {
+/// Everything a job needs; shared read-only by the workers.
+pub struct RunContext<'a, B: Backend> {
     pub recipe: &'a Recipe,
     pub secrets: &'a Secrets,
     pub layout: &'a Layout,
+    pub backend: &'a B,
     /// Logs of this run: `<run_dir>/<image name>/<step>.log`, consoles.
     pub run_dir: Utf8PathBuf,
     /// Scratch files of this run, removed when it ends.
     pub work_dir: Utf8PathBuf,
     /// One store per recipe target, same order.
-    pub stores: Vec<Box<dyn Store>>,
+    pub stores: &'a [Box<dyn Store>],
     pub cancel: CancelToken,
     /// SHA-256 of the recipe file.
     pub recipe_hash: String,
     /// Ownership mark on every image: `pipeline:<recipe name>`.
     pub owner: String,
-    /// The accelerator for boots (probed before the first boot starts; a
-    /// boot that finds KVM broken switches it to TCG).
-    pub accel: Accelerator,
-    /// `qemu-system-* --version`, for manifests (when anything boots).
-    pub qemu_version: Option<String>,
     /// This run's id (the run directory's name).
     pub run_id: String,
     /// What the run does with each planned cell, by cell index.
@@ -36,11 +31,9 @@ pub struct RunContext<'a> {
     /// Base name → the SHA-256 it was verified against.
     pub base_digests: BTreeMap<String, String>,
     pub snapshots: SnapshotCache,
-    /// Seconds each finished step took, by step id (for manifests).
-    pub timings: Mutex<BTreeMap<String, f64>>,
 }
 
-impl RunContext<'_> {
+impl<B: Backend> RunContext<'_, B> {
     pub fn cell_log_dir(&self, cell: &Cell) -> Utf8PathBuf {
         self.run_dir.join(&cell.image_name)
     }

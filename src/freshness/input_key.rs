@@ -1,6 +1,6 @@
 use crate::digest::sha256_bytes;
+use crate::guest::WRAPPER_VERSION;
 use crate::model::{Cell, Recipe, Secrets};
-use crate::steps::render::WRAPPER_VERSION;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-use crate::steps::snapshot::Snapshot;
+use crate::targets::Artifact;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
@@ -40,29 +40,26 @@ impl SnapshotCache {
 
     /// The cached snapshot of `key`, if complete (its record is written
     /// last, and only once the qcow2 has its final name).
-    pub fn get(&self, key: &str) -> Option<Snapshot> {
+    pub fn get(&self, key: &str) -> Option<Artifact> {
         let text = std::fs::read_to_string(self.record_path(key)).ok()?;
         let record: Record = serde_json::from_str(&text).ok()?;
         let path = self.image_path(key);
         let size = std::fs::metadata(&path).ok()?.len();
-        (size == record.size).then_some(Snapshot {
-            path,
-            sha256: record.sha256,
-            size,
-        })
+        (size == record.size)
+            .then(|| Artifact::file(path, record.sha256, size, record.build["host"].clone()))
     }
 
-    /// Record a snapshot that is already at `image_path(key)`.
+    /// Record a snapshot (a local file already at `image_path(key)`).
     pub fn commit(
         &self,
         key: &str,
         image_name: &str,
-        snapshot: &Snapshot,
+        artifact: &Artifact,
         build: &serde_json::Value,
     ) -> std::io::Result<()> {
         let record = Record {
-            sha256: snapshot.sha256.clone(),
-            size: snapshot.size,
+            sha256: artifact.sha256.clone().unwrap_or_default(),
+            size: artifact.size,
             image_name: image_name.to_owned(),
             build: build.clone(),
         };

@@ -6,5 +6,6 @@ pub mod capacity;
 pub mod kvm_probe;
 pub mod process;
 pub mod qemu;
+pub mod qemu_img;
 mod qmp;
 pub mod vm;

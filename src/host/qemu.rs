@@ -7,8 +7,7 @@ use camino::Utf8Path;
 /// UEFI firmware for arm64 guests (Debian package qemu-efi-aarch64).
 pub const AARCH64_FIRMWARE: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
 
-/// Name of the virtio-serial port the guest reports its result on.
-pub const RESULT_PORT: &str = "org.pipeline.result";
+use crate::guest::RESULT_PORT;
 
 pub struct BootSpec<'a> {
     pub arch: Arch,

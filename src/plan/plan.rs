@@ -1,4 +1,4 @@
-use super::{Step, StepKind};
+use super::{BackendSteps, PlannedStep, Resource, Step, StepKind, StepShape};
 use crate::model::Recipe;
 use petgraph::algo::{kosaraju_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// that execution, dry-run output and graph output all walk the same sequence.
 #[derive(Debug)]
 pub struct Plan {
-    graph: DiGraph<Step, ()>,
+    graph: DiGraph<PlannedStep, ()>,
     order: Vec<NodeIndex>,
     /// Indexes into `recipe.cells` of the selected cells, sorted by image name.
     cells: Vec<usize>,
@@ -30,7 +30,7 @@ pub struct CycleError {
 pub struct CellWork {
     /// Index into `recipe.cells`.
     pub cell: usize,
-    /// Fetch, render, seed, boot and snapshot; else upload a cached snapshot.
+    /// Fetch, render and the backend's steps; else upload a cached snapshot.
     pub boot: bool,
     /// Targets to upload to (indexes into `recipe.targets`).
     pub targets: Vec<usize>,
@@ -54,19 +54,21 @@ impl CellWork {
 impl Plan {
     /// Plan every step for `cells` (indexes into `recipe.cells`), as if
     /// every cell were built and uploaded to every target.
-    pub fn new(recipe: &Recipe, cells: &[usize]) -> Plan {
+    pub fn new(recipe: &Recipe, backend: &BackendSteps, cells: &[usize]) -> Plan {
         let work: Vec<CellWork> = cells
             .iter()
             .map(|&c| CellWork::build_all(recipe, c))
             .collect();
-        Plan::for_work(recipe, &work)
+        Plan::for_work(recipe, backend, &work)
     }
 
-    /// One fetch per distinct base of the cells that boot; per booting cell
-    /// render → seed → boot (after the fetch) → snapshot; per target upload;
-    /// then record (after every upload of the cell) → prune per target.
-    /// A cell with nothing to boot, upload or prune has no steps.
-    pub fn for_work(recipe: &Recipe, work: &[CellWork]) -> Plan {
+    /// One fetch (then the backend's prepare step, if it has one) per
+    /// distinct base of the cells that boot; per booting cell render, the
+    /// backend's provision step (after render and the base), build (after
+    /// the base) and export; per target upload; then record (after every
+    /// upload of the cell) and prune per target. A cell with nothing to
+    /// boot, upload or prune has no steps.
+    pub fn for_work(recipe: &Recipe, backend: &BackendSteps, work: &[CellWork]) -> Plan {
         let mut builder = Builder::default();
         let mut work: Vec<&CellWork> = work
             .iter()
@@ -80,75 +82,111 @@ impl Plan {
         work.dedup_by_key(|w| w.cell);
         let selected: Vec<usize> = work.iter().map(|w| w.cell).collect();
 
-        let bases: BTreeSet<&str> = work
+        // By name, so the order does not depend on the order written.
+        let bases: BTreeSet<(&str, usize)> = work
             .iter()
             .filter(|w| w.boot)
-            .map(|w| recipe.cells[w.cell].base())
+            .filter_map(|w| {
+                let name = recipe.cells[w.cell].base();
+                Some((name, recipe.bases.get_index_of(name)?))
+            })
             .collect();
-        let mut fetch = BTreeMap::new();
-        for base in bases {
-            let node = builder.add(Step {
-                kind: StepKind::Fetch,
-                base: Some(base.to_owned()),
-                cell: None,
-                target: None,
-                id: format!("fetch:{base}"),
+        // The step a booting cell waits for: its base, ready for the backend.
+        let mut ready_base = BTreeMap::new();
+        for (name, base) in bases {
+            let fetch = builder.add(PlannedStep {
+                step: Step::Fetch { base },
+                name: "fetch",
+                id: format!("fetch:{name}"),
+                holds: Some(Resource::Fetch),
             });
-            fetch.insert(base, node);
+            let ready = match backend.prepare {
+                Some(shape) => {
+                    let prepare = builder.add(planned(Step::Prepare { base }, shape, name));
+                    builder.edge(fetch, prepare);
+                    prepare
+                }
+                None => fetch,
+            };
+            ready_base.insert(base, ready);
         }
         for w in &work {
             let ci = w.cell;
             let cell = &recipe.cells[ci];
             let name = &cell.image_name;
-            let step = |kind: StepKind| Step {
-                kind,
-                base: None,
-                cell: Some(ci),
-                target: None,
-                id: format!("{kind}:{name}"),
-            };
-            let snapshot = if w.boot {
-                let render = builder.add(step(StepKind::Render));
-                let seed = builder.add(step(StepKind::Seed));
-                let boot = builder.add(step(StepKind::Boot));
-                let snapshot = builder.add(step(StepKind::Snapshot));
-                builder.edge(render, seed);
-                builder.edge(seed, boot);
-                builder.edge(fetch[cell.base()], boot);
-                builder.edge(boot, snapshot);
-                Some(snapshot)
+            let export = if w.boot {
+                let base = ready_base[&recipe
+                    .bases
+                    .get_index_of(cell.base())
+                    .expect("a validated cell names a defined base")];
+                let render = builder.add(PlannedStep {
+                    step: Step::Render { cell: ci },
+                    name: "render",
+                    id: format!("render:{name}"),
+                    holds: None,
+                });
+                let build = builder.add(planned(Step::Build { cell: ci }, backend.build, name));
+                match backend.provision {
+                    Some(shape) => {
+                        let provision =
+                            builder.add(planned(Step::Provision { cell: ci }, shape, name));
+                        builder.edge(base, provision);
+                        builder.edge(render, provision);
+                        builder.edge(provision, build);
+                    }
+                    None => builder.edge(render, build),
+                }
+                builder.edge(base, build);
+                let export = builder.add(planned(Step::Export { cell: ci }, backend.export, name));
+                builder.edge(build, export);
+                Some(export)
             } else {
                 None
             };
-            let per_target = |kind: StepKind, ti: usize| Step {
-                kind,
-                base: None,
-                cell: Some(ci),
-                target: Some(ti),
-                id: format!("{kind}:{name}@{}", recipe.targets[ti].name),
-            };
+            let target_name = |ti: usize| recipe.targets[ti].name.as_str();
             let uploads: Vec<NodeIndex> = w
                 .targets
                 .iter()
                 .map(|&ti| {
-                    let upload = builder.add(per_target(StepKind::Upload, ti));
-                    if let Some(snapshot) = snapshot {
-                        builder.edge(snapshot, upload);
+                    let upload = builder.add(PlannedStep {
+                        step: Step::Upload {
+                            cell: ci,
+                            target: ti,
+                        },
+                        name: "upload",
+                        id: format!("upload:{name}@{}", target_name(ti)),
+                        holds: Some(Resource::Upload(ti)),
+                    });
+                    if let Some(export) = export {
+                        builder.edge(export, upload);
                     }
                     upload
                 })
                 .collect();
-            let record = builder.add(step(StepKind::Record));
+            let record = builder.add(PlannedStep {
+                step: Step::Record { cell: ci },
+                name: "record",
+                id: format!("record:{name}"),
+                holds: None,
+            });
             for &upload in &uploads {
                 builder.edge(upload, record);
             }
-            if let Some(snapshot) = snapshot
+            if let Some(export) = export
                 && uploads.is_empty()
             {
-                builder.edge(snapshot, record);
+                builder.edge(export, record);
             }
             for &ti in &w.prune {
-                let prune = builder.add(per_target(StepKind::Prune, ti));
+                let prune = builder.add(PlannedStep {
+                    step: Step::Prune {
+                        cell: ci,
+                        target: ti,
+                    },
+                    name: "prune",
+                    id: format!("prune:{name}@{}", target_name(ti)),
+                    holds: None,
+                });
                 builder.edge(record, prune);
             }
         }
@@ -165,7 +203,7 @@ impl Plan {
         self.graph.node_count() == 0
     }
 
-    pub fn step(&self, node: NodeIndex) -> &Step {
+    pub fn step(&self, node: NodeIndex) -> &PlannedStep {
         &self.graph[node]
     }
 
@@ -201,7 +239,7 @@ impl Plan {
 
     /// The one walk that every output (text, JSON, Graphviz) and the
     /// executor's ordering come from: each step with the steps it needs.
-    pub fn walk(&self) -> impl Iterator<Item = (NodeIndex, &Step, Vec<&Step>)> {
+    pub fn walk(&self) -> impl Iterator<Item = (NodeIndex, &PlannedStep, Vec<&PlannedStep>)> {
         self.order.iter().map(|&n| {
             let needs = self.needs(n).into_iter().map(|d| &self.graph[d]).collect();
             (n, &self.graph[n], needs)
@@ -210,7 +248,20 @@ impl Plan {
 
     /// Count of steps of a kind.
     pub fn count(&self, kind: StepKind) -> usize {
-        self.graph.node_weights().filter(|s| s.kind == kind).count()
+        self.graph
+            .node_weights()
+            .filter(|s| s.step.kind() == kind)
+            .count()
+    }
+}
+
+/// A backend step as planned for the cell or base called `subject`.
+fn planned(step: Step, shape: StepShape, subject: &str) -> PlannedStep {
+    PlannedStep {
+        step,
+        name: shape.name,
+        id: format!("{}:{subject}", shape.name),
+        holds: shape.holds,
     }
 }
 
@@ -218,11 +269,11 @@ impl Plan {
 /// turns it into a [`Plan`].
 #[derive(Default)]
 struct Builder {
-    graph: DiGraph<Step, ()>,
+    graph: DiGraph<PlannedStep, ()>,
 }
 
 impl Builder {
-    fn add(&mut self, step: Step) -> NodeIndex {
+    fn add(&mut self, step: PlannedStep) -> NodeIndex {
         self.graph.add_node(step)
     }
 
@@ -244,7 +295,7 @@ impl Builder {
 
 /// Kahn's algorithm, always taking the ready step added first, so the order
 /// does not depend on hashing or on petgraph internals.
-fn deterministic_order(graph: &DiGraph<Step, ()>) -> Result<Vec<NodeIndex>, CycleError> {
+fn deterministic_order(graph: &DiGraph<PlannedStep, ()>) -> Result<Vec<NodeIndex>, CycleError> {
     if let Err(cycle) = toposort(graph, None) {
         return Err(breaking_edge(graph, cycle.node_id()));
     }
@@ -275,7 +326,7 @@ fn deterministic_order(graph: &DiGraph<Step, ()>) -> Result<Vec<NodeIndex>, Cycl
 
 /// An edge inside the cycle through `node`: the one pointing back to the
 /// earliest-added step of the cycle, which is the edge to remove.
-fn breaking_edge(graph: &DiGraph<Step, ()>, node: NodeIndex) -> CycleError {
+fn breaking_edge(graph: &DiGraph<PlannedStep, ()>, node: NodeIndex) -> CycleError {
     let scc = kosaraju_scc(graph)
         .into_iter()
         .find(|c| c.contains(&node))
@@ -295,13 +346,12 @@ fn breaking_edge(graph: &DiGraph<Step, ()>, node: NodeIndex) -> CycleError {
 mod tests {
     use super::*;
 
-    fn step(id: &str) -> Step {
-        Step {
-            kind: StepKind::Render,
-            base: None,
-            cell: None,
-            target: None,
+    fn step(id: &str) -> PlannedStep {
+        PlannedStep {
+            step: Step::Render { cell: 0 },
+            name: "render",
             id: id.into(),
+            holds: None,
         }
     }
 

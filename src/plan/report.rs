@@ -2,20 +2,38 @@
 //! come from [`Plan::walk`], so they can never disagree with each other or
 //! with the order the executor uses.
 
-use super::{Plan, Step, StepKind};
-use crate::freshness::Decision;
+use super::{Plan, PlannedStep, StepKind};
 use crate::model::Recipe;
 use crate::model::{Arch, Cell, TargetKind};
 use serde::Serialize;
 use std::fmt::Write;
 
-fn step_cell<'r>(recipe: &'r Recipe, step: &Step) -> Option<&'r str> {
-    step.cell.map(|c| recipe.cells[c].image_name.as_str())
+/// What `plan --status` adds to a cell: what a run would do with it
+/// (`build`, `upload`, `skip`), why, and its input key.
+#[derive(Debug, Clone, Copy)]
+pub struct CellStatus<'a> {
+    pub cell: usize,
+    pub action: &'static str,
+    pub reason: &'a str,
+    pub input_key: &'a str,
+}
+
+fn step_cell<'r>(recipe: &'r Recipe, step: &PlannedStep) -> Option<&'r str> {
+    step.step
+        .cell()
+        .map(|c| recipe.cells[c].image_name.as_str())
+}
+
+fn step_base<'r>(recipe: &'r Recipe, step: &PlannedStep) -> Option<&'r str> {
+    step.step
+        .base()
+        .and_then(|b| recipe.bases.get_index(b))
+        .map(|(name, _)| name.as_str())
 }
 
 /// Human-readable plan: the cells as a table, then the steps in order with
 /// what each waits for.
-pub fn text(recipe: &Recipe, plan: &Plan, decisions: Option<&[Decision]>) -> String {
+pub fn text(recipe: &Recipe, plan: &Plan, decisions: Option<&[CellStatus]>) -> String {
     let mut out = String::new();
     let axes: Vec<&str> = recipe.matrix.axis_names().collect();
     let bases = plan.count(StepKind::Fetch);
@@ -51,7 +69,7 @@ pub fn text(recipe: &Recipe, plan: &Plan, decisions: Option<&[Decision]>) -> Str
             }
         }));
         if let Some(d) = decisions.and_then(|d| d.iter().find(|d| d.cell == ci)) {
-            row.push(d.action.as_str().to_owned());
+            row.push(d.action.to_owned());
         }
         rows.push(row);
     }
@@ -64,9 +82,7 @@ pub fn text(recipe: &Recipe, plan: &Plan, decisions: Option<&[Decision]>) -> Str
                 let _ = writeln!(
                     out,
                     "  {} {}: {}",
-                    d.action.as_str(),
-                    recipe.cells[ci].image_name,
-                    d.reason
+                    d.action, recipe.cells[ci].image_name, d.reason
                 );
             }
         }
@@ -131,7 +147,8 @@ struct JsonTarget<'a> {
 #[derive(Serialize)]
 struct JsonStep<'a> {
     id: &'a str,
-    kind: StepKind,
+    /// What the step is called (`seed`, `boot`: the backend's names).
+    kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     base: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,7 +161,7 @@ struct JsonStep<'a> {
 pub fn json<'a>(
     recipe: &'a Recipe,
     plan: &'a Plan,
-    decisions: Option<&'a [Decision]>,
+    decisions: Option<&'a [CellStatus<'a>]>,
 ) -> JsonPlan<'a> {
     let listed = listed_cells(recipe, plan, decisions);
     JsonPlan {
@@ -159,9 +176,9 @@ pub fn json<'a>(
                     arch: recipe.image.arch,
                     base: cell.base(),
                     values: cell,
-                    action: d.map(|d| d.action.as_str()),
-                    reason: d.map(|d| d.reason.as_str()),
-                    input_key: d.map(|d| d.key.key.as_str()),
+                    action: d.map(|d| d.action),
+                    reason: d.map(|d| d.reason),
+                    input_key: d.map(|d| d.input_key),
                 }
             })
             .collect(),
@@ -178,10 +195,10 @@ pub fn json<'a>(
             .walk()
             .map(|(_, step, needs)| JsonStep {
                 id: &step.id,
-                kind: step.kind,
-                base: step.base.as_deref(),
+                kind: step.name,
+                base: step_base(recipe, step),
                 cell: step_cell(recipe, step),
-                target: step.target.map(|t| recipe.targets[t].name.as_str()),
+                target: step.step.target().map(|t| recipe.targets[t].name.as_str()),
                 needs: needs.iter().map(|s| s.id.as_str()).collect(),
             })
             .collect(),
@@ -196,14 +213,12 @@ pub fn dot(recipe: &Recipe, plan: &Plan) -> String {
     let _ = writeln!(out, "  rankdir=LR;");
     let _ = writeln!(out, "  node [shape=box, fontname=\"monospace\"];");
     for (_, step, needs) in plan.walk() {
-        let subject = step
-            .base
-            .as_deref()
+        let subject = step_base(recipe, step)
             .or(step_cell(recipe, step))
             .unwrap_or_default();
-        let label = match step.target {
-            Some(t) => format!("{}\n{subject}\n→ {}", step.kind, recipe.targets[t].name),
-            None => format!("{}\n{subject}", step.kind),
+        let label = match step.step.target() {
+            Some(t) => format!("{}\n{subject}\n→ {}", step.name, recipe.targets[t].name),
+            None => format!("{}\n{subject}", step.name),
         };
         let _ = writeln!(out, "  {} [label={}];", quote(&step.id), quote(&label));
         for need in needs {
@@ -231,7 +246,7 @@ fn quote(s: &str) -> String {
 
 /// The cells to show: the planned ones, or with decisions every selected
 /// cell (up-to-date ones have no steps), sorted by image name.
-fn listed_cells(recipe: &Recipe, plan: &Plan, decisions: Option<&[Decision]>) -> Vec<usize> {
+fn listed_cells(recipe: &Recipe, plan: &Plan, decisions: Option<&[CellStatus]>) -> Vec<usize> {
     match decisions {
         Some(d) => {
             let mut cells: Vec<usize> = d.iter().map(|d| d.cell).collect();

@@ -1,59 +1,116 @@
+use super::Resource;
 use serde::Serialize;
 use std::fmt;
 
-/// What a step does. The order is the order steps happen in a cell's life.
+/// One unit of work of a plan, with the data its kind needs: indexes into
+/// the recipe's bases, cells and targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Download and verify a base image into the local cache (once per base).
+    Fetch { base: usize },
+    /// Make a fetched base ready for the backend (a cloud stages it).
+    Prepare { base: usize },
+    /// Render the cell's provisioning script into user-data.
+    Render { cell: usize },
+    /// Hand the cell's machine its inputs (QEMU's NoCloud seed).
+    Provision { cell: usize },
+    /// Boot the cell's machine until its guest reports, and stop it.
+    Build { cell: usize },
+    /// Turn the stopped machine into an artifact the targets can store.
+    Export { cell: usize },
+    /// Store the artifact on one target.
+    Upload { cell: usize, target: usize },
+    /// Write the provenance manifest, in the run directory and with every
+    /// stored copy, once every upload of the cell is done.
+    Record { cell: usize },
+    /// Delete old revisions on one target.
+    Prune { cell: usize, target: usize },
+}
+
+/// What a step does, without its data. The order is the order steps happen
+/// in a cell's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepKind {
-    /// Download and verify a base image (once per base).
     Fetch,
-    /// Render the cell's provisioning script into user-data.
+    Prepare,
     Render,
-    /// Make the NoCloud seed disk.
-    Seed,
-    /// Boot the VM on an overlay of the base and wait for it to power off.
-    Boot,
-    /// Convert the overlay into a standalone compressed qcow2.
-    Snapshot,
-    /// Upload the snapshot to one target.
+    Provision,
+    Build,
+    Export,
     Upload,
-    /// Write the provenance manifest, in the run directory and with every
-    /// stored copy, once every upload of the cell is done.
     Record,
-    /// Delete old revisions on one target.
     Prune,
 }
 
-impl StepKind {
-    pub fn as_str(self) -> &'static str {
+impl Step {
+    pub fn kind(self) -> StepKind {
         match self {
-            StepKind::Fetch => "fetch",
-            StepKind::Render => "render",
-            StepKind::Seed => "seed",
-            StepKind::Boot => "boot",
-            StepKind::Snapshot => "snapshot",
-            StepKind::Upload => "upload",
-            StepKind::Record => "record",
-            StepKind::Prune => "prune",
+            Step::Fetch { .. } => StepKind::Fetch,
+            Step::Prepare { .. } => StepKind::Prepare,
+            Step::Render { .. } => StepKind::Render,
+            Step::Provision { .. } => StepKind::Provision,
+            Step::Build { .. } => StepKind::Build,
+            Step::Export { .. } => StepKind::Export,
+            Step::Upload { .. } => StepKind::Upload,
+            Step::Record { .. } => StepKind::Record,
+            Step::Prune { .. } => StepKind::Prune,
+        }
+    }
+
+    /// The cell this step belongs to (none for a base's steps).
+    pub fn cell(self) -> Option<usize> {
+        match self {
+            Step::Fetch { .. } | Step::Prepare { .. } => None,
+            Step::Render { cell }
+            | Step::Provision { cell }
+            | Step::Build { cell }
+            | Step::Export { cell }
+            | Step::Upload { cell, .. }
+            | Step::Record { cell }
+            | Step::Prune { cell, .. } => Some(cell),
+        }
+    }
+
+    /// The base a base step is for.
+    pub fn base(self) -> Option<usize> {
+        match self {
+            Step::Fetch { base } | Step::Prepare { base } => Some(base),
+            _ => None,
+        }
+    }
+
+    pub fn target(self) -> Option<usize> {
+        match self {
+            Step::Upload { target, .. } | Step::Prune { target, .. } => Some(target),
+            _ => None,
         }
     }
 }
 
-impl fmt::Display for StepKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// A step as planned: what it is, the name users read (`seed`, `boot`),
+/// its stable id (`boot:<image>`, `upload:<image>@<target>`) and the
+/// resource it holds while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    pub step: Step,
+    pub name: &'static str,
+    pub id: String,
+    pub holds: Option<Resource>,
 }
 
-/// One node of the plan. `cell` and `target` index into the recipe's cells
-/// and targets; `base` names the base a fetch is for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Step {
-    pub kind: StepKind,
-    pub base: Option<String>,
-    pub cell: Option<usize>,
-    pub target: Option<usize>,
-    /// Stable, human-readable id: `fetch:noble`, `boot:<image>`,
-    /// `upload:<image>@<target>`.
-    pub id: String,
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StepKind::Fetch => "fetch",
+            StepKind::Prepare => "prepare",
+            StepKind::Render => "render",
+            StepKind::Provision => "provision",
+            StepKind::Build => "build",
+            StepKind::Export => "export",
+            StepKind::Upload => "upload",
+            StepKind::Record => "record",
+            StepKind::Prune => "prune",
+        })
+    }
 }

@@ -10,19 +10,18 @@
 //! handed out, so numbers are never reused even after the newest revision is
 //! deleted.
 
-use super::{ImageMeta, Revision, Store};
+use super::{Artifact, ImageMeta, Revision, Store};
 use crate::cancel::CancelToken;
+use crate::digest::{CopyError, copy_hashing};
 use crate::step_error::{StepError, StepResult};
+use crate::temp_file::{TempFile, sync_dir};
 use camino::{Utf8Path, Utf8PathBuf};
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::time::{Duration, SystemTime};
 
-/// Bytes copied between two polls of the cancel token.
-const CHUNK: usize = 1 << 20;
 /// A temp file older than this cannot belong to an upload still running.
 const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
 const LOCK_FILE: &str = ".lock";
@@ -128,7 +127,7 @@ impl Store for DirectoryStore {
 
     fn upload(
         &self,
-        file: &Utf8Path,
+        artifact: &Artifact,
         meta: &ImageMeta,
         cancel: &CancelToken,
         progress: &dyn Fn(u64),
@@ -137,10 +136,14 @@ impl Store for DirectoryStore {
         let dir = self.image_dir(&meta.name)?;
         fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, &e))?;
         let (n, mut temp) = self.reserve(&dir)?;
-        copy_verified(file, &mut temp, meta, cancel, progress)?;
+        let sha256 = copy_verified(artifact, &mut temp, cancel, progress)?;
         temp.sync()?;
         cancel.check()?;
-        self.publish(&dir, n, temp, meta)
+        let meta = ImageMeta {
+            sha256,
+            ..meta.clone()
+        };
+        self.publish(&dir, n, temp, &meta)
     }
 
     fn revisions(&self, name: &str, owner: &str) -> StepResult<Vec<Revision>> {
@@ -231,56 +234,32 @@ fn write_manifest(
     sync_dir(&dir)
 }
 
-/// Copy `src` into `dest` in chunks, hashing as it goes; fails (and the
+/// Copy the artifact into `dest`, hashing as it goes; fails (and the
 /// caller's guard removes `dest`) on cancel, an I/O error, or a size or
-/// SHA-256 that differs from `meta`.
+/// SHA-256 other than the artifact's. Returns the SHA-256.
 fn copy_verified(
-    src: &Utf8Path,
+    artifact: &Artifact,
     dest: &mut TempFile,
-    meta: &ImageMeta,
     cancel: &CancelToken,
     progress: &dyn Fn(u64),
-) -> StepResult<()> {
-    let mut input = File::open(src).map_err(|e| io_error("open", src, &e))?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut hasher = Sha256::new();
-    let mut total: u64 = 0;
-    loop {
-        cancel.check()?;
-        let read = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_error("read", src, &e)),
-        };
-        let chunk = &buf[..read];
-        dest.write_all(chunk)?;
-        hasher.update(chunk);
-        total += read as u64;
-        progress(total);
-        if total > meta.size {
-            break;
-        }
-    }
-    if total != meta.size {
-        return Err(StepError::permanent(format!(
-            "size mismatch copying {src}: expected {} bytes, got {}",
-            meta.size,
-            if total > meta.size {
-                format!("more than {}", meta.size)
-            } else {
-                total.to_string()
-            }
-        )));
-    }
-    let digest = hex::encode(hasher.finalize());
-    if !digest.eq_ignore_ascii_case(&meta.sha256) {
-        return Err(StepError::permanent(format!(
-            "checksum mismatch copying {src}: expected sha256 {}, got {digest}",
-            meta.sha256
-        )));
-    }
-    Ok(())
+) -> StepResult<String> {
+    let mut input = artifact.open()?;
+    let path = dest.path().to_owned();
+    let copied = copy_hashing(
+        &mut input,
+        Some(dest.file()),
+        Some(artifact.size),
+        cancel,
+        progress,
+    )
+    .map_err(|e| match e {
+        CopyError::Cancelled => StepError::cancelled(),
+        CopyError::Read(e) => StepError::io(format!("failed to read {}", artifact.describe()), &e),
+        CopyError::Write(e) => io_error("write", &path, &e),
+    })?;
+    artifact.check_size(copied.size)?;
+    artifact.check_sha256(&copied.sha256)?;
+    Ok(copied.sha256)
 }
 
 /// A file name in an image directory that carries a revision number.
@@ -430,78 +409,11 @@ impl DirLock {
     }
 }
 
-/// A file that is removed on drop unless [`TempFile::keep`] is called.
-struct TempFile {
-    path: Utf8PathBuf,
-    file: Option<File>,
-    keep: bool,
-}
-
-impl TempFile {
-    fn create(path: Utf8PathBuf) -> StepResult<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| io_error("create", &path, &e))?;
-        Ok(Self {
-            path,
-            file: Some(file),
-            keep: false,
-        })
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> StepResult<()> {
-        let file = self.file.as_mut().expect("temp file is open");
-        file.write_all(bytes)
-            .map_err(|e| io_error("write", &self.path, &e))
-    }
-
-    fn sync(&mut self) -> StepResult<()> {
-        let file = self.file.as_mut().expect("temp file is open");
-        file.sync_all()
-            .map_err(|e| io_error("sync", &self.path, &e))
-    }
-
-    /// Rename to `to`; the returned guard removes `to` on drop instead.
-    fn rename_to(mut self, to: Utf8PathBuf) -> StepResult<Self> {
-        self.file = None;
-        fs::rename(&self.path, &to).map_err(|e| {
-            StepError::io(format_args!("failed to rename {} to {to}", self.path), &e)
-        })?;
-        self.keep = true;
-        Ok(Self {
-            path: to,
-            file: None,
-            keep: false,
-        })
-    }
-
-    fn keep(mut self) {
-        self.keep = true;
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        self.file = None;
-        if !self.keep {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
 fn remove_if_exists(path: &Utf8Path) -> StepResult<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", path, &e)),
         _ => Ok(()),
     }
-}
-
-fn sync_dir(dir: &Utf8Path) -> StepResult<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("sync", dir, &e))
 }
 
 fn io_error(verb: &str, path: impl fmt::Display, e: &io::Error) -> StepError {
@@ -549,7 +461,7 @@ mod tests {
                 cell: [("juju".to_string(), "3.1".to_string())]
                     .into_iter()
                     .collect(),
-                sha256: hex::encode(Sha256::digest(&bytes)),
+                sha256: crate::digest::sha256_bytes(&bytes),
                 size: len as u64,
                 recipe_hash: "abc".into(),
                 input_key: Some("key".into()),
@@ -561,7 +473,8 @@ mod tests {
         }
 
         fn upload(&self, file: &Utf8Path, meta: &ImageMeta) -> StepResult<Revision> {
-            self.store.upload(file, meta, &CancelToken::new(), &|_| {})
+            self.store
+                .upload(&artifact(file, meta), meta, &CancelToken::new(), &|_| {})
         }
 
         fn dir(&self) -> Utf8PathBuf {
@@ -582,6 +495,16 @@ mod tests {
         fn revisions(&self) -> Vec<Revision> {
             self.store.revisions(NAME, OWNER).unwrap()
         }
+    }
+
+    /// The file as an artifact with the size and SHA-256 `meta` claims.
+    fn artifact(file: &Utf8Path, meta: &ImageMeta) -> Artifact {
+        Artifact::file(
+            file.to_owned(),
+            meta.sha256.clone(),
+            meta.size,
+            serde_json::Value::Null,
+        )
     }
 
     fn ids(revs: &[Revision]) -> Vec<String> {
@@ -605,7 +528,9 @@ mod tests {
         for expected in 1..=3 {
             let rev = f
                 .store
-                .upload(&file, &meta, &CancelToken::new(), &|b| progress_seen.set(b))
+                .upload(&artifact(&file, &meta), &meta, &CancelToken::new(), &|b| {
+                    progress_seen.set(b)
+                })
                 .unwrap();
             assert_eq!(rev.id, format!("{NAME}/{expected}"));
             assert_eq!(rev.number, Some(expected));
@@ -696,7 +621,7 @@ mod tests {
     #[test]
     fn corrupted_copy_is_not_published() {
         let f = fixture();
-        let (file, meta) = f.image("a.qcow2", 3 * CHUNK + 7);
+        let (file, meta) = f.image("a.qcow2", 3 * (1 << 20) + 7);
         let bad = ImageMeta {
             sha256: "00".repeat(32),
             ..meta.clone()
@@ -732,12 +657,12 @@ mod tests {
     #[test]
     fn cancellation_mid_copy_leaves_nothing() {
         let f = fixture();
-        let (file, meta) = f.image("a.qcow2", 3 * CHUNK);
+        let (file, meta) = f.image("a.qcow2", 3 * (1 << 20));
         let cancel = CancelToken::new();
         let calls = std::cell::Cell::new(0);
         let err = f
             .store
-            .upload(&file, &meta, &cancel, &|_| {
+            .upload(&artifact(&file, &meta), &meta, &cancel, &|_| {
                 calls.set(calls.get() + 1);
                 cancel.cancel();
             })
@@ -869,7 +794,7 @@ mod tests {
     #[test]
     fn concurrent_uploads_get_distinct_numbers() {
         let f = fixture();
-        let (file, meta) = f.image("a.qcow2", 2 * CHUNK + 3);
+        let (file, meta) = f.image("a.qcow2", 2 * (1 << 20) + 3);
         let store = Arc::new(f.store.clone());
         let threads: Vec<_> = (0..4)
             .map(|_| {
@@ -878,7 +803,12 @@ mod tests {
                     (0..3)
                         .map(|_| {
                             store
-                                .upload(&file, &meta, &CancelToken::new(), &|_| {})
+                                .upload(
+                                    &artifact(&file, &meta),
+                                    &meta,
+                                    &CancelToken::new(),
+                                    &|_| {},
+                                )
                                 .unwrap()
                                 .number
                                 .unwrap()

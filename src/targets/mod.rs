@@ -1,11 +1,14 @@
-//! Upload targets. Only this module and `steps` touch the outside world.
+//! Targets: where images are kept (a local directory, a cloud's Glance).
+//! With the backends, the only code that touches the outside world.
 
+mod artifact;
 mod directory;
 mod image_meta;
 mod open;
 pub mod openstack;
 mod store;
 
+pub use artifact::{Artifact, ArtifactSource, StreamSource};
 pub use directory::DirectoryStore;
 pub use image_meta::{ImageMeta, Revision};
 pub use open::open;

@@ -1,7 +1,6 @@
-use super::{ImageMeta, Revision};
+use super::{Artifact, ImageMeta, Revision};
 use crate::cancel::CancelToken;
 use crate::step_error::StepResult;
-use camino::Utf8Path;
 
 /// A place that keeps revisions of images: a local directory or a Glance.
 /// Implementations must be atomic: a failed or interrupted upload leaves
@@ -10,15 +9,30 @@ pub trait Store: Send + Sync {
     /// The target's name in the recipe.
     fn name(&self) -> &str;
 
-    /// Store `file` (a qcow2 whose SHA-256 and size are in `meta`) as a new
-    /// revision of `meta.name`; `progress` gets bytes sent so far.
+    /// Store `artifact` as a new revision of `meta.name`, verifying its size
+    /// and SHA-256 (and recording the SHA-256 when the artifact did not know
+    /// it: the revision's `meta.sha256` is what arrived); `progress` gets
+    /// the bytes sent so far.
     fn upload(
         &self,
-        file: &Utf8Path,
+        artifact: &Artifact,
         meta: &ImageMeta,
         cancel: &CancelToken,
         progress: &dyn Fn(u64),
     ) -> StepResult<Revision>;
+
+    /// Make `artifact` a revision without copying it, when this target
+    /// holds its bytes already (a target in the build cloud); `None` when
+    /// it cannot, and the artifact is uploaded.
+    fn adopt(&self, _artifact: &Artifact, _meta: &ImageMeta) -> Option<StepResult<Revision>> {
+        None
+    }
+
+    /// The end of a run: clean up what an upload could not (partial images
+    /// whose delete failed); what it says, for the user.
+    fn finish(&self, _interrupted: bool) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Complete revisions of `name` owned by `owner`, newest first.
     fn revisions(&self, name: &str, owner: &str) -> StepResult<Vec<Revision>>;

@@ -6,7 +6,9 @@ use camino::Utf8PathBuf;
 use md5::Md5;
 use pipeline::cancel::CancelToken;
 use pipeline::model::Visibility;
-use pipeline::targets::openstack::{CloudConfig, ConfigEnv, OpenstackStore};
+use pipeline::openstack::{CloudConfig, ConfigEnv};
+use pipeline::targets::Artifact;
+use pipeline::targets::OpenstackStore;
 use pipeline::targets::{ImageMeta, Revision, Store};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
@@ -537,6 +539,11 @@ fn api_meta(name: &str, file: &(Utf8PathBuf, String, u64)) -> ImageMeta {
 
 /// The store itself (no VM): parallel uploads to two clouds on one login
 /// each, listing, metadata round trip, manifests, refusals, failures that
+/// The file as an artifact with the size and SHA-256 that `meta` claims.
+fn artifact(file: &camino::Utf8Path, meta: &pipeline::targets::ImageMeta) -> Artifact {
+    Artifact::file(file.to_owned(), meta.sha256.clone(), meta.size, Value::Null)
+}
+
 /// leave nothing behind, quota and catalog errors.
 #[test]
 fn the_store_against_a_real_cloud() {
@@ -574,7 +581,12 @@ fn the_store_against_a_real_cloud() {
                 let none = &none;
                 handles.push(s.spawn(move || {
                     let meta = api_meta(&format!("api-par-{i}"), f);
-                    (c, store.upload(&f.0, &meta, none, &|_| {}).unwrap())
+                    (
+                        c,
+                        store
+                            .upload(&artifact(&f.0, &meta), &meta, none, &|_| {})
+                            .unwrap(),
+                    )
                 }));
             }
         }
@@ -594,7 +606,15 @@ fn the_store_against_a_real_cloud() {
     let name = "api-seq";
     let mut revs = Vec::new();
     for f in &files {
-        revs.push(a.upload(&f.0, &api_meta(name, f), &none, &|_| {}).unwrap());
+        revs.push(
+            a.upload(
+                &artifact(&f.0, &api_meta(name, f)),
+                &api_meta(name, f),
+                &none,
+                &|_| {},
+            )
+            .unwrap(),
+        );
         std::thread::sleep(Duration::from_millis(1100));
     }
     let listed = a.revisions(name, API_OWNER).unwrap();
@@ -663,7 +683,9 @@ fn the_store_against_a_real_cloud() {
     // Failures after the image was created leave nothing behind.
     let mut wrong = api_meta("api-bad-sha", &files[0]);
     wrong.sha256 = "0".repeat(64);
-    let err = a.upload(&files[0].0, &wrong, &none, &|_| {}).unwrap_err();
+    let err = a
+        .upload(&artifact(&files[0].0, &wrong), &wrong, &none, &|_| {})
+        .unwrap_err();
     assert!(!err.is_transient());
     assert!(
         err.message.starts_with("checksum mismatch uploading "),
@@ -674,9 +696,12 @@ fn the_store_against_a_real_cloud() {
     let large = random_qcow2(dir, "large", 24);
     let cancel = CancelToken::new();
     let err = a
-        .upload(&large.0, &api_meta("api-cancel", &large), &cancel, &|_| {
-            cancel.cancel()
-        })
+        .upload(
+            &artifact(&large.0, &api_meta("api-cancel", &large)),
+            &api_meta("api-cancel", &large),
+            &cancel,
+            &|_| cancel.cancel(),
+        )
         .unwrap_err();
     assert_eq!(err, pipeline::step_error::StepError::cancelled());
 
@@ -685,7 +710,9 @@ fn the_store_against_a_real_cloud() {
     for i in 0..130 {
         crowded.cell.insert(format!("axis{i}"), "v".into());
     }
-    let err = a.upload(&files[0].0, &crowded, &none, &|_| {}).unwrap_err();
+    let err = a
+        .upload(&artifact(&files[0].0, &crowded), &crowded, &none, &|_| {})
+        .unwrap_err();
     assert!(!err.is_transient());
     assert!(
         err.message.starts_with(

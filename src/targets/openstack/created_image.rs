@@ -1,8 +1,9 @@
 use super::OpenstackStore;
 
-/// An image this upload created and has not finished: dropping the guard
-/// (an error, a cancellation, a panic) deletes it, so a queued or saving
-/// image never outlives the upload that made it. `keep` disarms it.
+/// An image this upload created and has not finished. The upload either
+/// keeps it or discards it (deleting it now); a guard dropped without
+/// either (a panic) leaves the image to the store's clean-up at the end of
+/// the run, so a queued or saving image never outlives the run.
 pub struct CreatedImage<'a> {
     store: &'a OpenstackStore,
     id: String,
@@ -18,20 +19,23 @@ impl<'a> CreatedImage<'a> {
         }
     }
 
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// The upload is complete: the image stays.
     pub fn keep(mut self) {
         self.keep = true;
     }
+
+    /// The upload failed: delete the image now (or later, if that fails).
+    pub fn discard(mut self) {
+        self.keep = true;
+        self.store.discard(&self.id);
+    }
 }
 
 impl Drop for CreatedImage<'_> {
+    /// No network here: the store's `finish` deletes it.
     fn drop(&mut self) {
         if !self.keep {
-            self.store.discard(&self.id);
+            self.store.remember_leftover(&self.id);
         }
     }
 }

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 pub const OWNER: &str = "pipeline_owner";
 pub const MANIFEST: &str = "pipeline_manifest";
-const SHA256: &str = "pipeline_sha256";
+pub const SHA256: &str = "pipeline_sha256";
 const RECIPE_HASH: &str = "pipeline_recipe_hash";
 const INPUT_KEY: &str = "pipeline_input_key";
 const INPUTS: &str = "pipeline_inputs";

@@ -1,9 +1,8 @@
 use crate::cancel::CancelToken;
 use crate::step_error::StepError;
-use camino::Utf8Path;
+use crate::targets::Artifact;
 use md5::Md5;
 use sha2::{Digest, Sha256, Sha512};
-use std::fs::File;
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
@@ -13,7 +12,7 @@ const PROGRESS_EVERY: u64 = 4 << 20;
 /// Chunks the hashing thread may lag behind the upload.
 const HASH_BACKLOG: usize = 8;
 
-/// The body of an upload: reads exactly `size` bytes of the image file into
+/// The body of an upload: reads exactly `size` bytes of the artifact into
 /// the HTTP client's own buffer (so memory does not grow with the image),
 /// reporting progress and polling the cancel token on every read. A thread
 /// of its own hashes a copy of each chunk while the next one is sent:
@@ -24,14 +23,16 @@ const HASH_BACKLOG: usize = 8;
 /// every CPU-second shows in the throughput.
 ///
 /// It fails the read, and so the request, when the run is cancelled, the
-/// file cannot be read or has another size, or — before the last chunk goes
-/// out, so Glance never gets a complete image — when the SHA-256 is not the
-/// expected one. `failure` then says why.
+/// artifact cannot be read or has another size, or — before the last chunk
+/// goes out, so Glance never gets a complete image — when the SHA-256 is
+/// not the expected one. `failure` then says why.
 pub struct HashingReader<'a> {
-    file: File,
-    path: &'a Utf8Path,
+    file: Box<dyn Read + Send>,
+    /// The artifact, for messages.
+    path: String,
     size: u64,
-    expected_sha256: &'a str,
+    /// `None`: any, it is recorded afterwards.
+    expected_sha256: Option<String>,
     sent: u64,
     /// Chunks to the hashing thread; `None` once it is told to finish.
     chunks: Option<SyncSender<Vec<u8>>>,
@@ -50,15 +51,15 @@ pub struct HashingReader<'a> {
 
 impl<'a> HashingReader<'a> {
     pub fn open(
-        path: &'a Utf8Path,
-        size: u64,
-        expected_sha256: &'a str,
+        artifact: &Artifact,
         with_md5: bool,
         cancel: &'a CancelToken,
         progress: &'a dyn Fn(u64),
     ) -> Result<Self, StepError> {
-        let file = File::open(path)
-            .map_err(|e| StepError::io(format_args!("failed to open {path}"), &e))?;
+        let file = artifact.open()?;
+        let path = artifact.describe();
+        let size = artifact.size;
+        let expected_sha256 = artifact.sha256.clone();
         let (chunks, incoming) = sync_channel::<Vec<u8>>(HASH_BACKLOG);
         let (done, spare) = channel::<Vec<u8>>();
         let hasher = std::thread::Builder::new()
@@ -161,10 +162,12 @@ impl<'a> HashingReader<'a> {
                 self.path
             ))));
         };
-        if !sha256.eq_ignore_ascii_case(self.expected_sha256) {
+        if let Some(expected) = &self.expected_sha256
+            && !sha256.eq_ignore_ascii_case(expected)
+        {
             return Err(self.fail(StepError::permanent(format!(
-                "checksum mismatch uploading {}: expected sha256 {}, got {sha256}",
-                self.path, self.expected_sha256
+                "checksum mismatch uploading {}: expected sha256 {expected}, got {sha256}",
+                self.path
             ))));
         }
         self.digests = Some((sha256, md5, sha512));
@@ -237,6 +240,10 @@ mod tests {
         (tmp, path)
     }
 
+    fn artifact(path: &Utf8PathBuf, size: u64, sha: &str) -> Artifact {
+        Artifact::file(path.clone(), sha.to_owned(), size, serde_json::Value::Null)
+    }
+
     fn drain(r: &mut HashingReader) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 1000];
@@ -256,8 +263,13 @@ mod tests {
         let cancel = CancelToken::new();
         let seen = std::cell::Cell::new(0);
         let progress = |b| seen.set(b);
-        let mut r =
-            HashingReader::open(&path, bytes.len() as u64, &sha, true, &cancel, &progress).unwrap();
+        let mut r = HashingReader::open(
+            &artifact(&path, bytes.len() as u64, &sha),
+            true,
+            &cancel,
+            &progress,
+        )
+        .unwrap();
         assert_eq!(drain(&mut r).unwrap(), bytes);
         let (s256, md5, s512) = r.digests.clone().unwrap();
         assert_eq!(s256, sha);
@@ -276,7 +288,8 @@ mod tests {
         let (_t, path) = file(&bytes);
         let sha = hex::encode(Sha256::digest(&bytes));
         let cancel = CancelToken::new();
-        let mut r = HashingReader::open(&path, 5000, &sha, false, &cancel, &|_| {}).unwrap();
+        let mut r =
+            HashingReader::open(&artifact(&path, 5000, &sha), false, &cancel, &|_| {}).unwrap();
         drain(&mut r).unwrap();
         let (s256, md5, s512) = r.digests.clone().unwrap();
         assert_eq!((s256, md5), (sha.clone(), None));
@@ -289,7 +302,8 @@ mod tests {
         let (_t, path) = file(&bytes);
         let cancel = CancelToken::new();
         let wrong = "0".repeat(64);
-        let mut r = HashingReader::open(&path, 2500, &wrong, false, &cancel, &|_| {}).unwrap();
+        let mut r =
+            HashingReader::open(&artifact(&path, 2500, &wrong), false, &cancel, &|_| {}).unwrap();
         let mut buf = vec![0u8; 1000];
         assert_eq!(r.read(&mut buf).unwrap(), 1000);
         assert_eq!(r.read(&mut buf).unwrap(), 1000);
@@ -310,7 +324,8 @@ mod tests {
         let (_t, path) = file(&bytes);
         let sha = hex::encode(Sha256::digest(&bytes));
         let cancel = CancelToken::new();
-        let mut long = HashingReader::open(&path, 4000, &sha, false, &cancel, &|_| {}).unwrap();
+        let mut long =
+            HashingReader::open(&artifact(&path, 4000, &sha), false, &cancel, &|_| {}).unwrap();
         assert!(drain(&mut long).is_err());
         assert!(
             long.failure
@@ -319,7 +334,8 @@ mod tests {
                 .message
                 .contains("the file has 3000")
         );
-        let mut short = HashingReader::open(&path, 2000, &sha, false, &cancel, &|_| {}).unwrap();
+        let mut short =
+            HashingReader::open(&artifact(&path, 2000, &sha), false, &cancel, &|_| {}).unwrap();
         assert!(drain(&mut short).is_err());
         assert!(
             short
@@ -330,7 +346,8 @@ mod tests {
                 .contains("the file is longer")
         );
 
-        let mut r = HashingReader::open(&path, 3000, &sha, false, &cancel, &|_| {}).unwrap();
+        let mut r =
+            HashingReader::open(&artifact(&path, 3000, &sha), false, &cancel, &|_| {}).unwrap();
         let mut buf = vec![0u8; 1000];
         assert_eq!(r.read(&mut buf).unwrap(), 1000);
         cancel.cancel();

@@ -8,24 +8,24 @@
 //! - An upload creates the image (`queued`), streams the file with
 //!   Content-Length (`saving`), waits for `active` and compares Glance's
 //!   size and `os_hash_value` (or, on a Glance older than multihash, its
-//!   MD5 `checksum`) with what was sent. Until then a guard deletes the
-//!   image on any error, cancellation or panic; a delete that fails (the
-//!   cloud went away) is tried again before the next upload and, for up to
-//!   a minute, when the store is dropped at the end of the run. Leftovers of crashed runs (`killed`, or `queued`/`saving` for
-//!   more than [`STALE_AFTER`]) are swept before each upload.
+//!   MD5 `checksum`) with what was sent. An upload that fails deletes its
+//!   image; a delete that fails (the cloud went away), and the image of an
+//!   upload that panicked, are tried again before the next upload and, for
+//!   up to a minute, in [`Store::finish`] at the end of the run, which says
+//!   what is left. Leftovers of crashed runs (`killed`, or `queued`/`saving`
+//!   for more than [`STALE_AFTER`]) are swept before each upload.
 //! - Opening the store reads clouds.yaml only; the first call that needs the
 //!   cloud authenticates (see [`Session`]).
 
 use super::created_image::CreatedImage;
 use super::glance_image::{self, GlanceImage};
 use super::hashing_reader::HashingReader;
-use super::http_error::{status_error, transport_error};
-use super::{CloudConfig, ConfigEnv, Session};
 use crate::cancel::CancelToken;
+use crate::http::failure::{status_error, transport_error};
 use crate::model::Visibility;
+use crate::openstack::{CloudConfig, ConfigEnv, Service, Session};
 use crate::step_error::{StepError, StepResult};
-use crate::targets::{ImageMeta, Revision, Store};
-use camino::Utf8Path;
+use crate::targets::{Artifact, ImageMeta, Revision, Store};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
@@ -102,23 +102,22 @@ impl OpenstackStore {
     /// `os_hash_algo`, which `created` (its answer to the create) shows.
     fn fill(
         &self,
-        image: &CreatedImage,
+        id: &str,
         created: &GlanceImage,
-        file: &Utf8Path,
-        meta: &ImageMeta,
+        artifact: &Artifact,
         cancel: &CancelToken,
         progress: &dyn Fn(u64),
-    ) -> StepResult<GlanceImage> {
-        let id = image.id();
+    ) -> StepResult<(GlanceImage, String)> {
         let with_md5 = !created.fields.contains_key("os_hash_algo");
-        let what = format!("upload {file} to cloud `{}`", self.cloud());
+        let what = format!("upload {} to cloud `{}`", artifact.describe(), self.cloud());
         let token = self.session.token()?;
-        let url = token.image_url(&format!("/images/{id}/file"));
-        let mut reader =
-            HashingReader::open(file, meta.size, &meta.sha256, with_md5, cancel, progress)?;
+        let url = self
+            .session
+            .url(&token, Service::Image, &format!("/images/{id}/file"))?;
+        let mut reader = HashingReader::open(artifact, with_md5, cancel, progress)?;
         let sent = self
             .session
-            .put_stream(&url, &token, meta.size, &mut reader)?;
+            .put_stream(&url, &token, artifact.size, &mut reader)?;
         if let Some(failure) = reader.failure.take() {
             return Err(failure);
         }
@@ -140,7 +139,7 @@ impl OpenstackStore {
             return Err(StepError::transient(format!(
                 "{what}: glance answered after {} of {} bytes",
                 reader.sent(),
-                meta.size
+                artifact.size
             )));
         };
         let stored = self.wait_active(id, cancel)?;
@@ -149,11 +148,11 @@ impl OpenstackStore {
                 "{what}: glance stored something else than was sent: {what_differs}"
             ))
         };
-        if stored.size != Some(meta.size) {
+        if stored.size != Some(artifact.size) {
             return Err(mismatch(format!(
                 "size {} instead of {}",
                 stored.size.map_or("unknown".to_owned(), |s| s.to_string()),
-                meta.size
+                artifact.size
             )));
         }
         if let (Some(checksum), Some(md5)) = (&stored.checksum, &md5)
@@ -177,7 +176,7 @@ impl OpenstackStore {
                 stored.os_hash_algo.as_deref().unwrap_or_default()
             )));
         }
-        Ok(stored)
+        Ok((stored, sha256))
     }
 
     /// Poll until the image is `active` (bounded by [`ACTIVE_TIMEOUT`]).
@@ -302,10 +301,34 @@ impl OpenstackStore {
         }
     }
 
-    /// The guard's delete: on failure the id is kept for later attempts.
+    /// The failed upload's delete: on failure the id is kept for later
+    /// attempts.
     pub(super) fn discard(&self, id: &str) {
         if self.delete_image(id).is_err() {
-            lock(&self.leftovers).push(id.to_owned());
+            self.remember_leftover(id);
+        }
+    }
+
+    /// An image to delete later (its upload panicked, or its delete failed).
+    pub(super) fn remember_leftover(&self, id: &str) {
+        lock(&self.leftovers).push(id.to_owned());
+    }
+
+    /// `PATCH` one property of an image.
+    fn set_property(&self, id: &str, key: &str, value: &str) -> StepResult<()> {
+        let what = format!("set {key} of image {id} on cloud `{}`", self.cloud());
+        let patch = json!([{ "op": "add", "path": format!("/{key}"), "value": value }]);
+        let body = serde_json::to_vec(&patch).expect("JSON serializes");
+        let (status, text) = self.session.image_call(
+            &what,
+            "PATCH",
+            &format!("/images/{id}"),
+            Some(("application/openstack-images-v2.1-json-patch", &body)),
+        )?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(status_error(&what, status, &text))
         }
     }
 
@@ -338,34 +361,41 @@ impl Store for OpenstackStore {
 
     fn upload(
         &self,
-        file: &Utf8Path,
+        artifact: &Artifact,
         meta: &ImageMeta,
         cancel: &CancelToken,
         progress: &dyn Fn(u64),
     ) -> StepResult<Revision> {
         let result = (|| {
             cancel.check()?;
-            let len = std::fs::metadata(file)
-                .map_err(|e| StepError::io(format_args!("failed to read {file}"), &e))?
-                .len();
-            if len != meta.size {
-                return Err(StepError::permanent(format!(
-                    "size mismatch uploading {file}: expected {} bytes, the file has {len}",
-                    meta.size
-                )));
-            }
             self.delete_leftovers(Duration::ZERO);
             self.sweep(&meta.name, &meta.owner);
             cancel.check()?;
-            let created = self.create(meta)?;
+            let meta = ImageMeta {
+                sha256: artifact.sha256.clone().unwrap_or_default(),
+                size: artifact.size,
+                ..meta.clone()
+            };
+            let created = self.create(&meta)?;
             let guard = CreatedImage::new(self, created.id.clone());
-            let stored = self.fill(&guard, &created, file, meta, cancel, progress)?;
+            let (stored, sha256) =
+                match self.fill(&created.id, &created, artifact, cancel, progress) {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        guard.discard();
+                        return Err(e);
+                    }
+                };
             guard.keep();
+            let meta = ImageMeta { sha256, ..meta };
+            if artifact.sha256.is_none() {
+                self.set_property(&stored.id, glance_image::SHA256, &meta.sha256)?;
+            }
             Ok(Revision {
                 id: stored.id,
                 created_at: stored.created_at,
                 number: None,
-                meta: meta.clone(),
+                meta,
             })
         })();
         if cancel.is_cancelled() {
@@ -429,59 +459,41 @@ impl Store for OpenstackStore {
     }
 
     fn attach_manifest(&self, revision: &Revision, manifest: &Value) -> StepResult<()> {
-        let id = &revision.id;
-        let what = format!(
-            "attach the manifest to image {id} on cloud `{}`",
-            self.cloud()
-        );
-        let patch = json!([{
-            "op": "add",
-            "path": format!("/{}", glance_image::MANIFEST),
-            "value": manifest_value(manifest),
-        }]);
-        let body = serde_json::to_vec(&patch).expect("JSON serializes");
-        let (status, text) = self.session.image_call(
-            &what,
-            "PATCH",
-            &format!("/images/{id}"),
-            Some(("application/openstack-images-v2.1-json-patch", &body)),
-        )?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(status_error(&what, status, &text))
-        }
+        self.set_property(
+            &revision.id,
+            glance_image::MANIFEST,
+            &manifest_value(manifest),
+        )
     }
-}
 
-impl Drop for OpenstackStore {
-    /// The end of the run: partial images whose delete failed get one more
-    /// chance while the cloud comes back (a minute; 5 s after Ctrl-C).
-    fn drop(&mut self) {
+    /// Partial images whose delete failed get one more chance while the
+    /// cloud comes back (a minute; 5 s after an interrupt).
+    fn finish(&self, interrupted: bool) -> Vec<String> {
         let pending = lock(&self.leftovers).len();
         if pending == 0 {
-            return;
+            return Vec::new();
         }
-        let patience = if self.interrupted.load(Ordering::SeqCst) {
+        let patience = if interrupted || self.interrupted.load(Ordering::SeqCst) {
             LEFTOVER_PATIENCE_INTERRUPTED
         } else {
             LEFTOVER_PATIENCE
         };
-        eprintln!(
+        let mut said = vec![format!(
             "target `{}`: deleting {pending} partial image(s) from cloud `{}` (waiting up to {} s for it to answer)",
             self.name,
             self.cloud(),
             patience.as_secs()
-        );
+        )];
         if !self.delete_leftovers(patience) {
             let ids = lock(&self.leftovers).join(" ");
-            eprintln!(
+            said.push(format!(
                 "warning: target `{}`: could not delete partial image(s) from cloud `{}`; delete them by hand: openstack --os-cloud {} image delete {ids}",
                 self.name,
                 self.cloud(),
                 self.cloud()
-            );
+            ));
         }
+        said
     }
 }
 

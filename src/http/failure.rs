@@ -1,6 +1,8 @@
-//! Turning HTTP failures into step errors a user can act on.
+//! Turning HTTP failures into step errors a user can act on: which are
+//! worth a retry, and the human part of an error body.
 
 use crate::step_error::StepError;
+use crate::text::lowercase_first;
 use serde_json::Value;
 
 /// Longest message quoted from an error body.
@@ -12,7 +14,13 @@ const MAX_MESSAGE: usize = 400;
 pub fn status_error(what: &str, status: u16, body: &str) -> StepError {
     let message = error_message(body);
     let detail = if message.is_empty() {
-        format!("http {status}")
+        match ureq::http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+        {
+            Some(reason) => format!("http {status} ({})", reason.to_ascii_lowercase()),
+            None => format!("http {status}"),
+        }
     } else {
         format!("{message} (http {status})")
     };
@@ -26,20 +34,43 @@ pub fn status_error(what: &str, status: u16, body: &str) -> StepError {
     }
 }
 
-/// No HTTP answer at all (refused, reset, timed out, DNS): transient.
+/// No HTTP answer at all (refused, reset, timed out, DNS, a proxy that would
+/// not tunnel): transient, except for what no retry can fix.
 pub fn transport_error(what: &str, url: &str, error: &ureq::Error) -> StepError {
     use ureq::Error as E;
     let reason = match error {
         E::Io(e) => lowercase_first(&e.to_string()),
+        E::Timeout(ureq::Timeout::PerRead) => "no data arrived for too long".to_owned(),
         E::Timeout(t) => format!("timed out ({t})"),
         E::HostNotFound => "host not found".to_owned(),
         E::ConnectionFailed => "connection failed".to_owned(),
+        E::Protocol(e) => format!("protocol error: {e}"),
+        // ureq tunnels plain http through CONNECT too; proxies that only
+        // allow CONNECT to port 443 (squid's default) answer 403 here.
+        E::ConnectProxyFailed(reason) => format!(
+            "the proxy refused to open a tunnel ({})",
+            lowercase_first(reason)
+        ),
         other => lowercase_first(&other.to_string()),
     };
-    let message = format!("{what}: {url}: {reason}");
+    let message = if what.is_empty() {
+        format!("{url}: {reason}")
+    } else {
+        format!("{what}: {url}: {reason}")
+    };
     match error {
         E::BadUri(_) | E::InvalidProxyUrl | E::Tls(_) => StepError::permanent(message),
-        _ => StepError::transient(message),
+        E::ConnectProxyFailed(reason) if reason.contains("responded 4") => {
+            StepError::permanent(message)
+        }
+        E::Io(_)
+        | E::Timeout(_)
+        | E::HostNotFound
+        | E::ConnectionFailed
+        | E::Protocol(_)
+        | E::ConnectProxyFailed(_) => StepError::transient(message),
+        E::StatusCode(code) => status_error(what, *code, ""),
+        _ => StepError::permanent(message),
     }
 }
 
@@ -165,16 +196,6 @@ fn decode_entities(text: &str) -> String {
     out
 }
 
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        // Keep acronyms and names that start with two capitals (`HTTP`, `URL`).
-        Some(_) if chars.clone().next().is_some_and(char::is_uppercase) => text.to_owned(),
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +251,10 @@ mod tests {
             "create the image on cloud `a`: you are not authorized to complete publicize_image action. (http 403)"
         );
         assert_eq!(status_error("x", 503, "").kind, StepErrorKind::Transient);
-        assert_eq!(status_error("x", 503, "").message, "x: http 503");
+        assert_eq!(
+            status_error("x", 503, "").message,
+            "x: http 503 (service unavailable)"
+        );
         assert_eq!(status_error("x", 429, "").kind, StepErrorKind::Transient);
         let q = status_error(
             "upload to cloud `a`",

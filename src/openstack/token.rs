@@ -1,9 +1,9 @@
-use super::{Catalog, CloudConfig};
+use super::{Catalog, CloudConfig, Service};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use std::fmt;
 
-/// A project-scoped Keystone token and what the store needs from it.
+/// A project-scoped Keystone token and the catalog that came with it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token {
     /// `X-Subject-Token`.
@@ -12,9 +12,9 @@ pub struct Token {
     pub issued_at: Option<Timestamp>,
     /// The project the token is scoped to: the `owner` of images it makes.
     pub project_id: Option<String>,
-    /// Glance's root URL without the API version, e.g. `http://127.0.0.1:9292`
-    /// (Glance's `next` links are relative to it).
-    pub image_root: String,
+    catalog: Catalog,
+    /// The cloud's region, interfaces and endpoint overrides.
+    cloud: CloudConfig,
 }
 
 /// Re-authenticate when less than this much is left (or a fifth of the
@@ -22,21 +22,12 @@ pub struct Token {
 const RENEW_BEFORE: SignedDuration = SignedDuration::from_mins(15);
 
 impl Token {
-    /// From Keystone's answer; the image endpoint from the catalog (or the
-    /// cloud's `image_endpoint_override`).
+    /// From Keystone's answer to `POST /v3/auth/tokens`.
     pub fn from_response(value: String, body: &Value, cloud: &CloudConfig) -> Result<Self, String> {
         let token = body.get("token").unwrap_or(body);
         let time = |key: &str| -> Option<Timestamp> { token.get(key)?.as_str()?.parse().ok() };
         let expires_at = time("expires_at")
             .ok_or_else(|| "keystone's answer has no valid token.expires_at".to_owned())?;
-        let endpoint = match &cloud.image_endpoint_override {
-            Some(url) => url.clone(),
-            None => Catalog::from_token_body(body).endpoint(
-                "image",
-                cloud.region_name.as_deref(),
-                &cloud.interface,
-            )?,
-        };
         Ok(Self {
             value,
             expires_at,
@@ -45,8 +36,24 @@ impl Token {
                 .pointer("/project/id")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-            image_root: image_root(&endpoint),
+            catalog: Catalog::from_token_body(body),
+            cloud: cloud.clone(),
         })
+    }
+
+    /// The root URL of `service`: the cloud's `<service>_endpoint_override`,
+    /// else the catalog's endpoint for the cloud's region and interface.
+    pub fn root(&self, service: Service) -> Result<String, String> {
+        let kind = service.catalog_type();
+        let endpoint = match self.cloud.endpoint_overrides.get(kind) {
+            Some(url) => url.clone(),
+            None => self.catalog.endpoint(
+                kind,
+                self.cloud.region_name.as_deref(),
+                self.cloud.interface_for(service),
+            )?,
+        };
+        Ok(service.root(&endpoint))
     }
 
     /// Still good for a while at `now`.
@@ -58,11 +65,6 @@ impl Token {
         let margin = RENEW_BEFORE.min(lifetime / 5);
         now + margin < self.expires_at
     }
-
-    /// `{root}/v2{path}`.
-    pub fn image_url(&self, path: &str) -> String {
-        format!("{}/v2{path}", self.image_root)
-    }
 }
 
 impl fmt::Debug for Token {
@@ -71,31 +73,14 @@ impl fmt::Debug for Token {
             .field("value", &"***")
             .field("expires_at", &self.expires_at)
             .field("project_id", &self.project_id)
-            .field("image_root", &self.image_root)
             .finish()
-    }
-}
-
-/// The catalog's URL without a trailing `/v2…` or `/`: catalogs list the
-/// unversioned root, but some write `…/v2`.
-fn image_root(endpoint: &str) -> String {
-    let url = endpoint.trim_end_matches('/');
-    match url.rsplit_once('/') {
-        Some((root, last))
-            if last.starts_with("v2")
-                && last[2..].chars().all(|c| c.is_ascii_digit() || c == '.')
-                && root.contains("://") =>
-        {
-            root.to_owned()
-        }
-        _ => url.to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::openstack::{CloudsYaml, ConfigEnv};
+    use crate::openstack::{CloudsYaml, ConfigEnv};
     use serde_json::json;
 
     fn cloud(region: &str) -> CloudConfig {
@@ -120,12 +105,15 @@ mod tests {
     fn parses_the_token_and_finds_glance() {
         let t = Token::from_response("tok".into(), &body(), &cloud("R1")).unwrap();
         assert_eq!(t.project_id.as_deref(), Some("p1"));
-        assert_eq!(t.image_root, "http://127.0.0.1:9292");
-        assert_eq!(t.image_url("/images"), "http://127.0.0.1:9292/v2/images");
+        assert_eq!(t.root(Service::Image).unwrap(), "http://127.0.0.1:9292");
         let t = Token::from_response("tok".into(), &body(), &cloud("R2")).unwrap();
-        assert_eq!(t.image_root, "https://images.example/image");
+        assert_eq!(
+            t.root(Service::Image).unwrap(),
+            "https://images.example/image"
+        );
         assert!(!format!("{t:?}").contains("tok\""));
-        let err = Token::from_response("tok".into(), &body(), &cloud("R3")).unwrap_err();
+        let t = Token::from_response("tok".into(), &body(), &cloud("R3")).unwrap();
+        let err = t.root(Service::Image).unwrap_err();
         assert!(
             err.starts_with("no `image` endpoint for interface `public` in region `R3`"),
             "{err}"
@@ -141,14 +129,5 @@ mod tests {
         assert!(t.is_fresh(at("2026-11-28T19:35:00Z")));
         assert!(!t.is_fresh(at("2026-11-28T19:36:00Z")));
         assert!(!t.is_fresh(at("2026-11-28T20:00:00Z")));
-    }
-
-    #[test]
-    fn roots() {
-        assert_eq!(image_root("http://g:9292"), "http://g:9292");
-        assert_eq!(image_root("http://g:9292/v2/"), "http://g:9292");
-        assert_eq!(image_root("http://g:9292/v2.16"), "http://g:9292");
-        assert_eq!(image_root("https://cloud/image"), "https://cloud/image");
-        assert_eq!(image_root("https://cloud/v2x"), "https://cloud/v2x");
     }
 }

@@ -4,8 +4,9 @@
 //! beside `auth:` instead of inside it, and the `envvars` cloud made from
 //! `OS_*` variables.
 
-use super::{CloudsYaml, ConfigEnv};
+use super::{CloudsYaml, ConfigEnv, Service};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -34,11 +35,14 @@ pub struct CloudConfig {
     pub application_credential_secret: Option<String>,
     /// `None`: any region (the first endpoint of the right interface).
     pub region_name: Option<String>,
-    /// Endpoint interface for the image service: `image_interface`, else
-    /// `interface`, else `public`.
+    /// Endpoint interface of every service: `interface` (or
+    /// `endpoint_type`), else `public`.
     pub interface: String,
-    /// `image_endpoint_override`: use this URL instead of the catalog's.
-    pub image_endpoint_override: Option<String>,
+    /// `<service>_interface` (`image_interface`, `compute_interface`):
+    /// another interface for one service.
+    pub service_interfaces: BTreeMap<String, String>,
+    /// `<service>_endpoint_override`: use this URL instead of the catalog's.
+    pub endpoint_overrides: BTreeMap<String, String>,
     /// `cacert`: a PEM bundle of the CAs to trust instead of the built-in roots.
     pub cacert: Option<PathBuf>,
     /// `verify: false` / `insecure: true` turn certificate checks off.
@@ -168,10 +172,21 @@ impl CloudConfig {
             application_credential_name: get("application_credential_name"),
             application_credential_secret: get("application_credential_secret"),
             region_name: top("region_name"),
-            interface: interface_of("image_interface")
-                .or_else(|| interface_of("interface"))
-                .unwrap_or_else(|| "public".to_owned()),
-            image_endpoint_override: top("image_endpoint_override"),
+            interface: interface_of("interface").unwrap_or_else(|| "public".to_owned()),
+            service_interfaces: Service::ALL
+                .iter()
+                .filter_map(|s| {
+                    let kind = s.catalog_type();
+                    Some((kind.to_owned(), interface_of(&format!("{kind}_interface"))?))
+                })
+                .collect(),
+            endpoint_overrides: Service::ALL
+                .iter()
+                .filter_map(|s| {
+                    let kind = s.catalog_type();
+                    Some((kind.to_owned(), top(&format!("{kind}_endpoint_override"))?))
+                })
+                .collect(),
             cacert: top("cacert").map(|p| expand_home(&p)),
             verify,
         };
@@ -210,6 +225,13 @@ impl CloudConfig {
             );
         }
         Ok(())
+    }
+
+    /// The endpoint interface for `service`.
+    pub fn interface_for(&self, service: Service) -> &str {
+        self.service_interfaces
+            .get(service.catalog_type())
+            .unwrap_or(&self.interface)
     }
 
     /// Who authenticates, for messages: `ci-user`, a user id, or the
@@ -272,7 +294,8 @@ impl fmt::Debug for CloudConfig {
             )
             .field("region_name", &self.region_name)
             .field("interface", &self.interface)
-            .field("image_endpoint_override", &self.image_endpoint_override)
+            .field("service_interfaces", &self.service_interfaces)
+            .field("endpoint_overrides", &self.endpoint_overrides)
             .field("cacert", &self.cacert)
             .field("verify", &self.verify)
             .finish()

@@ -1,22 +1,21 @@
 //! HTTP to one cloud: Keystone v3 authentication (once, shared by every
-//! thread, renewed when the token nears its expiry or Glance answers 401)
-//! and calls to Glance's v2 API.
+//! thread, renewed when the token nears its expiry or a service answers
+//! 401) and calls to its services (Glance, Nova), found in the catalog.
 //!
 //! Proxies: as the fetch step does without `services.proxy`: `https_proxy`
 //! / `http_proxy` / `all_proxy` (either case) by scheme, except loopback
 //! and `no_proxy` hosts; none when those are unset.
 
-use super::http_error::{status_error, transport_error};
-use super::{CloudConfig, Token};
+use super::{CloudConfig, Service, Token};
+use crate::http::failure::{error_message, status_error, transport_error};
+use crate::http::{agent, proxy};
 use crate::step_error::{StepError, StepResult};
-use crate::steps::fetch::{choose_proxy, make_proxy};
 use serde_json::{Value, json};
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// No byte moving either way for this long: the connection is dead.
 const STALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest JSON answer read (a page of images with their properties).
@@ -26,7 +25,7 @@ const MAX_BODY: u64 = 64 << 20;
 type Reply = (u16, String, Option<String>);
 
 /// Authenticated access to one cloud; `Send + Sync`, shared by the threads
-/// that upload to it.
+/// that use it (every target and the build backend on that cloud).
 pub struct Session {
     cloud: CloudConfig,
     token: Mutex<Option<Arc<Token>>>,
@@ -68,7 +67,7 @@ impl Session {
         Ok(token)
     }
 
-    /// Forget `stale` (Glance said 401 to it), unless another thread has
+    /// Forget `stale` (a service said 401 to it), unless another thread has
     /// already replaced it.
     pub fn invalidate(&self, stale: &Token) {
         let mut slot = lock(&self.token);
@@ -87,12 +86,18 @@ impl Session {
         );
         let body = serde_json::to_vec(&auth_body(cloud)).expect("JSON serializes");
         self.auths.fetch_add(1, Ordering::SeqCst);
-        let (status, text, subject) =
-            self.send(&what, "POST", &url, None, Some(("application/json", &body)))?;
+        let (status, text, subject) = self.send(
+            &what,
+            "POST",
+            &url,
+            None,
+            Some(("application/json", &body)),
+            &[],
+        )?;
         match status {
             200 | 201 => {}
             401 => {
-                let message = super::http_error::error_message(&text);
+                let message = error_message(&text);
                 return Err(StepError::permanent(format!(
                     "authentication failed for cloud `{}` as user `{}`: {message} (http 401; check the credentials in {})",
                     cloud.name,
@@ -110,18 +115,21 @@ impl Session {
         let body: Value = serde_json::from_str(&text).map_err(|e| {
             StepError::transient(format!("{what}: keystone's answer is not JSON: {e}"))
         })?;
-        Token::from_response(value, &body, cloud).map_err(|e| {
-            StepError::permanent(format!(
-                "find the image service of cloud `{}`: {e}",
-                cloud.name
-            ))
-        })
+        Token::from_response(value, &body, cloud).map_err(StepError::transient)
     }
 
-    /// A Glance API call with a token: `path` is under `/v2` (`/images?…`),
-    /// or a `next` link (`/v2/images?…`). On 401 the token is renewed and
-    /// the call made once more. Returns the status and body, whatever the
-    /// status.
+    /// The URL of `path` on `service` (see [`Service::url`]), with `token`.
+    pub fn url(&self, token: &Token, service: Service, path: &str) -> StepResult<String> {
+        let root = token.root(service).map_err(|e| {
+            StepError::permanent(format!(
+                "find the {service} service of cloud `{}`: {e}",
+                self.cloud.name
+            ))
+        })?;
+        Ok(service.url(&root, path))
+    }
+
+    /// A Glance API call (see [`Session::call`]).
     pub fn image_call(
         &self,
         what: &str,
@@ -129,15 +137,27 @@ impl Session {
         path: &str,
         body: Option<(&str, &[u8])>,
     ) -> StepResult<(u16, String)> {
+        self.call(Service::Image, what, method, path, body, &[])
+    }
+
+    /// A call to `service` with a token and `headers`; `path` as
+    /// [`Service::url`] takes it. On 401 the token is renewed and the call
+    /// made once more. Returns the status and body, whatever the status.
+    pub fn call(
+        &self,
+        service: Service,
+        what: &str,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+        headers: &[(&str, &str)],
+    ) -> StepResult<(u16, String)> {
         let mut renewed = false;
         loop {
             let token = self.token()?;
-            let url = if path.starts_with("/v2/") {
-                format!("{}{path}", token.image_root)
-            } else {
-                token.image_url(path)
-            };
-            let (status, text, _) = self.send(what, method, &url, Some(&token.value), body)?;
+            let url = self.url(&token, service, path)?;
+            let (status, text, _) =
+                self.send(what, method, &url, Some(&token.value), body, headers)?;
             if status == 401 && !renewed {
                 self.invalidate(&token);
                 renewed = true;
@@ -184,6 +204,7 @@ impl Session {
         url: &str,
         token: Option<&str>,
         body: Option<(&str, &[u8])>,
+        headers: &[(&str, &str)],
     ) -> StepResult<Reply> {
         let agent = self.agent(url)?;
         let mut request = ureq::http::Request::builder()
@@ -192,6 +213,9 @@ impl Session {
             .header("Accept", "application/json");
         if let Some(t) = token {
             request = request.header("X-Auth-Token", t);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let invalid = |e: ureq::http::Error| {
             StepError::permanent(format!("{what}: invalid request to {url}: {e}"))
@@ -224,26 +248,19 @@ impl Session {
     /// One agent per proxy choice (usually one in all).
     fn agent(&self, url: &str) -> StepResult<ureq::Agent> {
         let env = |name: &str| std::env::var(name).ok();
-        let proxy = choose_proxy(url, None, &env);
-        let key = proxy.as_ref().map(|(p, _)| p.clone());
+        let chosen = proxy::choose(url, None, &env);
+        let key = chosen.as_ref().map(|(p, _)| p.clone());
         let mut agents = lock(&self.agents);
         if let Some((_, agent)) = agents.iter().find(|(k, _)| *k == key) {
             return Ok(agent.clone());
         }
-        let proxy = match &proxy {
-            Some((value, from)) => Some(make_proxy(value, from)?),
+        let made = match &chosen {
+            Some((value, from)) => Some(proxy::make(value, from)?),
             None => None,
         };
-        let config = ureq::Agent::config_builder()
-            .proxy(proxy)
-            .timeout_resolve(Some(CONNECT_TIMEOUT))
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_per_read(Some(STALL_TIMEOUT))
-            .timeout_per_write(Some(STALL_TIMEOUT))
-            .http_status_as_error(false)
+        let config = agent::config(made, STALL_TIMEOUT)
             .max_redirects(0)
             .max_idle_age(Duration::from_secs(15))
-            .user_agent(format!("pipeline/{}", env!("CARGO_PKG_VERSION")))
             .tls_config(self.tls_config()?)
             .build();
         let agent = ureq::Agent::new_with_config(config);
@@ -336,7 +353,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::openstack::{CloudsYaml, ConfigEnv};
+    use crate::openstack::{CloudsYaml, ConfigEnv};
 
     fn cloud(auth: Value, extra: Value) -> CloudConfig {
         let mut c = json!({ "auth": auth });

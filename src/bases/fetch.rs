@@ -4,30 +4,24 @@
 //! Invariants:
 //! - `<cache_dir>/<sha256>.img` only ever appears by an atomic rename of a
 //!   file whose digest was checked, so its existence means "verified";
-//! - everything in flight lives at `<cache_dir>/.<sha256>.<uuid>.partial`,
-//!   removed on every error, on cancellation and on panic;
+//! - everything in flight lives at `<cache_dir>/.<sha256>.<uuid>.partial`
+//!   (a [`TempFile`]), removed on every error, on cancellation and on panic;
 //! - memory use is one fixed buffer, whatever the image size.
 
+use super::FetchedBase;
 use crate::cancel::CancelToken;
+use crate::digest::{CopyError, copy_hashing};
+use crate::host::qemu_img;
+use crate::http::{agent, failure, proxy};
 use crate::layout::ensure_dir;
 use crate::model::{Base, Checksum, Resource};
 use crate::step_error::{StepError, StepResult};
-use camino::{Utf8Path, Utf8PathBuf};
-use sha2::{Digest, Sha256};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::net::IpAddr;
+use crate::temp_file::{TempFile, sync_dir};
+use crate::text::lowercase_first;
+use camino::Utf8Path;
+use std::fs;
+use std::io::{self, Read};
 use std::time::{Duration, Instant};
-
-/// A verified base image in the cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchedBase {
-    pub path: Utf8PathBuf,
-    pub sha256: String,
-    /// As `qemu-img info` reports it: "qcow2", "raw", …
-    pub format: String,
-    pub virtual_size: u64,
-}
 
 #[derive(Clone, Copy)]
 pub struct FetchOptions<'a> {
@@ -44,15 +38,11 @@ pub struct FetchOptions<'a> {
     pub progress: &'a (dyn Fn(u64, Option<u64>) + Sync),
 }
 
-/// Size of the one buffer a transfer uses.
-const CHUNK: usize = 256 * 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A transfer fails when no byte arrives for this long (there is no total
 /// timeout: bases are hundreds of megabytes).
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// A `SHA256SUMS` file larger than this is not one.
 const SUMS_LIMIT: u64 = 16 * 1024 * 1024;
-const USER_AGENT: &str = concat!("pipeline/", env!("CARGO_PKG_VERSION"));
 
 /// The SHA-256 the base must have (lowercase hex): `Checksum::Sha256` as
 /// written, or looked up in the `SHA256SUMS` file (URL or path) under the
@@ -89,7 +79,7 @@ pub fn fetch(base: &Base, opts: &FetchOptions) -> StepResult<FetchedBase> {
     } else {
         fetch_into_cache(base, &sha256, &path, opts)?;
     }
-    let (format, virtual_size) = image_info(&path)?;
+    let (format, virtual_size) = qemu_img::base_info(&path)?;
     (opts.log)(&format!(
         "{path}: format {format}, virtual size {virtual_size} bytes"
     ));
@@ -107,36 +97,25 @@ fn is_cached(path: &Utf8Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0)
 }
 
-/// Removes the temporary file when dropped: on errors, cancellation, panics,
-/// and after the final rename (when nothing is left, or when the rename was a
-/// no-op because both names were hard links to the same file).
-struct Partial(Utf8PathBuf);
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
 fn fetch_into_cache(
     base: &Base,
     sha256: &str,
     path: &Utf8Path,
     opts: &FetchOptions,
 ) -> StepResult<()> {
-    let partial = Partial(
+    let partial = TempFile::create(
         opts.cache_dir
             .join(format!(".{sha256}.{}.partial", uuid::Uuid::new_v4())),
-    );
+    )?;
     let started = Instant::now();
-    let (actual, bytes) = match &base.source {
-        Resource::Url(url) => download(url, &partial.0, opts)?,
-        Resource::Path(src) => copy_local(src, &partial.0, opts)?,
+    let (partial, actual, bytes) = match &base.source {
+        Resource::Url(url) => download(url, partial, opts)?,
+        Resource::Path(src) => copy_local(src, partial, opts)?,
     };
     if actual != sha256 {
         (opts.log)(&format!(
             "checksum mismatch: expected {sha256}, got {actual}; removing {}",
-            partial.0
+            partial.path()
         ));
         return Err(StepError::permanent(format!(
             "checksum mismatch for base `{}` ({}): expected {sha256}, got {actual}",
@@ -149,20 +128,16 @@ fn fetch_into_cache(
     ));
     // Atomic; a racing process renaming an identical verified file over it
     // (or before it) is harmless.
-    fs::rename(&partial.0, path)
-        .map_err(|e| StepError::io(format!("failed to rename {} to {path}", partial.0), &e))?;
-    drop(partial);
+    partial.persist(path)?;
     // Make the rename durable; best effort (not every file system allows it).
-    if let Ok(dir) = File::open(opts.cache_dir) {
-        let _ = dir.sync_all();
-    }
+    let _ = sync_dir(opts.cache_dir);
     (opts.log)(&format!("stored {path}"));
     Ok(())
 }
 
-/// Download `url` to `dest` (created, must not exist), returning its
-/// SHA-256 and size.
-fn download(url: &str, dest: &Utf8Path, opts: &FetchOptions) -> StepResult<(String, u64)> {
+/// Download `url` into `dest`; returns it synced, with the SHA-256 and size
+/// of what arrived.
+fn download(url: &str, dest: TempFile, opts: &FetchOptions) -> StepResult<(TempFile, String, u64)> {
     let agent = agent_for(url, opts)?;
     (opts.log)(&format!("downloading {url}"));
     let response = get(&agent, url)?;
@@ -172,9 +147,8 @@ fn download(url: &str, dest: &Utf8Path, opts: &FetchOptions) -> StepResult<(Stri
         None => (opts.log)("content length unknown"),
     }
     let mut reader = response.into_body().into_reader();
-    let mut file = create_partial(dest)?;
-    let (sha, bytes) = stream(&mut reader, Some(&mut file), dest, total, opts, |e| {
-        http_error(url, ureq::Error::from(e))
+    let (dest, sha, bytes) = copy_into(&mut reader, dest, total, opts, |e| {
+        failure::transport_error("", url, &ureq::Error::from(e))
     })?;
     if let Some(total) = total
         && bytes != total
@@ -183,12 +157,17 @@ fn download(url: &str, dest: &Utf8Path, opts: &FetchOptions) -> StepResult<(Stri
             "{url}: connection closed after {bytes} of {total} bytes"
         )));
     }
-    Ok((sha, bytes))
+    Ok((dest, sha, bytes))
 }
 
-/// Copy a local file to `dest`, trying a hard link first; returns the
-/// SHA-256 and size of what is at `dest`.
-fn copy_local(src: &Utf8Path, dest: &Utf8Path, opts: &FetchOptions) -> StepResult<(String, u64)> {
+/// Copy a local file into `dest` (a copy, never a hard link: the cache
+/// entry is named by its digest and must not change when the user edits
+/// their file in place).
+fn copy_local(
+    src: &Utf8Path,
+    dest: TempFile,
+    opts: &FetchOptions,
+) -> StepResult<(TempFile, String, u64)> {
     let open_error = |e: io::Error| {
         if e.kind() == io::ErrorKind::NotFound {
             StepError::permanent(format!("{src} does not exist"))
@@ -197,75 +176,46 @@ fn copy_local(src: &Utf8Path, dest: &Utf8Path, opts: &FetchOptions) -> StepResul
         }
     };
     let real = fs::canonicalize(src).map_err(open_error)?;
-    let mut input = File::open(&real).map_err(open_error)?;
+    let mut input = fs::File::open(&real).map_err(open_error)?;
     let meta = input
         .metadata()
         .map_err(|e| StepError::io(format!("failed to read {src}"), &e))?;
     if !meta.is_file() {
         return Err(StepError::permanent(format!("{src} is not a regular file")));
     }
-    let total = Some(meta.len());
-    // Always a copy, never a hard link: the cache entry is named by its
-    // digest and must not change when the user edits their file in place.
     (opts.log)(&format!("copying {src}"));
-    let mut file = create_partial(dest)?;
-    stream(&mut input, Some(&mut file), dest, total, opts, |e| {
+    copy_into(&mut input, dest, Some(meta.len()), opts, |e| {
         StepError::io(format!("failed to read {src}"), &e)
     })
 }
 
-fn create_partial(path: &Utf8Path) -> StepResult<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| StepError::io(format!("failed to create {path}"), &e))
-}
-
-/// Read `src` to the end with one fixed buffer, hashing, writing to `dest`
-/// when given (then fsyncing it), polling cancellation and reporting
-/// progress between chunks. `src_error` classifies read errors.
-fn stream(
+/// Copy `src` into `dest` with progress and cancellation, then sync it.
+/// `read_error` classifies read errors.
+fn copy_into(
     src: &mut dyn Read,
-    dest: Option<&mut File>,
-    dest_path: &Utf8Path,
+    mut dest: TempFile,
     total: Option<u64>,
     opts: &FetchOptions,
-    src_error: impl Fn(io::Error) -> StepError,
-) -> StepResult<(String, u64)> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut hasher = Sha256::new();
-    let mut done = 0u64;
-    let mut dest = dest;
+    read_error: impl Fn(io::Error) -> StepError,
+) -> StepResult<(TempFile, String, u64)> {
     (opts.progress)(0, total);
-    loop {
-        if opts.cancel.is_cancelled() {
-            (opts.log)(&format!(
-                "interrupted after {done} bytes; removing {dest_path}"
-            ));
+    let path = dest.path().to_owned();
+    let copied = copy_hashing(src, Some(dest.file()), None, opts.cancel, &|done| {
+        (opts.progress)(done, total)
+    });
+    let copied = match copied {
+        Ok(c) => c,
+        Err(CopyError::Cancelled) => {
+            (opts.log)(&format!("interrupted; removing {path}"));
             return Err(StepError::cancelled());
         }
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(src_error(e)),
-        };
-        hasher.update(&buf[..n]);
-        if let Some(file) = dest.as_deref_mut() {
-            file.write_all(&buf[..n])
-                .map_err(|e| StepError::io(format!("failed to write {dest_path}"), &e))?;
+        Err(CopyError::Read(e)) => return Err(read_error(e)),
+        Err(CopyError::Write(e)) => {
+            return Err(StepError::io(format!("failed to write {path}"), &e));
         }
-        done += n as u64;
-        (opts.progress)(done, total);
-    }
-    let sync_target = match dest {
-        Some(file) => file.sync_all(),
-        // A hard link: make sure the data it names is on disk too.
-        None => File::open(dest_path).and_then(|f| f.sync_all()),
     };
-    sync_target.map_err(|e| StepError::io(format!("failed to sync {dest_path}"), &e))?;
-    Ok((hex::encode(hasher.finalize()), done))
+    dest.sync()?;
+    Ok((dest, copied.sha256, copied.size))
 }
 
 fn read_sums(sums: &Resource, opts: &FetchOptions) -> StepResult<String> {
@@ -279,7 +229,7 @@ fn read_sums(sums: &Resource, opts: &FetchOptions) -> StepResult<String> {
                 .with_config()
                 .limit(SUMS_LIMIT)
                 .read_to_string()
-                .map_err(|e| http_error(url, e))
+                .map_err(|e| failure::transport_error("", url, &e))
         }
         Resource::Path(path) => {
             (opts.log)(&format!("reading {path}"));
@@ -313,248 +263,37 @@ fn normalize_sha256(hex: &str) -> Option<String> {
 
 // HTTP ---------------------------------------------------------------------
 
-/// An agent for one URL: timeouts, and the proxy chosen explicitly (which
-/// also stops ureq from applying its own reading of the environment).
+/// An agent for one URL, with the proxy chosen for it.
 fn agent_for(url: &str, opts: &FetchOptions) -> StepResult<ureq::Agent> {
     let env = |name: &str| std::env::var(name).ok();
-    let proxy = match choose_proxy(url, opts.proxy, &env) {
+    let proxy = match proxy::choose(url, opts.proxy, &env) {
         Some((value, from)) => {
-            let proxy = make_proxy(&value, from)?;
-            (opts.log)(&format!("using proxy {} (from {from})", redact(&value)));
-            Some(proxy)
+            let made = proxy::make(&value, from)?;
+            (opts.log)(&format!(
+                "using proxy {} (from {from})",
+                proxy::without_userinfo(&value)
+            ));
+            Some(made)
         }
         None => None,
     };
-    let config = ureq::Agent::config_builder()
-        .proxy(proxy)
-        .timeout_resolve(Some(CONNECT_TIMEOUT))
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_per_read(Some(STALL_TIMEOUT))
-        .timeout_per_write(Some(STALL_TIMEOUT))
-        .http_status_as_error(false)
+    let config = agent::config(proxy, STALL_TIMEOUT)
         // Absent, any coding is acceptable; we want the bytes as published.
         .accept_encoding("identity")
-        .user_agent(USER_AGENT)
         .build();
     Ok(ureq::Agent::new_with_config(config))
 }
 
 fn get(agent: &ureq::Agent, url: &str) -> StepResult<ureq::http::Response<ureq::Body>> {
-    let response = agent.get(url).call().map_err(|e| http_error(url, e))?;
-    let status = response.status();
-    if status.is_success() {
+    let response = agent
+        .get(url)
+        .call()
+        .map_err(|e| failure::transport_error("", url, &e))?;
+    if response.status().is_success() {
         return Ok(response);
     }
-    let code = status.as_u16();
-    let reason = status
-        .canonical_reason()
-        .map(|r| format!(" ({})", r.to_ascii_lowercase()))
-        .unwrap_or_default();
-    let message = format!("http {code}{reason} from {url}");
-    if status.is_server_error() || code == 429 || code == 408 {
-        Err(StepError::transient(message))
-    } else {
-        Err(StepError::permanent(message))
-    }
-}
-
-/// Connection errors and timeouts are transient; the rest is permanent.
-fn http_error(url: &str, error: ureq::Error) -> StepError {
-    use ureq::Error as E;
-    match error {
-        E::Timeout(ureq::Timeout::PerRead) => StepError::transient(format!(
-            "no data from {url} for {} s",
-            STALL_TIMEOUT.as_secs()
-        )),
-        E::Timeout(t) => StepError::transient(format!("timed out ({t}) fetching {url}")),
-        E::Io(e) => StepError::transient(format!("{url}: {}", lowercase_first(&e.to_string()))),
-        E::HostNotFound => StepError::transient(format!("{url}: host not found")),
-        E::ConnectionFailed => StepError::transient(format!("{url}: connection failed")),
-        E::Protocol(e) => StepError::transient(format!("{url}: protocol error: {e}")),
-        E::StatusCode(code) => {
-            let message = format!("http {code} from {url}");
-            if code >= 500 || code == 429 || code == 408 {
-                StepError::transient(message)
-            } else {
-                StepError::permanent(message)
-            }
-        }
-        E::ConnectProxyFailed(reason) => {
-            // ureq tunnels plain http through CONNECT too; proxies that only
-            // allow CONNECT to port 443 (squid's default) answer 403 here.
-            let message = format!(
-                "{url}: the proxy refused to open a tunnel ({})",
-                lowercase_first(&reason)
-            );
-            if reason.contains("responded 4") {
-                StepError::permanent(message)
-            } else {
-                StepError::transient(message)
-            }
-        }
-        other => StepError::permanent(format!("{url}: {}", lowercase_first(&other.to_string()))),
-    }
-}
-
-/// The proxy for one URL and where it came from: `services.proxy` when set
-/// (for every URL), else `http_proxy`/`https_proxy` by the URL's scheme
-/// (lowercase first, then uppercase), then `all_proxy`/`ALL_PROXY`, unless
-/// the host is loopback or matches `no_proxy`/`NO_PROXY` (comma-separated
-/// host names, which also match their subdomains, with an optional leading
-/// `.` or `*.`; IP addresses; CIDR ranges; `*`). Empty values count as unset.
-pub(crate) fn choose_proxy(
-    url: &str,
-    explicit: Option<&str>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Option<(String, &'static str)> {
-    if let Some(p) = explicit.map(str::trim).filter(|p| !p.is_empty()) {
-        return Some((p.to_owned(), "services.proxy"));
-    }
-    let names: [&'static str; 4] = if url.starts_with("https://") {
-        ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
-    } else {
-        ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
-    };
-    let var = |n: &str| {
-        env(n)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let (from, value) = names.iter().find_map(|n| var(n).map(|v| (*n, v)))?;
-    let no_proxy = var("no_proxy")
-        .or_else(|| var("NO_PROXY"))
-        .unwrap_or_default();
-    let host = url.parse::<ureq::http::Uri>().ok()?.host()?.to_owned();
-    // Like Go's ProxyFromEnvironment: a proxy elsewhere cannot reach our
-    // loopback, so loopback is never sent to an environment proxy.
-    if bypasses_proxy("localhost,127.0.0.0/8,::1", &host) || bypasses_proxy(&no_proxy, &host) {
-        return None;
-    }
-    Some((value, from))
-}
-
-fn bypasses_proxy(no_proxy: &str, host: &str) -> bool {
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let ip = host.parse::<IpAddr>().ok();
-    no_proxy
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .any(|entry| {
-            if entry == "*" {
-                return true;
-            }
-            if let Some((net, bits)) = entry.split_once('/') {
-                return ip.is_some_and(|ip| in_cidr(ip, net, bits));
-            }
-            let entry = entry
-                .strip_prefix("*.")
-                .or_else(|| entry.strip_prefix('.'))
-                .unwrap_or(entry)
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_ascii_lowercase();
-            if let (Some(ip), Ok(e)) = (ip, entry.parse::<IpAddr>()) {
-                return ip == e;
-            }
-            host == entry || host.ends_with(&format!(".{entry}"))
-        })
-}
-
-fn in_cidr(ip: IpAddr, net: &str, bits: &str) -> bool {
-    let (Ok(net), Ok(bits)) = (net.trim().parse::<IpAddr>(), bits.trim().parse::<u32>()) else {
-        return false;
-    };
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
-            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
-            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
-}
-
-/// Only HTTP(S) proxies: this build of ureq has no SOCKS support (it would
-/// panic on a configured SOCKS proxy and silently bypass one from the
-/// environment).
-pub(crate) fn make_proxy(value: &str, from: &str) -> StepResult<ureq::Proxy> {
-    let shown = redact(value);
-    if let Some((scheme, _)) = value.split_once("://")
-        && !scheme.eq_ignore_ascii_case("http")
-        && !scheme.eq_ignore_ascii_case("https")
-    {
-        return Err(StepError::permanent(format!(
-            "unsupported proxy `{shown}` (from {from}): only http:// and https:// proxies are supported"
-        )));
-    }
-    ureq::Proxy::new(value)
-        .map_err(|_| StepError::permanent(format!("invalid proxy `{shown}` (from {from})")))
-}
-
-/// A proxy URL without its credentials, for logs and messages.
-fn redact(proxy: &str) -> String {
-    let (scheme, rest) = match proxy.split_once("://") {
-        Some((s, r)) => (Some(s), r),
-        None => (None, proxy),
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let rest = match rest[..authority_end].rfind('@') {
-        Some(at) => format!("***@{}", &rest[at + 1..]),
-        None => rest.to_owned(),
-    };
-    match scheme {
-        Some(s) => format!("{s}://{rest}"),
-        None => rest,
-    }
-}
-
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-// qemu-img -----------------------------------------------------------------
-
-/// `qemu-img info`: the format and virtual size. Images with a backing file
-/// are refused: a downloaded image must not make qemu open host files.
-fn image_info(path: &Utf8Path) -> StepResult<(String, u64)> {
-    let output = duct::cmd("qemu-img", ["info", "-U", "--output=json", path.as_str()])
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| StepError::permanent(format!("failed to run qemu-img: {e}")))?;
-    let not_image = |why: &str| StepError::permanent(format!("{path} is not a disk image: {why}"));
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let why = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(not_image(why.trim()));
-    }
-    let info: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| not_image(&format!("unreadable qemu-img output: {e}")))?;
-    let format = info["format"]
-        .as_str()
-        .ok_or_else(|| not_image("qemu-img reported no format"))?;
-    let size = info["virtual-size"]
-        .as_u64()
-        .ok_or_else(|| not_image("qemu-img reported no virtual size"))?;
-    if let Some(backing) = info["backing-filename"].as_str() {
-        return Err(StepError::permanent(format!(
-            "{path} has a backing file (`{backing}`); a base must be self-contained"
-        )));
-    }
-    Ok((format.to_owned(), size))
+    // The body of a download's error page is rarely worth quoting.
+    Err(failure::status_error(url, response.status().as_u16(), ""))
 }
 
 #[cfg(test)]
@@ -562,8 +301,11 @@ mod tests {
     use super::*;
     use crate::step_error::StepErrorKind;
     use std::collections::HashMap;
+    use std::io::Write;
     use std::sync::{Arc, Mutex};
     use std::thread::JoinHandle;
+
+    const CHUNK: usize = 1 << 20;
 
     // Fixtures ---------------------------------------------------------------
 
@@ -584,7 +326,7 @@ mod tests {
     }
 
     fn sha(bytes: &[u8]) -> String {
-        hex::encode(Sha256::digest(bytes))
+        crate::digest::sha256_bytes(bytes)
     }
 
     /// A tiny_http server on 127.0.0.1 serving fixed routes (path → status,
@@ -848,14 +590,17 @@ mod tests {
         assert_eq!(e.kind, StepErrorKind::Permanent);
         assert_eq!(
             e.message,
-            format!("http 404 (not found) from {}", server.url("/gone.img"))
+            format!("{}: http 404 (not found)", server.url("/gone.img"))
         );
 
         let e = h
             .fetch(&base(Resource::Url(server.url("/busy.img")), any.clone()))
             .unwrap_err();
         assert_eq!(e.kind, StepErrorKind::Transient);
-        assert!(e.message.starts_with("http 500"), "{e}");
+        assert!(
+            e.message.ends_with("http 500 (internal server error)"),
+            "{e}"
+        );
 
         // A 404 for SHA256SUMS too.
         let e = h
@@ -916,9 +661,11 @@ mod tests {
         fs::write(&src, qcow2()).unwrap();
         let h = Harness::new();
         let dest = h.cache_dir().join("copy.partial");
-        let (digest, bytes) = h
-            .run(None, &|_, _| {}, |opts| copy_local(&src, &dest, opts))
+        let partial = TempFile::create(dest.clone()).unwrap();
+        let (partial, digest, bytes) = h
+            .run(None, &|_, _| {}, |opts| copy_local(&src, partial, opts))
             .unwrap();
+        let _kept = partial.keep();
         assert_eq!(digest, sha(qcow2()));
         assert_eq!(bytes, qcow2().len() as u64);
         assert_eq!(fs::read(&dest).unwrap(), qcow2());
@@ -1014,7 +761,7 @@ mod tests {
         assert_eq!(e.kind, StepErrorKind::Permanent);
         assert!(e.message.contains("has a backing file"), "{e}");
 
-        let missing = image_info(Utf8Path::new("/nonexistent/x.img")).unwrap_err();
+        let missing = qemu_img::base_info(Utf8Path::new("/nonexistent/x.img")).unwrap_err();
         assert_eq!(missing.kind, StepErrorKind::Permanent);
         assert!(missing.message.contains("is not a disk image"), "{missing}");
     }
@@ -1147,92 +894,7 @@ mod tests {
     }
 
     #[test]
-    fn proxy_from_the_environment() {
-        let env_of = |vars: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                vars.iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let choose = |url: &str, explicit: Option<&str>, vars| {
-            choose_proxy(url, explicit, &env_of(vars)).map(|(v, from)| format!("{v} {from}"))
-        };
-        let p = |s: &str| Some(s.to_owned());
-
-        assert_eq!(choose("http://h/x", None, &[]), None);
-        // Loopback never goes to an environment proxy.
-        for url in [
-            "http://localhost:8/x",
-            "http://127.0.0.1:8/x",
-            "http://[::1]:8/x",
-        ] {
-            assert_eq!(
-                choose(url, None, &[("http_proxy", "http://a:1")]),
-                None,
-                "{url}"
-            );
-        }
-        // By scheme, lowercase first, empty counts as unset.
-        let vars = &[
-            ("http_proxy", "http://a:1"),
-            ("HTTP_PROXY", "http://b:1"),
-            ("https_proxy", ""),
-            ("HTTPS_PROXY", "http://c:1"),
-        ];
-        assert_eq!(choose("http://h/x", None, vars), p("http://a:1 http_proxy"));
-        assert_eq!(
-            choose("https://h/x", None, vars),
-            p("http://c:1 HTTPS_PROXY")
-        );
-        // http_proxy is not used for https (unlike ureq's own reading).
-        let vars = &[("http_proxy", "http://a:1")];
-        assert_eq!(choose("https://h/x", None, vars), None);
-        assert_eq!(
-            choose("https://h/x", None, &[("ALL_PROXY", "http://z:1")]),
-            p("http://z:1 ALL_PROXY")
-        );
-        // services.proxy wins, for every URL, and no_proxy does not apply to it.
-        let vars = &[("https_proxy", "http://a:1"), ("no_proxy", "*")];
-        assert_eq!(
-            choose("https://h/x", Some("proxy:3128"), vars),
-            p("proxy:3128 services.proxy")
-        );
-        assert_eq!(choose("https://h/x", Some("  "), vars), None);
-
-        // no_proxy forms.
-        let np = "localhost, .corp.example,*.svc ,10.0.0.0/8,[::1], fd00::/8, 192.168.1.7";
-        for (host, bypass) in [
-            ("localhost", true),
-            ("LOCALHOST", true),
-            ("notlocalhost", false),
-            ("corp.example", true),
-            ("a.corp.example", true),
-            ("x.svc", true),
-            ("10.1.2.3", true),
-            ("11.1.2.3", false),
-            ("[::1]", true),
-            ("[fd00::5]", true),
-            ("192.168.1.7", true),
-            ("192.168.1.8", false),
-            ("cloud-images.ubuntu.com", false),
-        ] {
-            assert_eq!(bypasses_proxy(np, host), bypass, "{host}");
-        }
-        assert!(bypasses_proxy("ubuntu.com", "cloud-images.ubuntu.com"));
-        assert!(bypasses_proxy("*", "anything"));
-        assert!(in_cidr("1.2.3.4".parse().unwrap(), "0.0.0.0", "0"));
-
-        let vars = &[("https_proxy", "http://a:1"), ("NO_PROXY", "h")];
-        assert_eq!(choose("https://h:8443/x", None, vars), None);
-        assert_eq!(
-            choose("https://g/x", None, vars),
-            p("http://a:1 https_proxy")
-        );
-    }
-
-    #[test]
-    fn sums_parsing_and_redaction() {
+    fn sums_parsing() {
         let a = sha(b"a");
         let b = sha(b"b");
         let text = format!("{a} *noble.img\n{b}  jammy.img\r\n\n# comment\n");
@@ -1241,10 +903,5 @@ mod tests {
         assert_eq!(find_in_sums(&text, "noble"), None);
         assert_eq!(normalize_sha256(&a.to_uppercase()), Some(a.clone()));
         assert_eq!(normalize_sha256("../../etc/passwd"), None);
-
-        assert_eq!(redact("http://u:p@h:3128"), "http://***@h:3128");
-        assert_eq!(redact("u:p@h:3128"), "***@h:3128");
-        assert_eq!(redact("http://h:3128/a@b"), "http://h:3128/a@b");
-        assert_eq!(lowercase_first("Connection refused"), "connection refused");
     }
 }

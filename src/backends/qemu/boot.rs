@@ -3,19 +3,17 @@
 //! result comes back on a virtio-serial port; a failed script, a missing
 //! report or a timeout fails the cell with the last console lines.
 
-use super::render::{GuestResult, parse_result};
 use crate::cancel::CancelToken;
+use crate::guest::{GuestResult, console_tail, parse_result};
 use crate::host::accel::{Accel, Accelerator, Fallback};
-use crate::host::process;
 use crate::host::qemu::{self, BootSpec};
+use crate::host::qemu_img;
 use crate::host::vm::{Vm, VmEnd};
 use crate::model::{Arch, Secrets};
 use crate::step_error::{StepError, StepResult};
-use camino::{Utf8Path, Utf8PathBuf};
+use crate::temp_file::TempPath;
+use camino::Utf8Path;
 use std::time::Duration;
-
-/// Console lines quoted in an error.
-const CONSOLE_TAIL: usize = 25;
 
 pub struct BootInput<'a> {
     pub name: &'a str,
@@ -35,7 +33,7 @@ pub struct BootInput<'a> {
     /// The run's accelerator: a boot that finds KVM broken switches it to TCG.
     pub accel: &'a Accelerator,
     /// A line for the progress output and the run log.
-    pub notify: &'a dyn Fn(String),
+    pub notify: &'a (dyn Fn(String) + Sync),
     pub cpus: u32,
     pub memory: u64,
     pub timeout: Duration,
@@ -44,8 +42,10 @@ pub struct BootInput<'a> {
     pub cancel: &'a CancelToken,
 }
 
+/// A VM that powered off after its guest reported success.
 pub struct Booted {
-    pub overlay: Utf8PathBuf,
+    /// The overlay with what the guest wrote; removed when dropped.
+    pub overlay: TempPath,
     pub elapsed: Duration,
     /// The accelerator the successful boot ran on.
     pub accel: Accel,
@@ -53,19 +53,6 @@ pub struct Booted {
 
 /// QEMU's lines quoted in an error.
 const QEMU_TAIL: usize = 15;
-
-/// The console lines that explain a failure: those before the guest's
-/// result line when there is one (what follows is only the shutdown).
-pub fn console_tail(console: &Utf8Path, nonce: &str) -> String {
-    let text = std::fs::read(console).unwrap_or_default();
-    let text = process::strip_controls(&String::from_utf8_lossy(&text));
-    let marker = format!("PIPELINE_RESULT {nonce} script=");
-    let upto = match text.find(&marker) {
-        Some(at) => text[at..].find('\n').map_or(text.len(), |nl| at + nl),
-        None => text.len(),
-    };
-    process::last_lines(&text[..upto], CONSOLE_TAIL)
-}
 
 pub fn boot(input: &BootInput) -> StepResult<Booted> {
     if let Some(size) = input.disk_size
@@ -85,7 +72,7 @@ pub fn boot(input: &BootInput) -> StepResult<Booted> {
     }
     loop {
         let accel = input.accel.current();
-        let (vm, end) = boot_once(input, accel)?;
+        let (vm, end, overlay) = boot_once(input, accel)?;
         if accel == Accel::Kvm && end.is_accelerator_fault() {
             let reason = first_line(&vm.output()).unwrap_or_else(|| "internal-error".into());
             match input.accel.kvm_faulted(&reason) {
@@ -100,31 +87,23 @@ pub fn boot(input: &BootInput) -> StepResult<Booted> {
                 }
             }
         }
-        return outcome(input, &vm, end, accel);
+        return outcome(input, &vm, end, accel, overlay);
     }
 }
 
 /// One boot on a fresh overlay, watched until it ends.
-fn boot_once(input: &BootInput, accel: Accel) -> StepResult<(Vm, VmEnd)> {
+fn boot_once(input: &BootInput, accel: Accel) -> StepResult<(Vm, VmEnd, TempPath)> {
     let overlay = input.work.join("overlay.qcow2");
     let _ = std::fs::remove_file(&overlay);
-    let mut create: Vec<String> = ["create", "-q", "-f", "qcow2", "-F", input.base_format, "-b"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    create.push(input.base.to_string());
-    create.push(overlay.to_string());
-    if let Some(size) = input.disk_size {
-        create.push(size.to_string());
-    }
-    process::run_logged(
-        "qemu-img",
-        &create,
+    qemu_img::create_overlay(
+        input.base,
+        input.base_format,
+        &overlay,
+        input.disk_size,
         input.log,
-        Some(Duration::from_secs(60)),
         input.cancel,
     )?;
-
+    let overlay = TempPath::new(overlay);
     let result_file = input.work.join("result.txt");
     let _ = std::fs::remove_file(&result_file);
     let _ = std::fs::remove_file(input.console);
@@ -135,7 +114,7 @@ fn boot_once(input: &BootInput, accel: Accel) -> StepResult<(Vm, VmEnd)> {
         cpus: input.cpus,
         memory: input.memory,
         name: input.name,
-        disk: &overlay,
+        disk: overlay.path(),
         seed: input.seed,
         console: input.console,
         result: &result_file,
@@ -143,15 +122,22 @@ fn boot_once(input: &BootInput, accel: Accel) -> StepResult<(Vm, VmEnd)> {
     // QEMU's own output goes to the step's log, after its command line.
     let mut vm = Vm::start(binary, &args, input.log)?;
     let end = vm.wait(input.timeout, input.cancel)?;
-    Ok((vm, end))
+    Ok((vm, end, overlay))
 }
 
 /// What a finished boot means: the guest's report, else why there is none.
-fn outcome(input: &BootInput, vm: &Vm, end: VmEnd, accel: Accel) -> StepResult<Booted> {
+fn outcome(
+    input: &BootInput,
+    vm: &Vm,
+    end: VmEnd,
+    accel: Accel,
+    overlay: TempPath,
+) -> StepResult<Booted> {
     let redact = |text: String| input.secrets.redact(&text);
     // The console tail, then what QEMU itself printed, if anything.
     let evidence = || {
-        let console = console_tail(input.console, input.nonce);
+        let console = std::fs::read(input.console).unwrap_or_default();
+        let console = console_tail(&String::from_utf8_lossy(&console), input.nonce);
         let mut text = if console.is_empty() {
             "the guest wrote nothing to its console".to_owned()
         } else {
@@ -184,7 +170,6 @@ fn outcome(input: &BootInput, vm: &Vm, end: VmEnd, accel: Accel) -> StepResult<B
             )));
         }
     };
-    let overlay = input.work.join("overlay.qcow2");
     let report = std::fs::read_to_string(input.work.join("result.txt")).unwrap_or_default();
     let result = parse_result(&report, input.nonce);
     match (exit.code, result) {

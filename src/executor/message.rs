@@ -1,13 +1,19 @@
-use super::StepOutput;
-use crate::step_error::StepError;
+use super::Done;
+use crate::backends::Backend;
+use crate::step_error::StepResult;
 use petgraph::graph::NodeIndex;
+use std::time::Duration;
 
 /// What workers (and the signal thread) tell the scheduler. The scheduler's
 /// state lives on one thread; workers only send these.
-#[derive(Debug)]
-pub enum Message {
-    /// A step ended, for good (retries already happened in the worker).
-    Finish(NodeIndex, Box<Result<StepOutput, StepError>>),
+pub enum Message<B: Backend> {
+    /// A step ended, for good (retries already happened in the worker),
+    /// after `elapsed`.
+    Finish {
+        node: NodeIndex,
+        result: StepResult<Done<B>>,
+        elapsed: Duration,
+    },
     /// A step made progress worth showing.
     Progress(NodeIndex, Progress),
     /// SIGINT or SIGTERM arrived.

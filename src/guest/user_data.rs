@@ -1,9 +1,28 @@
-//! The render step: the cell's provisioning script, wrapped in a user-data
-//! script that the tool controls, so that the guest always reports the
-//! script's result and powers off.
+//! The cell's provisioning script, wrapped in a user-data script that the
+//! tool controls, so that the guest always reports the script's result and
+//! powers off.
 
-use crate::host::qemu::RESULT_PORT;
+use super::RESULT_PORT;
 use base64::Engine;
+
+/// What the render step makes: the user-data of one build, and the nonce
+/// its result lines carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserData {
+    pub text: String,
+    pub nonce: String,
+}
+
+impl UserData {
+    /// `script` (the rendered template) in the wrapper, with a fresh nonce.
+    pub fn wrap(script: &str) -> Self {
+        let nonce = super::nonce();
+        Self {
+            text: user_data(script, &nonce),
+            nonce,
+        }
+    }
+}
 
 /// Bumped whenever the wrapper changes what ends up in an image.
 pub const WRAPPER_VERSION: &str = "1";
@@ -25,42 +44,6 @@ pub fn user_data(script: &str, nonce: &str) -> String {
         .replace("@RESULT_PORT@", RESULT_PORT)
         .replace("@NONCE@", nonce)
         .replace("@SCRIPT_BASE64@", &wrapped.join("\n"))
-}
-
-/// A fresh nonce: the host only believes result lines that carry it.
-pub fn nonce() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
-/// What the guest reported, from the lines on the result port.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct GuestResult {
-    /// Exit status of the provisioning script.
-    pub script: Option<i32>,
-    /// Status of the clean-up that makes the image boot fresh.
-    pub clean: Option<i32>,
-}
-
-pub fn parse_result(text: &str, nonce: &str) -> GuestResult {
-    let mut result = GuestResult::default();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        if words.next() != Some("PIPELINE_RESULT") || words.next() != Some(nonce) {
-            continue;
-        }
-        let Some((key, value)) = words.next().and_then(|kv| kv.split_once('=')) else {
-            continue;
-        };
-        let Ok(value) = value.parse() else {
-            continue;
-        };
-        match key {
-            "script" => result.script = Some(value),
-            "clean" => result.clean = Some(value),
-            _ => {}
-        }
-    }
-    result
 }
 
 #[cfg(test)]
@@ -100,18 +83,5 @@ mod tests {
             .decode(b64)
             .unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), script);
-    }
-
-    #[test]
-    fn only_lines_with_the_nonce_count() {
-        let text = "PIPELINE_RESULT old script=0\nnoise\nPIPELINE_RESULT n1 script=3\nPIPELINE_RESULT n1 clean=0\n";
-        assert_eq!(
-            parse_result(text, "n1"),
-            GuestResult {
-                script: Some(3),
-                clean: Some(0)
-            }
-        );
-        assert_eq!(parse_result(text, "n2"), GuestResult::default());
     }
 }

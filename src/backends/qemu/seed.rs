@@ -4,10 +4,10 @@
 
 use crate::model::Secrets;
 use crate::step_error::{StepError, StepResult};
+use crate::temp_file::TempFile;
 use base64::Engine;
 use camino::Utf8Path;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 
 pub struct SeedContent<'a> {
     pub instance_id: &'a str,
@@ -30,19 +30,15 @@ pub fn write_seed(path: &Utf8Path, content: &SeedContent) -> StepResult<()> {
     let payload = meta_data.len() + content.user_data.len() + secrets.len();
     // FAT12 holds up to ~32 MiB; leave room for metadata and clusters.
     let size = (2 * payload as u64 + (1 << 20)).max(2 << 20);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
+    let mut seed = TempFile::create_private(path)?;
+    let written = (|| -> std::io::Result<()> {
+        let file = seed.file();
         file.set_len(size)?;
         fatfs::format_volume(
-            &mut file,
+            &mut *file,
             fatfs::FormatVolumeOptions::new().volume_label(*b"CIDATA     "),
         )?;
-        let fs = fatfs::FileSystem::new(&mut file, fatfs::FsOptions::new())?;
+        let fs = fatfs::FileSystem::new(&mut *file, fatfs::FsOptions::new())?;
         {
             let root = fs.root_dir();
             root.create_file("meta-data")?
@@ -53,13 +49,13 @@ pub fn write_seed(path: &Utf8Path, content: &SeedContent) -> StepResult<()> {
                 root.create_file("secrets")?.write_all(secrets.as_bytes())?;
             }
         }
-        fs.unmount()?;
-        file.sync_all()
+        fs.unmount()
     })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(path);
-        StepError::io(format!("failed to write the seed {path}"), &e)
-    })
+    written.map_err(|e| StepError::io(format!("failed to write the seed {path}"), &e))?;
+    seed.sync()?;
+    // The build removes it once the VM is done with it.
+    seed.keep();
+    Ok(())
 }
 
 #[cfg(test)]

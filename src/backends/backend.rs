@@ -1,0 +1,60 @@
+use super::{BaseJob, CellJob};
+use crate::bases::FetchedBase;
+use crate::plan::{BackendSteps, Resource};
+use crate::step_error::StepResult;
+use crate::targets::Artifact;
+
+/// Where a cell is built: this host's QEMU, or a cloud's compute service.
+/// One implementation per folder under `backends/`; nothing above this
+/// trait knows which one runs.
+///
+/// A cell's life on a backend: its base is prepared once per run
+/// ([`Backend::prepare_base`]), its machine gets its inputs
+/// ([`Backend::provision`], for backends that list that step), is booted
+/// until the guest reports and then stopped ([`Backend::build`]), and what
+/// it built becomes an [`Artifact`] ([`Backend::export`]). Every method
+/// cleans up what it started on every path (failure, timeout, cancel); a
+/// built machine that is never exported is given back to
+/// [`Backend::discard`], an artifact the run is done with to
+/// [`Backend::release`].
+pub trait Backend: Send + Sync {
+    /// A base ready to build from (QEMU: the verified file in the cache; a
+    /// cloud: an image in it).
+    type Base: Clone + Send + Sync;
+    /// A built cell whose machine has stopped, not yet exported.
+    type Built: Send;
+
+    /// The steps this backend adds to the plan. Pure: `plan` asks it
+    /// without touching anything.
+    fn steps(&self) -> &'static BackendSteps;
+
+    /// How many of `resource` may be held at once; `None` for resources
+    /// this backend does not limit.
+    fn capacity(&self, resource: Resource) -> Option<usize>;
+
+    /// Lines for the start of a run that builds `cells` cells (which
+    /// accelerator, how many machines at once), and any warning. May probe.
+    fn start(&self, cells: usize) -> Vec<String>;
+
+    fn prepare_base(&self, job: &BaseJob, fetched: &FetchedBase) -> StepResult<Self::Base>;
+
+    /// Hand the cell's machine its inputs (only called when
+    /// [`BackendSteps::provision`] is set).
+    fn provision(&self, job: &CellJob) -> StepResult<()>;
+
+    /// Start the cell's machine from `base` with its user-data and
+    /// secrets, wait for the guest's result (only lines with the nonce
+    /// count), and make sure the machine is stopped.
+    fn build(&self, job: &CellJob, base: &Self::Base) -> StepResult<Self::Built>;
+
+    /// What targets store, from a built cell.
+    fn export(&self, job: &CellJob, built: Self::Built) -> StepResult<Artifact>;
+
+    /// A built cell that will not be exported (the run stopped): give back
+    /// what it holds. The error is for the user; nothing is retried.
+    fn discard(&self, built: Self::Built) -> StepResult<()>;
+
+    /// The run is done with `artifact` (every target has it, or the run
+    /// stopped): give back what it holds unless a target adopted it.
+    fn release(&self, artifact: &Artifact, adopted: bool) -> StepResult<()>;
+}

@@ -1,0 +1,6 @@
+//! HTTP for every client in pipeline: agents, proxies and what a failure
+//! means. Base downloads and the OpenStack session both use it.
+
+pub mod agent;
+pub mod failure;
+pub mod proxy;

@@ -1,0 +1,20 @@
+//! The OpenStack client every OpenStack part of pipeline shares: clouds.yaml
+//! and `OS_*` variables, Keystone v3 authentication, the service catalog,
+//! and a [`Session`] per cloud that calls its services (Glance for the
+//! image target, Nova for the build backend).
+
+mod catalog;
+mod cloud_config;
+mod clouds_yaml;
+mod config_env;
+mod service;
+mod session;
+mod token;
+
+pub use catalog::Catalog;
+pub use cloud_config::CloudConfig;
+pub use clouds_yaml::CloudsYaml;
+pub use config_env::ConfigEnv;
+pub use service::Service;
+pub use session::Session;
+pub use token::Token;
