@@ -5,14 +5,13 @@
 
 use camino::Utf8Path;
 use criterion::{Criterion, criterion_group, criterion_main};
-use pipeline::model::Recipe;
 use pipeline::plan::Plan;
 use std::hint::black_box;
 
 mod synthetic;
 
 fn load_and_plan(path: &Utf8Path) -> usize {
-    let recipe = Recipe::load(path).expect("valid recipe");
+    let recipe = pipeline::loader::load(path).expect("valid recipe");
     let all: Vec<usize> = (0..recipe.cells.len()).collect();
     let plan = Plan::new(
         &recipe,
@@ -31,7 +30,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(load_and_plan(&runner)))
     });
     g.bench_function("runner (18 cells): render every template", |b| {
-        let recipe = Recipe::load(&runner).unwrap();
+        let recipe = pipeline::loader::load(&runner).unwrap();
         b.iter(|| black_box(recipe.check_templates(&[])).len())
     });
     g.sample_size(20);
@@ -39,7 +38,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(load_and_plan(&big.recipe)))
     });
     g.bench_function("synthetic (10,000 cells): render every template", |b| {
-        let recipe = Recipe::load(&big.recipe).unwrap();
+        let recipe = pipeline::loader::load(&big.recipe).unwrap();
         b.iter(|| black_box(recipe.check_templates(&[])).len())
     });
     g.finish();

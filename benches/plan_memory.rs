@@ -6,7 +6,6 @@
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-use pipeline::model::Recipe;
 use pipeline::plan::Plan;
 
 mod synthetic;
@@ -18,7 +17,7 @@ fn main() {
         let s = synthetic::synthetic(cells);
         let _profiler = dhat::Profiler::builder().testing().build();
         let start = std::time::Instant::now();
-        let recipe = Recipe::load(&s.recipe).unwrap();
+        let recipe = pipeline::loader::load(&s.recipe).unwrap();
         let all: Vec<usize> = (0..recipe.cells.len()).collect();
         let plan = Plan::new(
             &recipe,

@@ -19,6 +19,7 @@ pub mod guest;
 pub mod host;
 pub mod http;
 pub mod layout;
+pub mod loader;
 pub mod model;
 pub mod openstack;
 pub mod plan;

@@ -27,7 +27,7 @@ use crate::model::{CellFilter, Recipe};
 /// Load and validate the recipe, then apply `--only`.
 pub(crate) fn load(selection: &Selection) -> Result<(Recipe, Vec<usize>)> {
     let filter = CellFilter::parse(&selection.only).map_err(Error::Usage)?;
-    let recipe = Recipe::load(&selection.recipe)?;
+    let recipe = crate::loader::load(&selection.recipe)?;
     let cells = filter.select(&recipe).map_err(Error::Usage)?;
     Ok((recipe, cells))
 }

@@ -5,7 +5,6 @@ use crate::cli::PlanArgs;
 use crate::error::{Error, Result};
 use crate::executor::owner_of;
 use crate::layout::Layout;
-use crate::model::Secrets;
 use crate::plan::Plan;
 use crate::plan::report::{self, CellStatus};
 use std::io::Write;
@@ -15,7 +14,7 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     // Offline by default: as if every cell were built. With --status, what a
     // run would really do (reads checksums and targets, writes nothing).
     let decisions = if args.status {
-        let secrets = Secrets::from_env().map_err(Error::Usage)?;
+        let secrets = crate::loader::secrets().map_err(Error::Usage)?;
         let stores = open_stores(&recipe)?;
         let (_, decisions) = status(
             &recipe,

@@ -1,7 +1,6 @@
 use super::load;
 use crate::cli::Selection;
 use crate::error::{Error, Result};
-use crate::model::Secrets;
 
 pub fn render(selection: &Selection) -> Result<()> {
     let (recipe, cells) = load(selection)?;
@@ -17,7 +16,7 @@ pub fn render(selection: &Selection) -> Result<()> {
             names.join(", ")
         )));
     }
-    let secrets = Secrets::from_env().map_err(Error::Usage)?;
+    let secrets = crate::loader::secrets().map_err(Error::Usage)?;
     let script = recipe.render(&recipe.cells[cells[0]], &secrets.names())?;
     print!("{script}");
     Ok(())

@@ -18,7 +18,7 @@ use std::sync::mpsc;
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;
-    let secrets = Secrets::from_env().map_err(Error::Usage)?;
+    let secrets = crate::loader::secrets().map_err(Error::Usage)?;
     // Every template renders before anything starts.
     let problems = recipe.check_templates(&secrets.names());
     if !problems.is_empty() {

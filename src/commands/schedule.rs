@@ -1,7 +1,6 @@
 use crate::cli::ScheduleArgs;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, ensure_dir};
-use crate::model::Recipe;
 use crate::schedule::{Entry, Interval, absolute, edit_crontab, unit_name};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::io::Write;
@@ -15,7 +14,7 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
         return report(remove(args, &name)?, &name, "removed");
     }
     // A schedule of a broken recipe would fail every few hours: check it now.
-    let recipe = Recipe::load(&args.recipe)?;
+    let recipe = crate::loader::load(&args.recipe)?;
     let every = args
         .every
         .clone()

@@ -1,11 +1,10 @@
 use super::load;
 use crate::cli::Selection;
 use crate::error::{Error, Result};
-use crate::model::Secrets;
 
 pub fn validate(selection: &Selection) -> Result<()> {
     let (recipe, cells) = load(selection)?;
-    let secrets = Secrets::from_env().map_err(Error::Usage)?;
+    let secrets = crate::loader::secrets().map_err(Error::Usage)?;
     let names = secrets.names();
     let problems = recipe.check_templates(&names);
     if !problems.is_empty() {

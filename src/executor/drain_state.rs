@@ -13,7 +13,7 @@ use crate::backends::Backend;
 use crate::bases::FetchedBase;
 use crate::host::process;
 use crate::plan::{Plan, PlannedStep, Resource, Step};
-use crate::step_error::{StepError, StepErrorKind};
+use crate::step_error::{StepError, StepErrorKind, StepResult};
 use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,10 +50,17 @@ struct BaseSlot<B: Backend> {
     ready: Option<B::Base>,
 }
 
+/// What performs a job on a worker: [`perform`] in a run; an instant stand-in
+/// in the scheduler's benchmark.
+pub type Perform<'p, B> = dyn Fn(&RunContext<B>, NodeIndex, Job<B>, &mpsc::Sender<Message<B>>) -> StepResult<Done<B>>
+    + Sync
+    + 'p;
+
 pub struct DrainState<'a, B: Backend> {
     ctx: &'a RunContext<'a, B>,
     plan: &'a Plan,
     options: &'a Options,
+    perform: &'a Perform<'a, B>,
     queue: DependencyQueue,
     status: Vec<Status>,
     in_use: HashMap<Resource, usize>,
@@ -74,7 +81,21 @@ pub fn run<B: Backend>(
     rx: mpsc::Receiver<Message<B>>,
     tx: mpsc::Sender<Message<B>>,
 ) -> RunReport {
-    let mut state = DrainState::new(ctx, plan, options);
+    run_with(ctx, plan, options, reporter, rx, tx, &perform)
+}
+
+/// [`run`], with the jobs performed by `perform` (the scheduler's benchmark
+/// measures the scheduler alone with instant jobs).
+pub fn run_with<B: Backend>(
+    ctx: &RunContext<B>,
+    plan: &Plan,
+    options: &Options,
+    reporter: &mut Reporter,
+    rx: mpsc::Receiver<Message<B>>,
+    tx: mpsc::Sender<Message<B>>,
+    perform: &Perform<'_, B>,
+) -> RunReport {
+    let mut state = DrainState::new(ctx, plan, options, perform);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(state.threads())
         .thread_name(|i| format!("pipeline-worker-{i}"))
@@ -94,7 +115,12 @@ pub fn run<B: Backend>(
 }
 
 impl<'a, B: Backend> DrainState<'a, B> {
-    fn new(ctx: &'a RunContext<'a, B>, plan: &'a Plan, options: &'a Options) -> Self {
+    fn new(
+        ctx: &'a RunContext<'a, B>,
+        plan: &'a Plan,
+        options: &'a Options,
+        perform: &'a Perform<'a, B>,
+    ) -> Self {
         let (queue, ready) = DependencyQueue::new(plan);
         let mut steps_per_cell: HashMap<usize, usize> = HashMap::new();
         for node in plan.order() {
@@ -106,6 +132,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
             ctx,
             plan,
             options,
+            perform,
             queue,
             status: vec![Status::Waiting; plan.len()],
             in_use: HashMap::new(),
@@ -231,7 +258,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
         self.started_at.insert(node, Instant::now());
         self.running += 1;
         reporter.started(step, &self.row(step));
-        let (ctx, tx) = (self.ctx, tx.clone());
+        let (ctx, tx, perform) = (self.ctx, tx.clone(), self.perform);
         scope.spawn(move |_| {
             let started = Instant::now();
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -11,7 +11,7 @@ mod outcome;
 mod reporter;
 mod run_context;
 
-pub use drain_state::{Options, RunReport, run};
+pub use drain_state::{Options, Perform, RunReport, run, run_with};
 pub use job::{Done, Job};
 pub use message::{Message, Progress};
 pub use outcome::{CellOutcome, TargetImage};

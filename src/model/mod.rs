@@ -1,5 +1,6 @@
-//! The validated model of a recipe. Pure: nothing here touches the network,
-//! runs a process or writes a file.
+//! The validated model of a recipe. Pure: nothing here reads or writes a
+//! file, touches the environment or the network, or runs a process; the
+//! loader reads what it needs.
 
 mod arch;
 mod base;
@@ -15,6 +16,7 @@ mod secrets;
 mod services;
 mod target;
 mod template;
+mod validator;
 
 pub use arch::Arch;
 pub use base::{Base, Checksum};
@@ -30,3 +32,4 @@ pub use secrets::{SECRET_PREFIX, Secret, Secrets};
 pub use services::Services;
 pub use target::{Target, TargetKind, Visibility};
 pub use template::Template;
+pub use validator::{RecipeInput, validate};

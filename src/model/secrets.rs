@@ -28,14 +28,6 @@ impl Secret {
 }
 
 impl Secrets {
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| {
-            let k = k.into_string().ok()?;
-            k.starts_with(SECRET_PREFIX)
-                .then(|| (k, v.to_string_lossy().into_owned()))
-        }))
-    }
-
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
         let mut secrets = Vec::new();
         for (key, value) in vars {

@@ -1,0 +1,111 @@
+//! The loader: reads what a recipe is made of (its file, its template, the
+//! `PIPELINE_SECRET_*` environment) and hands it to the model, which
+//! validates it without touching the file system or the environment.
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::{Recipe, RecipeInput, SECRET_PREFIX, Secrets, validate};
+use crate::recipe;
+use crate::source_file::SourceFile;
+use camino::{Utf8Path, Utf8PathBuf};
+use std::sync::Arc;
+
+/// Read, parse and validate a recipe file, reporting every problem found.
+pub fn load(path: &Utf8Path) -> Result<Recipe, Diagnostics> {
+    let file = SourceFile::read(path).map_err(|e| {
+        Diagnostic::new(format!(
+            "failed to read recipe `{path}`: {}",
+            io_message(&e)
+        ))
+    })?;
+    let file = Arc::new(file);
+    let raw = recipe::parse(&file)?;
+    let dir = absolute_dir(path);
+    let written = &raw.image.value.template.value;
+    let template = SourceFile::read(&dir.join(written))
+        .map(|t| Arc::new(SourceFile::new(display_path(path, written), t.text)))
+        .map_err(|e| io_message(&e));
+    validate(RecipeInput {
+        file,
+        dir,
+        raw,
+        template,
+    })
+}
+
+/// Every environment variable `PIPELINE_SECRET_<NAME>`.
+pub fn secrets() -> Result<Secrets, String> {
+    Secrets::from_vars(std::env::vars_os().filter_map(|(k, v)| {
+        let k = k.into_string().ok()?;
+        k.starts_with(SECRET_PREFIX)
+            .then(|| (k, v.to_string_lossy().into_owned()))
+    }))
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The recipe's directory, absolute.
+fn absolute_dir(path: &Utf8Path) -> Utf8PathBuf {
+    let dir = path.parent().unwrap_or(Utf8Path::new(""));
+    let dir = if dir.as_str().is_empty() {
+        Utf8Path::new(".")
+    } else {
+        dir
+    };
+    match dir.canonicalize_utf8() {
+        Ok(d) => d,
+        Err(_) => std::env::current_dir()
+            .ok()
+            .and_then(|c| Utf8PathBuf::from_path_buf(c).ok())
+            .map_or_else(|| dir.to_owned(), |c| c.join(dir)),
+    }
+}
+
+/// A template path as the user would type it from where they are.
+fn display_path(recipe: &Utf8Path, relative: &str) -> Utf8PathBuf {
+    let dir = recipe.parent().unwrap_or(Utf8Path::new(""));
+    let joined = dir.join(relative);
+    // Fold `a/../` so messages show `templates/x.tera`, not `recipes/../templates/x.tera`.
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.as_str().split('/') {
+        match part {
+            ".." if parts.last().is_some_and(|p| *p != ".." && !p.is_empty()) => {
+                parts.pop();
+            }
+            "." => {}
+            p => parts.push(p),
+        }
+    }
+    Utf8PathBuf::from(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_path_folds_parent_dirs() {
+        assert_eq!(
+            display_path("recipes/a.toml".into(), "../templates/x.tera"),
+            Utf8PathBuf::from("templates/x.tera")
+        );
+        assert_eq!(
+            display_path("a.toml".into(), "t/x.tera"),
+            Utf8PathBuf::from("t/x.tera")
+        );
+        assert_eq!(
+            display_path("a.toml".into(), "../x.tera"),
+            Utf8PathBuf::from("../x.tera")
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment() {
+        // The test process's own environment: whatever it holds parses.
+        assert!(secrets().is_ok());
+    }
+}

@@ -1,0 +1,799 @@
+//! Turning a raw recipe into a [`Recipe`]: every value checked, paths
+//! resolved, the matrix expanded, every problem collected. Pure: what it
+//! needs from files (the template) the loader read for it.
+
+use super::channel::{CHANNEL_AXES, check_channel};
+use super::{
+    Arch, Axis, Backend, Base, Build, Cell, Checksum, Combination, Compression, Image, Matrix,
+    Recipe, Resource, Services, Target, TargetKind, Template, Visibility,
+};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::recipe::{self, RawCombination, RawRecipe, RawTargetKind, Spanned};
+use crate::source_file::SourceFile;
+use camino::Utf8PathBuf;
+use indexmap::IndexMap;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Template variables that an axis may not shadow.
+const RESERVED: &[&str] = &[
+    "image_name",
+    "prefix",
+    "arch",
+    "disk_size",
+    "cell",
+    "vars",
+    "services",
+    "secret_names",
+    "name",
+];
+
+/// What a recipe is made of, as the loader read it.
+pub struct RecipeInput {
+    pub file: Arc<SourceFile>,
+    /// The recipe's directory, absolute: relative paths resolve against it.
+    pub dir: Utf8PathBuf,
+    pub raw: RawRecipe,
+    /// The template `image.template` names, or why it could not be read.
+    pub template: Result<Arc<SourceFile>, String>,
+}
+
+/// Validate a recipe, reporting every problem found.
+pub fn validate(input: RecipeInput) -> Result<Recipe, Diagnostics> {
+    let RecipeInput {
+        file,
+        dir,
+        raw,
+        template,
+    } = input;
+    Validator {
+        file,
+        dir,
+        template: Some(template),
+        problems: Diagnostics::default(),
+    }
+    .recipe(raw)
+}
+
+/// Collects every problem while turning raw values into model values.
+struct Validator {
+    file: Arc<SourceFile>,
+    dir: Utf8PathBuf,
+    /// Taken by the one check that needs it.
+    template: Option<Result<Arc<SourceFile>, String>>,
+    problems: Diagnostics,
+}
+
+impl Validator {
+    fn error(&mut self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+        let d = Diagnostic::at(&self.file, span, message).key(key);
+        self.problems.push(d);
+    }
+
+    fn error_with_help(
+        &mut self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        let d = Diagnostic::at(&self.file, span, message)
+            .key(key)
+            .help(help);
+        self.problems.push(d);
+    }
+
+    fn recipe(mut self, raw: RawRecipe) -> Result<Recipe, Diagnostics> {
+        let image = self.image(&raw);
+        let bases = self.bases(&raw);
+        let defined: Vec<String> = raw.bases.keys().map(|k| k.value.clone()).collect();
+        let matrix = self.matrix(&raw, &defined);
+        let build = self.build(&raw);
+        let services = self.services(&raw);
+        let targets = self.targets(&raw);
+        let (Some(image), Some(matrix)) = (image, matrix) else {
+            return Err(self.problems);
+        };
+        let cells = self.cells(&raw, &image, &matrix);
+        let name = self.file.path.file_stem().unwrap_or("recipe").to_owned();
+        let recipe = Recipe {
+            file: self.file.clone(),
+            dir: self.dir.clone(),
+            name,
+            image,
+            bases,
+            matrix,
+            build,
+            services,
+            vars: raw.vars,
+            targets,
+            cells,
+        };
+        self.problems.into_result(recipe)
+    }
+
+    fn image(&mut self, raw: &RawRecipe) -> Option<Image> {
+        let image = &raw.image.value;
+        let prefix = &image.prefix;
+        if !is_name(&prefix.value) {
+            self.error(
+                prefix.span.clone(),
+                "image.prefix",
+                format!(
+                    "invalid image prefix `{}`: use letters, digits, `.`, `_` and `-`",
+                    prefix.value
+                ),
+            );
+        }
+        let disk_size = image
+            .disk_size
+            .as_ref()
+            .and_then(|size| self.size(size, "image.disk_size", 1 << 30));
+        let template = self.template(&image.template)?;
+        Some(Image {
+            prefix: prefix.value.clone(),
+            arch: image.arch.as_ref().map_or(Arch::X64, |a| a.value.into()),
+            template,
+            disk_size,
+            disk_size_text: image
+                .disk_size
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn template(&mut self, path: &Spanned<String>) -> Option<Template> {
+        let file = match self.template.take() {
+            Some(Ok(file)) => file,
+            Some(Err(why)) => {
+                self.error(
+                    path.span.clone(),
+                    "image.template",
+                    format!("failed to read template `{}`: {why}", path.value),
+                );
+                return None;
+            }
+            None => return None,
+        };
+        match Template::parse(file) {
+            Ok(t) => Some(t),
+            Err(d) => {
+                self.problems.push(d);
+                None
+            }
+        }
+    }
+
+    fn size(&mut self, size: &Spanned<String>, key: &str, min: u64) -> Option<u64> {
+        let parsed = parse_size::Config::new()
+            .with_binary()
+            .parse_size(&size.value);
+        match parsed {
+            Ok(bytes) if bytes >= min => Some(bytes),
+            Ok(_) => {
+                self.error(
+                    size.span.clone(),
+                    key,
+                    format!(
+                        "size `{}` is too small: at least {} is needed",
+                        size.value,
+                        human_bytes(min)
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(
+                    size.span.clone(),
+                    key,
+                    format!(
+                        "invalid size `{}`: {e}; write it like `20G` (binary units)",
+                        size.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, d: &Spanned<String>, key: &str) -> Option<Duration> {
+        match humantime::parse_duration(&d.value) {
+            Ok(v) if !v.is_zero() => Some(v),
+            Ok(_) => {
+                self.error(d.span.clone(), key, "the duration must be more than zero");
+                None
+            }
+            Err(e) => {
+                self.error(
+                    d.span.clone(),
+                    key,
+                    format!(
+                        "invalid duration `{}`: {}; write it like `30m`, `2h` or `7d`",
+                        d.value,
+                        lowercase(&e.to_string())
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn bases(&mut self, raw: &RawRecipe) -> IndexMap<String, Base> {
+        let mut bases = IndexMap::new();
+        for (name, base) in &raw.bases {
+            let key = format!("bases.{}", name.value);
+            if !is_name(&name.value) {
+                self.error(
+                    name.span.clone(),
+                    &key,
+                    format!(
+                        "invalid base name `{}`: use letters, digits, `.`, `_` and `-`",
+                        name.value
+                    ),
+                );
+            }
+            let b = &base.value;
+            let source = match Resource::parse(&b.url.value, &self.dir) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    self.error(
+                        b.url.span.clone(),
+                        format!("{key}.url"),
+                        format!("invalid url: {e}"),
+                    );
+                    None
+                }
+            };
+            let checksum = match (&b.sha256, &b.sha256sums) {
+                (Some(sha), None) => {
+                    let hex = sha.value.to_ascii_lowercase();
+                    if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                        Some(Checksum::Sha256(hex))
+                    } else {
+                        self.error(
+                            sha.span.clone(),
+                            format!("{key}.sha256"),
+                            "invalid sha256: expected 64 hexadecimal digits",
+                        );
+                        None
+                    }
+                }
+                (None, Some(sums)) => match Resource::parse(&sums.value, &self.dir) {
+                    Ok(r) => Some(Checksum::Sums(r)),
+                    Err(e) => {
+                        self.error(
+                            sums.span.clone(),
+                            format!("{key}.sha256sums"),
+                            format!("invalid sha256sums: {e}"),
+                        );
+                        None
+                    }
+                },
+                (Some(sha), Some(_)) => {
+                    self.error(
+                        sha.span.clone(),
+                        &key,
+                        "both `sha256` and `sha256sums` are set: keep one",
+                    );
+                    None
+                }
+                (None, None) => {
+                    self.error_with_help(
+                        base.span.clone(),
+                        &key,
+                        format!("base `{}` has no checksum", name.value),
+                        "every base is verified before use: set `sha256 = \"…\"` or `sha256sums = \"…/SHA256SUMS\"`",
+                    );
+                    None
+                }
+            };
+            if let (Some(source), Some(checksum)) = (source, checksum) {
+                bases.insert(
+                    name.value.clone(),
+                    Base {
+                        name: name.value.clone(),
+                        source,
+                        checksum,
+                        os_distro: b.os_distro.as_ref().map(|v| v.value.clone()),
+                        os_version: b.os_version.as_ref().map(|v| v.value.clone()),
+                    },
+                );
+            }
+        }
+        bases
+    }
+
+    fn matrix(&mut self, raw: &RawRecipe, bases: &[String]) -> Option<Matrix> {
+        let m = &raw.matrix.value;
+        let mut axes = Vec::new();
+        let mut ok = true;
+        for (name, values) in &m.axes {
+            let key = format!("matrix.{}", name.value);
+            if !is_axis_name(&name.value) {
+                self.error(
+                    name.span.clone(),
+                    &key,
+                    format!(
+                        "invalid axis name `{}`: use lowercase letters, digits and `_`, starting with a letter",
+                        name.value
+                    ),
+                );
+                ok = false;
+            } else if RESERVED.contains(&name.value.as_str()) {
+                let help = if name.value == "arch" {
+                    "set the architecture in `[image] arch`; write one recipe per architecture"
+                } else {
+                    "rename the axis"
+                };
+                self.error_with_help(
+                    name.span.clone(),
+                    &key,
+                    format!("`{}` is reserved and cannot be a matrix axis", name.value),
+                    help,
+                );
+                ok = false;
+            }
+            if values.value.is_empty() {
+                self.error_with_help(
+                    values.span.clone(),
+                    &key,
+                    format!("axis `{}` has no values", name.value),
+                    "use [\"\"] for an axis that is never set, or remove it",
+                );
+                ok = false;
+            }
+            let mut seen: HashMap<&str, usize> = HashMap::new();
+            for (i, value) in values.value.iter().enumerate() {
+                let vkey = format!("{key}[{i}]");
+                if seen.insert(&value.value, i).is_some() {
+                    self.error(
+                        value.span.clone(),
+                        &vkey,
+                        format!("`{}` appears twice in axis `{}`", value.value, name.value),
+                    );
+                    ok = false;
+                }
+                ok &= self.axis_value(&name.value, value, &vkey, bases);
+            }
+            axes.push(Axis {
+                name: name.value.clone(),
+                values: values.value.iter().map(|v| v.value.clone()).collect(),
+            });
+        }
+        if !axes.iter().any(|a| a.name == "base") {
+            self.error_with_help(
+                raw.matrix.span.clone(),
+                "matrix",
+                "the matrix has no `base` axis",
+                "add `base = [\"…\"]` naming entries of [bases]",
+            );
+            return None;
+        }
+        let include = self.combinations(&m.include, "include", &axes, bases, true);
+        let exclude = self.combinations(&m.exclude, "exclude", &axes, bases, false);
+        ok.then_some(Matrix {
+            axes,
+            include: include?,
+            exclude: exclude?,
+        })
+    }
+
+    /// Check one value of an axis; returns whether it is fine.
+    fn axis_value(
+        &mut self,
+        axis: &str,
+        value: &Spanned<String>,
+        key: &str,
+        bases: &[String],
+    ) -> bool {
+        let v = &value.value;
+        if axis == "base" {
+            if !bases.contains(v) {
+                let known: Vec<&str> = bases.iter().map(String::as_str).collect();
+                self.error_with_help(
+                    value.span.clone(),
+                    key,
+                    format!("base `{v}` has no `[bases.{v}]` entry"),
+                    if known.is_empty() {
+                        "no bases are defined: add a `[bases.NAME]` table with `url` and a checksum"
+                            .to_owned()
+                    } else {
+                        format!("defined bases: {}", known.join(", "))
+                    },
+                );
+                return false;
+            }
+            return true;
+        }
+        if CHANNEL_AXES.contains(&axis) {
+            if let Err(e) = check_channel(v) {
+                self.error(
+                    value.span.clone(),
+                    key,
+                    format!("invalid {axis} channel: {e}"),
+                );
+                return false;
+            }
+            return true;
+        }
+        if !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
+        {
+            self.error(
+                value.span.clone(),
+                key,
+                format!(
+                    "invalid value `{v}` for axis `{axis}`: use letters, digits, `.`, `_`, `-` and `/` (values become part of image names)"
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn combinations(
+        &mut self,
+        raw: &[Spanned<RawCombination>],
+        what: &str,
+        axes: &[Axis],
+        bases: &[String],
+        is_include: bool,
+    ) -> Option<Vec<Combination>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, entry) in raw.iter().enumerate() {
+            let key = format!("matrix.{what}[{i}]");
+            let mut combination = Combination::new();
+            for (name, value) in &entry.value {
+                let vkey = format!("{key}.{}", name.value);
+                let Some(axis) = axes.iter().find(|a| a.name == name.value) else {
+                    let names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
+                    self.error_with_help(
+                        name.span.clone(),
+                        &vkey,
+                        format!("`{}` is not an axis of the matrix", name.value),
+                        format!("axes: {}", names.join(", ")),
+                    );
+                    ok = false;
+                    continue;
+                };
+                if is_include {
+                    ok &= self.axis_value(&axis.name, value, &vkey, bases);
+                } else if !axis.values.contains(&value.value) {
+                    self.error_with_help(
+                        value.span.clone(),
+                        &vkey,
+                        format!(
+                            "`{}` is not a value of axis `{}`, so this exclude matches nothing",
+                            value.value, axis.name
+                        ),
+                        format!("values: {:?}", axis.values),
+                    );
+                    ok = false;
+                }
+                combination.insert(name.value.clone(), value.value.clone());
+            }
+            if is_include && !combination.contains_key("base") {
+                self.error(entry.span.clone(), &key, "an include entry needs a `base`");
+                ok = false;
+            }
+            if combination.is_empty() && !is_include {
+                self.error(
+                    entry.span.clone(),
+                    &key,
+                    "an empty exclude drops every cell",
+                );
+                ok = false;
+            }
+            out.push(combination);
+        }
+        ok.then_some(out)
+    }
+
+    fn cells(&mut self, raw: &RawRecipe, image: &Image, matrix: &Matrix) -> Vec<Cell> {
+        let axes: Arc<[String]> = matrix.axes.iter().map(|a| a.name.clone()).collect();
+        let mut cells: Vec<Cell> = matrix
+            .expand()
+            .into_iter()
+            .map(|values| Cell::new(axes.clone(), values, &image.prefix, image.arch))
+            .collect();
+        if cells.is_empty() {
+            self.error(
+                raw.matrix.span.clone(),
+                "matrix",
+                "the matrix has no cells: every combination is excluded",
+            );
+        }
+        cells.sort_by(|a, b| a.image_name.cmp(&b.image_name));
+        for pair in cells.windows(2) {
+            let (first, second) = (&pair[0], &pair[1]);
+            if first.image_name == second.image_name {
+                let span =
+                    collision_span(raw, first, second).unwrap_or_else(|| raw.matrix.span.clone());
+                let key = self
+                    .key_at(span.start)
+                    .unwrap_or_else(|| "matrix".to_owned());
+                self.error_with_help(
+                    span,
+                    key,
+                    format!(
+                        "two cells have the same image name `{}`: {} and {}",
+                        first.image_name,
+                        first.describe(),
+                        second.describe()
+                    ),
+                    "image names must be unique (`/` becomes `-` in names); change an axis value so that the names differ",
+                );
+            }
+        }
+        cells
+    }
+
+    fn build(&mut self, raw: &RawRecipe) -> Build {
+        let b = &raw.build;
+        let cpus = match &b.cpus {
+            Some(c) if !(1..=64).contains(&c.value) => {
+                self.error(
+                    c.span.clone(),
+                    "build.cpus",
+                    format!("cpus = {} is out of range 1..64", c.value),
+                );
+                2
+            }
+            Some(c) => c.value as u32,
+            None => 2,
+        };
+        let memory = b
+            .memory
+            .as_ref()
+            .and_then(|m| self.size(m, "build.memory", 256 << 20))
+            .unwrap_or(2 << 30);
+        let timeout = b
+            .timeout
+            .as_ref()
+            .and_then(|t| self.duration(t, "build.timeout"))
+            .unwrap_or(Duration::from_secs(30 * 60));
+        let rebuild_after = b
+            .rebuild_after
+            .as_ref()
+            .and_then(|t| self.duration(t, "build.rebuild_after"));
+        Build {
+            backend: b.backend.as_ref().map_or(Backend::Qemu, |b| b.value.into()),
+            cpus,
+            memory,
+            timeout,
+            compression: b
+                .compression
+                .as_ref()
+                .map_or(Compression::Zstd, |c| c.value.into()),
+            rebuild_after,
+        }
+    }
+
+    fn services(&mut self, raw: &RawRecipe) -> Services {
+        let s = &raw.services;
+        let proxy = s
+            .proxy
+            .as_ref()
+            .map(|p| p.value.clone())
+            .unwrap_or_default();
+        if let Some(p) = &s.proxy
+            && !p.value.is_empty()
+            && !(p.value.starts_with("http://") || p.value.starts_with("https://"))
+        {
+            self.error(
+                p.span.clone(),
+                "services.proxy",
+                format!(
+                    "invalid proxy `{}`: expected an http:// or https:// URL",
+                    p.value
+                ),
+            );
+        }
+        Services {
+            proxy,
+            dockerhub_cache: s
+                .dockerhub_cache
+                .as_ref()
+                .map(|p| p.value.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn targets(&mut self, raw: &RawRecipe) -> Vec<Target> {
+        if raw.targets.is_empty() {
+            self.problems.push(
+                Diagnostic::at(&self.file, 0..0, "the recipe has no upload target")
+                    .key("target")
+                    .help("add one, for example:\n[[target]]\nname = \"local\"\nkind = \"directory\"\npath = \"images\"\nkeep = 5"),
+            );
+        }
+        let mut targets = Vec::new();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (i, t) in raw.targets.iter().enumerate() {
+            let key = format!("target[{i}]");
+            let r = &t.value;
+            if let Some(first) = names.insert(r.name.value.clone(), i) {
+                let line = self
+                    .file
+                    .line_col(raw.targets[first].value.name.span.start)
+                    .0;
+                self.error_with_help(
+                    r.name.span.clone(),
+                    format!("{key}.name"),
+                    format!("duplicate target name `{}`", r.name.value),
+                    format!(
+                        "target names must be unique; `{}` is first defined on line {line}",
+                        r.name.value
+                    ),
+                );
+            } else if !is_name(&r.name.value) {
+                self.error(
+                    r.name.span.clone(),
+                    format!("{key}.name"),
+                    format!(
+                        "invalid target name `{}`: use letters, digits, `.`, `_` and `-`",
+                        r.name.value
+                    ),
+                );
+            }
+            if !(2..=99).contains(&r.keep.value) {
+                self.error_with_help(
+                    r.keep.span.clone(),
+                    format!("{key}.keep"),
+                    format!("keep = {} is out of range 2..99", r.keep.value),
+                    "keep at least 2 revisions, so that the previous image survives a bad build",
+                );
+            }
+            let uploads = match &r.uploads {
+                Some(u) if !(1..=16).contains(&u.value) => {
+                    self.error(
+                        u.span.clone(),
+                        format!("{key}.uploads"),
+                        format!("uploads = {} is out of range 1..16", u.value),
+                    );
+                    1
+                }
+                Some(u) => u.value as usize,
+                None => 2,
+            };
+            let kind = match r.kind.value {
+                RawTargetKind::Directory => {
+                    self.forbid(&r.cloud, &key, "cloud", "directory");
+                    self.forbid(&r.visibility, &key, "visibility", "directory");
+                    match &r.path {
+                        Some(p) if p.value.is_empty() => {
+                            self.error(
+                                p.span.clone(),
+                                format!("{key}.path"),
+                                "the path must not be empty",
+                            );
+                            None
+                        }
+                        Some(p) => Some(TargetKind::Directory {
+                            path: self.dir.join(&p.value),
+                        }),
+                        None => {
+                            self.error_with_help(
+                                t.span.clone(),
+                                &key,
+                                format!("directory target `{}` has no `path`", r.name.value),
+                                "add `path = \"images\"` (relative to the recipe)",
+                            );
+                            None
+                        }
+                    }
+                }
+                RawTargetKind::Openstack => {
+                    self.forbid(&r.path, &key, "path", "openstack");
+                    match &r.cloud {
+                        Some(c) if c.value.is_empty() => {
+                            self.error(
+                                c.span.clone(),
+                                format!("{key}.cloud"),
+                                "the cloud name must not be empty",
+                            );
+                            None
+                        }
+                        Some(c) => Some(TargetKind::Openstack {
+                            cloud: c.value.clone(),
+                            visibility: r
+                                .visibility
+                                .as_ref()
+                                .map_or(Visibility::Private, |v| v.value.into()),
+                        }),
+                        None => {
+                            self.error_with_help(
+                                t.span.clone(),
+                                &key,
+                                format!("openstack target `{}` has no `cloud`", r.name.value),
+                                "add `cloud = \"NAME\"`, a cloud of your clouds.yaml",
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(kind) = kind {
+                targets.push(Target {
+                    name: r.name.value.clone(),
+                    kind,
+                    keep: r.keep.value.clamp(2, 99) as u32,
+                    uploads,
+                });
+            }
+        }
+        targets
+    }
+
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let (doc, _) = toml::de::DeTable::parse_recoverable(&self.file.text);
+        recipe::key_path_at(doc.get_ref(), offset)
+    }
+
+    fn forbid<T>(&mut self, field: &Option<Spanned<T>>, key: &str, name: &str, kind: &str) {
+        if let Some(f) = field {
+            self.error(
+                f.span.clone(),
+                format!("{key}.{name}"),
+                format!("`{name}` does not apply to a {kind} target"),
+            );
+        }
+    }
+}
+
+/// The span of the value that tells two same-named cells apart: the value
+/// of the first axis where they differ, as written in the matrix.
+fn collision_span(raw: &RawRecipe, a: &Cell, b: &Cell) -> Option<Range<usize>> {
+    let (axis, value) = a
+        .values()
+        .zip(b.values())
+        .find(|(x, y)| x.1 != y.1)
+        .map(|(_, y)| y)?;
+    let m = &raw.matrix.value;
+    m.axes
+        .iter()
+        .filter(|(name, _)| name.value == axis)
+        .flat_map(|(_, values)| values.value.iter())
+        .chain(
+            m.include
+                .iter()
+                .flat_map(|c| c.value.iter())
+                .filter(|(k, _)| k.value == axis)
+                .map(|(_, v)| v),
+        )
+        .find(|v| v.value == value)
+        .map(|v| v.span.clone())
+}
+
+/// Names that end up in file names and image names.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn is_axis_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
+        format!("{}G", n >> 30)
+    } else {
+        format!("{}M", n >> 20)
+    }
+}
+
+fn lowercase(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
