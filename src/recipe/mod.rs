@@ -1,6 +1,7 @@
 //! The recipe as written: raw serde types that mirror the TOML file, with
 //! spans, and the parser that reads them. Nothing here judges the values;
-//! `crate::model` does.
+//! `crate::model` does. The types' JSON Schema (for editors) states what of
+//! the model's rules a schema can, with the patterns in [`rules`].
 
 mod key_path;
 mod parse;
@@ -11,6 +12,7 @@ mod raw_matrix;
 mod raw_recipe;
 mod raw_services;
 mod raw_target;
+pub mod rules;
 mod spanned;
 
 pub use key_path::key_path_at;

@@ -1,4 +1,4 @@
-use super::Spanned;
+use super::{Spanned, rules};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -6,15 +6,20 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawImage {
-    /// Image names start with this, e.g. `github-runner`.
+    /// Image names start with this, e.g. `github-runner`: letters, digits,
+    /// `.`, `_` and `-`.
+    #[schemars(pattern(rules::NAME))]
     pub prefix: Spanned<String>,
     /// CPU architecture of every image of this recipe.
     #[serde(default)]
     pub arch: Option<Spanned<RawArch>>,
     /// Tera template of the provisioning script, relative to the recipe file.
+    #[schemars(length(min = 1))]
     pub template: Spanned<String>,
-    /// Size of the image's disk, binary units as in QEMU (`20G` is 20 GiB).
+    /// Size of the image's disk, binary units as in QEMU (`20G` is 20 GiB),
+    /// at least 1G.
     #[serde(default)]
+    #[schemars(pattern(rules::SIZE))]
     pub disk_size: Option<Spanned<String>>,
 }
 

@@ -1,4 +1,4 @@
-use super::Spanned;
+use super::{Spanned, rules};
 use indexmap::IndexMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{MapAccess, Visitor};
@@ -54,27 +54,91 @@ impl JsonSchema for RawMatrix {
         "RawMatrix".into()
     }
 
+    /// What the model checks of each axis and entry that depends on no other
+    /// part of the recipe: names, non-empty axes without repeated values,
+    /// channels, `include` entries with a `base`, non-empty `exclude` entries.
+    /// Whether a base has a `[bases]` entry, an entry names real axes, an
+    /// exclude value is among its axis' values, and whether the cells' image
+    /// names differ, depend on other values: no schema says that.
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let combination = json_schema!({
-            "type": "object",
-            "additionalProperties": { "type": "string" }
+        let axis_name = json_schema!({
+            "pattern": rules::AXIS_NAME,
+            "not": { "enum": rules::RESERVED_AXES }
         });
+        // An entry's keys are axes, so never `include` or `exclude`.
+        let mut entry_key_taken: Vec<&str> = rules::RESERVED_AXES.to_vec();
+        entry_key_taken.extend(["include", "exclude"]);
+        let entry_key = json_schema!({
+            "pattern": rules::AXIS_NAME,
+            "not": { "enum": entry_key_taken }
+        });
+        let base = json_schema!({ "type": "string", "pattern": rules::NAME });
+        let channel = json_schema!({ "type": "string", "pattern": rules::CHANNEL });
+        let value = json_schema!({ "type": "string", "pattern": rules::AXIS_VALUE });
+        let axis = |item: &Schema, description: &str| {
+            json_schema!({
+                "description": description,
+                "type": "array",
+                "items": item,
+                "minItems": 1,
+                "uniqueItems": true
+            })
+        };
+        let mut properties = serde_json::Map::new();
+        properties.insert(
+            "base".into(),
+            axis(&base, "Required: names of `[bases.*]` entries.").into(),
+        );
+        for name in rules::CHANNEL_AXES {
+            properties.insert(
+                (*name).into(),
+                axis(
+                    &channel,
+                    "Snap channels `<track>/<risk>` (like `3.1/stable`), \"\" for not installed.",
+                )
+                .into(),
+            );
+        }
+        let mut entry_properties = serde_json::Map::new();
+        entry_properties.insert("base".into(), base.clone().into());
+        for name in rules::CHANNEL_AXES {
+            entry_properties.insert((*name).into(), channel.clone().into());
+        }
+        let entry = json_schema!({
+            "type": "object",
+            "propertyNames": entry_key,
+            "properties": entry_properties,
+            "additionalProperties": value
+        });
+        let mut include = entry.clone();
+        include.insert("required".into(), serde_json::json!(["base"]));
+        let mut exclude = entry;
+        exclude.insert("minProperties".into(), 1.into());
+        properties.insert(
+            "include".into(),
+            json_schema!({
+                "description": "Extra cells, as in CI matrices; axes left out are empty.",
+                "type": "array",
+                "items": include
+            })
+            .into(),
+        );
+        properties.insert(
+            "exclude".into(),
+            json_schema!({
+                "description": "Cells to drop: every cell matching all the given axis values.",
+                "type": "array",
+                "items": exclude
+            })
+            .into(),
+        );
         json_schema!({
-            "description": "Axes of the build matrix: each key but include/exclude is an axis whose values are strings; `base` is required and names `[bases.*]` entries. An empty string means \"not set\" (for juju/microk8s: not installed).",
+            "description": "Axes of the build matrix: each key but include/exclude is an axis whose values are strings; `base` is required and names `[bases.*]` entries. An empty string means \"not set\" (for juju/microk8s: not installed). Axis names are lowercase letters, digits and `_`, starting with a letter; values of other axes are letters, digits, `.`, `_`, `-` and `/`.",
             "type": "object",
             "required": ["base"],
-            "properties": {
-                "base": { "type": "array", "items": { "type": "string" }, "minItems": 1 },
-                "include": {
-                    "description": "Extra cells, as in CI matrices; axes left out are empty.",
-                    "type": "array", "items": combination
-                },
-                "exclude": {
-                    "description": "Cells to drop: every cell matching all the given axis values.",
-                    "type": "array", "items": combination
-                }
-            },
-            "additionalProperties": { "type": "array", "items": { "type": "string" } }
+            "propertyNames": axis_name,
+            "properties": properties,
+            "additionalProperties": axis(&value, "Values of the axis: letters, digits, `.`, `_`, `-` and `/`, or \"\" for not set.")
         })
     }
 }

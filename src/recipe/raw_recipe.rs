@@ -1,16 +1,18 @@
-use super::{RawBase, RawBuild, RawImage, RawMatrix, RawServices, RawTarget, Spanned};
+use super::{RawBase, RawBuild, RawImage, RawMatrix, RawServices, RawTarget, Spanned, rules};
 use indexmap::IndexMap;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema};
 use serde::Deserialize;
 
 /// A recipe file as written, before validation. Field names are the TOML keys.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "pipeline recipe")]
+#[schemars(title = "pipeline recipe", transform = require_targets)]
 pub struct RawRecipe {
     pub image: Spanned<RawImage>,
-    /// Base cloud images, by the name the matrix uses.
+    /// Base cloud images, by the name the matrix uses (letters, digits, `.`,
+    /// `_` and `-`).
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": rules::NAME }))]
     pub bases: IndexMap<Spanned<String>, Spanned<RawBase>>,
     pub matrix: Spanned<RawMatrix>,
     #[serde(default)]
@@ -20,7 +22,16 @@ pub struct RawRecipe {
     /// Free-form settings for the template, e.g. `runner_version`.
     #[serde(default)]
     pub vars: IndexMap<String, serde_json::Value>,
-    /// Upload targets.
+    /// Upload targets: at least one.
     #[serde(default, rename = "target")]
+    #[schemars(length(min = 1))]
     pub targets: Vec<Spanned<RawTarget>>,
+}
+
+/// The parser lets `[[target]]` default to none so that its absence is
+/// reported with every other problem; the model then requires one.
+fn require_targets(schema: &mut Schema) {
+    if let Some(serde_json::Value::Array(required)) = schema.get_mut("required") {
+        required.push("target".into());
+    }
 }

@@ -1,4 +1,4 @@
-use super::Spanned;
+use super::{Spanned, rules};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -6,8 +6,10 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawServices {
-    /// HTTP proxy the build (the guest and base downloads) uses; empty for none.
+    /// HTTP proxy the build (the guest and base downloads) uses: an
+    /// `http://` or `https://` URL, empty for none.
     #[serde(default)]
+    #[schemars(pattern(rules::PROXY))]
     pub proxy: Option<Spanned<String>>,
     /// Registry mirror for docker.io (used by microk8s); empty for none.
     #[serde(default)]

@@ -1,4 +1,4 @@
-use super::Spanned;
+use super::{Spanned, rules};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -6,23 +6,39 @@ use serde::Deserialize;
 /// of each image are kept there.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {
+        "if": { "properties": { "kind": { "const": "directory" } }, "required": ["kind"] },
+        "then": { "required": ["path"], "properties": { "cloud": false, "visibility": false } },
+    },
+    {
+        "if": { "properties": { "kind": { "const": "openstack" } }, "required": ["kind"] },
+        "then": { "required": ["cloud"], "properties": { "path": false } },
+    },
+]))]
 pub struct RawTarget {
-    /// Unique name of the target within the recipe.
+    /// Unique name of the target within the recipe: letters, digits, `.`,
+    /// `_` and `-`.
+    #[schemars(pattern(rules::NAME))]
     pub name: Spanned<String>,
     pub kind: Spanned<RawTargetKind>,
     /// Revisions kept per image name (2..99).
+    #[schemars(range(min = 2, max = 99))]
     pub keep: Spanned<i64>,
-    /// `directory`: the store's directory, relative to the recipe.
+    /// `directory` (required there): the store's directory, relative to the recipe.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub path: Option<Spanned<String>>,
-    /// `openstack`: the cloud's name in clouds.yaml.
+    /// `openstack` (required there): the cloud's name in clouds.yaml.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub cloud: Option<Spanned<String>>,
     /// `openstack`: image visibility (default private).
     #[serde(default)]
     pub visibility: Option<Spanned<RawVisibility>>,
-    /// Uploads to this target that may run at once.
+    /// Uploads to this target that may run at once (1..16).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 16))]
     pub uploads: Option<Spanned<i64>>,
 }
 

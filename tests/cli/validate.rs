@@ -1,4 +1,5 @@
 use crate::support::{ok, pipeline, repo, run, stderr, stdout, tree};
+use std::collections::HashMap;
 use std::process::Stdio;
 
 #[test]
@@ -219,6 +220,552 @@ fn schema_is_derived_and_shipped() {
             );
         }
     }
+}
+
+/// Bad recipes that a JSON Schema rejects, each with the problems `validate`
+/// reports (its key) and where check-jsonschema reports them (its path).
+const SCHEMA_REJECTS: &[(&str, &[(&str, &str)])] = &[
+    ("both-checksums", &[("bases.noble", "$.bases.noble")]),
+    ("cpus-out-of-range", &[("build.cpus", "$.build.cpus")]),
+    (
+        "directory-target-without-path",
+        &[("target[0]", "$.target[0]")],
+    ),
+    (
+        "duplicate-axis-value",
+        &[("matrix.juju[1]", "$.matrix.juju")],
+    ),
+    ("empty-axis", &[("matrix.flavour", "$.matrix.flavour")]),
+    (
+        "empty-exclude",
+        &[("matrix.exclude[0]", "$.matrix.exclude[0]")],
+    ),
+    (
+        "include-without-base",
+        &[("matrix.include[0]", "$.matrix.include[0]")],
+    ),
+    ("invalid-axis-name", &[("matrix.gpu-type", "$.matrix")]),
+    (
+        "invalid-axis-value",
+        &[("matrix.flavour[0]", "$.matrix.flavour[0]")],
+    ),
+    ("invalid-channel", &[("matrix.juju[1]", "$.matrix.juju[1]")]),
+    (
+        "invalid-disk-size",
+        &[("image.disk_size", "$.image.disk_size")],
+    ),
+    (
+        "invalid-duration",
+        &[("build.rebuild_after", "$.build.rebuild_after")],
+    ),
+    ("invalid-prefix", &[("image.prefix", "$.image.prefix")]),
+    ("invalid-proxy", &[("services.proxy", "$.services.proxy")]),
+    (
+        "invalid-sha256",
+        &[("bases.noble.sha256", "$.bases.noble.sha256")],
+    ),
+    (
+        "keep-out-of-range",
+        &[("target[0].keep", "$.target[0].keep")],
+    ),
+    // Also a base that [bases] lacks and an exclude value that is not one of
+    // its axis' values: beyond a schema (see SCHEMA_CANNOT).
+    (
+        "many-problems",
+        &[
+            ("bases.noble", "$.bases.noble"),
+            ("matrix.juju[1]", "$.matrix.juju[1]"),
+            ("build.memory", "$.build.memory"),
+            ("build.timeout", "$.build.timeout"),
+            ("target[0]", "$.target[0]"),
+            ("target[0].keep", "$.target[0].keep"),
+        ],
+    ),
+    ("no-checksum", &[("bases.noble", "$.bases.noble")]),
+    ("no-target", &[("target", "$")]),
+    (
+        "openstack-target-with-path",
+        &[("target[0].path", "$.target[0]")],
+    ),
+    ("reserved-axis", &[("matrix.arch", "$.matrix")]),
+    (
+        "unknown-compression",
+        &[("build.compression", "$.build.compression")],
+    ),
+    ("unknown-key", &[("build.cpu", "$.build")]),
+    (
+        "unsupported-url",
+        &[("bases.noble.url", "$.bases.noble.url")],
+    ),
+    (
+        "uploads-out-of-range",
+        &[("target[0].uploads", "$.target[0].uploads")],
+    ),
+    ("wrong-type", &[("target[0].keep", "$.target[0].keep")]),
+    ("zero-duration", &[("build.timeout", "$.build.timeout")]),
+];
+
+/// Bad recipes whose problem no JSON Schema can express, and why.
+const SCHEMA_CANNOT: &[(&str, &str)] = &[
+    // Not TOML at all: the editor's TOML parser reports it before any schema
+    // applies (there is no document to validate).
+    ("malformed", "not TOML"),
+    // The template file does not exist: a schema sees values, not files.
+    ("missing-template", "a file that does not exist"),
+    // The template fails to render for some cells: that takes Tera and the
+    // expanded matrix.
+    ("template-fails", "a template that fails to render"),
+    // A base that `[bases]` lacks: JSON Schema cannot compare a value with
+    // another part of the document (2020-12 has no `$data`).
+    ("unknown-base", "a matrix base that [bases] lacks"),
+    // Two targets with one name: `uniqueItems` compares whole entries, and
+    // these differ in `path`; JSON Schema has no uniqueness by key.
+    ("duplicate-target", "a target name used twice"),
+    // Image names are computed from the cells (`/` becomes `-`), so two
+    // different values collide only after that.
+    ("duplicate-image-name", "two cells with one image name"),
+];
+
+/// Edge values of the rules the schema carries: each is written into a
+/// valid recipe, and `validate` and check-jsonschema must agree on it. The
+/// bool is what `validate` says, so that a case cannot pass by accident.
+/// A line `key = value` replaces or adds the key in the section; `-key`
+/// removes it.
+const SCHEMA_EDGES: &[(&str, &[&str], bool)] = &[
+    ("[image]", &[r#"prefix = "my.image_2""#], true),
+    ("[image]", &[r#"prefix = "my/image""#], false),
+    ("[image]", &[r#"disk_size = "20Gi""#], true),
+    ("[image]", &[r#"disk_size = "20 GiB""#], true),
+    ("[image]", &[r#"disk_size = "1_024M""#], true),
+    ("[image]", &[r#"disk_size = "20G\n""#], false),
+    ("[image]", &[r#"disk_size = "20 gb of disk""#], false),
+    ("[build]", &[r#"memory = "1.5G""#], true),
+    ("[build]", &[r#"memory = "2048 MiB""#], true),
+    ("[build]", &[r#"memory = "2Gb""#], true),
+    ("[build]", &[r#"memory = "2GiB!""#], false),
+    ("[build]", &[r#"timeout = "1h 30m""#], true),
+    ("[build]", &[r#"timeout = "1h30m""#], true),
+    ("[build]", &[r#"timeout = "1.5h""#], true),
+    ("[build]", &[r#"timeout = "90 seconds""#], true),
+    ("[build]", &[r#"timeout = " 45m\n""#], true),
+    ("[build]", &["timeout = \"1\u{a0}h\""], true),
+    ("[build]", &[r#"timeout = "500ms""#], true),
+    ("[build]", &["timeout = \"10\u{b5}s\""], true),
+    ("[build]", &[r#"timeout = "2M""#], true),
+    ("[build]", &[r#"timeout = "30 Minutes""#], false),
+    ("[build]", &[r#"timeout = "1h, 30m""#], false),
+    ("[build]", &[r#"timeout = "PT30M""#], false),
+    ("[build]", &[r#"timeout = "30""#], false),
+    ("[build]", &[r#"timeout = "0""#], false),
+    ("[build]", &[r#"rebuild_after = "0d 0h""#], false),
+    ("[build]", &[r#"rebuild_after = "0.5d""#], true),
+    ("[build]", &["cpus = 64"], true),
+    ("[build]", &["cpus = 65"], false),
+    ("[build]", &[r#"compression = "zlib""#], true),
+    ("[build]", &[r#"backend = "openstack""#], true),
+    ("[build]", &[r#"backend = "kvm""#], false),
+    (
+        "[matrix]",
+        &[r#"juju = ["", "latest/edge", "3.1/candidate"]"#],
+        true,
+    ),
+    (
+        "[matrix]",
+        &[r#"microk8s = ["1.29-strict/stable/hotfix"]"#],
+        false,
+    ),
+    ("[matrix]", &[r#"microk8s = ["1.29/Stable"]"#], false),
+    (
+        "[matrix]",
+        &[r#"flavour = ["", "gpu/large", "v1.2_x"]"#],
+        true,
+    ),
+    ("[matrix]", &["flavour = [\"gr\u{f6}\u{df}\"]"], false),
+    ("[matrix]", &[r#"gpu_2 = ["a"]"#], true),
+    ("[matrix]", &[r#"Gpu = ["a"]"#], false),
+    ("[matrix]", &[r#"name = ["a"]"#], false),
+    (
+        "[matrix]",
+        &[
+            r#"flavour = ["a", "b"]"#,
+            r#"exclude = [{ flavour = "b" }]"#,
+        ],
+        true,
+    ),
+    (
+        "[matrix]",
+        &[
+            r#"flavour = ["a"]"#,
+            r#"include = [{ base = "noble", flavour = "b c" }]"#,
+        ],
+        false,
+    ),
+    (
+        "[matrix]",
+        &[
+            r#"juju = [""]"#,
+            r#"include = [{ base = "noble", juju = "3.1/stable" }]"#,
+        ],
+        true,
+    ),
+    (
+        "[matrix]",
+        &[
+            r#"juju = [""]"#,
+            r#"include = [{ base = "noble", juju = "3.1" }]"#,
+        ],
+        false,
+    ),
+    (
+        "[bases.noble]",
+        &[r#"url = "file:///srv/images/noble.img""#],
+        true,
+    ),
+    (
+        "[bases.noble]",
+        &[r#"url = "images/noble:24.04.img""#],
+        true,
+    ),
+    (
+        "[bases.noble]",
+        &[r#"url = "HTTPS://cloud-images.ubuntu.com/noble.img""#],
+        false,
+    ),
+    (
+        "[bases.noble]",
+        &[r#"url = "s3://bucket/noble.img""#],
+        false,
+    ),
+    ("[bases.noble]", &[r#"url = """#], false),
+    (
+        "[bases.noble]",
+        &[
+            "-sha256sums",
+            "sha256 = \"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789ABCDEF\"",
+        ],
+        true,
+    ),
+    (
+        "[bases.noble]",
+        &["-sha256sums", r#"sha256 = "0123456789abcdef""#],
+        false,
+    ),
+    ("[bases.noble]", &[r#"sha256sums = "SHA256SUMS""#], true),
+    ("[services]", &[r#"proxy = """#], true),
+    (
+        "[services]",
+        &[r#"proxy = "https://proxy.internal:3128""#],
+        true,
+    ),
+    (
+        "[services]",
+        &[r#"proxy = "socks5://proxy.internal:1080""#],
+        false,
+    ),
+    ("[[target]]", &["keep = 2"], true),
+    ("[[target]]", &["keep = 99"], true),
+    ("[[target]]", &["keep = 1"], false),
+    ("[[target]]", &["uploads = 16"], true),
+    ("[[target]]", &["uploads = 0"], false),
+    ("[[target]]", &[r#"name = "prod east""#], false),
+    ("[[target]]", &[r#"path = """#], false),
+    ("[[target]]", &[r#"visibility = "public""#], false),
+    (
+        "[[target]]",
+        &[
+            r#"kind = "openstack""#,
+            "-path",
+            r#"cloud = "prod""#,
+            r#"visibility = "community""#,
+        ],
+        true,
+    ),
+    ("[[target]]", &[r#"kind = "openstack""#, "-path"], false),
+    (
+        "[[target]]",
+        &[r#"kind = "openstack""#, "-path", r#"cloud = """#],
+        false,
+    ),
+];
+
+/// A valid recipe with the edge case's lines applied.
+fn edge_recipe(section: &str, lines: &[&str]) -> String {
+    let template = repo().join("tests/recipes/ok.sh.tera");
+    let mut sections: Vec<(&str, Vec<String>)> = vec![
+        (
+            "[image]",
+            vec![
+                r#"prefix = "edge""#.into(),
+                format!("template = {:?}", template.to_str().unwrap()),
+            ],
+        ),
+        (
+            "[bases.noble]",
+            vec![
+                r#"url = "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img""#.into(),
+                r#"sha256sums = "https://cloud-images.ubuntu.com/noble/current/SHA256SUMS""#.into(),
+            ],
+        ),
+        ("[matrix]", vec![r#"base = ["noble"]"#.into()]),
+        ("[build]", vec![]),
+        ("[services]", vec![]),
+        (
+            "[[target]]",
+            vec![
+                r#"name = "local""#.into(),
+                r#"kind = "directory""#.into(),
+                r#"path = "images""#.into(),
+                "keep = 3".into(),
+            ],
+        ),
+    ];
+    let body = &mut sections
+        .iter_mut()
+        .find(|(header, _)| *header == section)
+        .unwrap_or_else(|| panic!("no section {section}"))
+        .1;
+    for line in lines {
+        let key = line.trim_start_matches('-').split(" = ").next().unwrap();
+        let at = body.iter().position(|l| l.split(" = ").next() == Some(key));
+        match (line.starts_with('-'), at) {
+            (true, Some(i)) => drop(body.remove(i)),
+            (true, None) => panic!("{section} has no {key} to remove"),
+            (false, Some(i)) => body[i] = line.to_string(),
+            (false, None) => body.push(line.to_string()),
+        }
+    }
+    sections
+        .iter()
+        .map(|(header, body)| format!("{header}\n{}\n", body.join("\n")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A TOML document as editors hand it to a JSON Schema validator (taplo:
+/// tables are objects, date-times strings); `None` if it is not TOML.
+fn toml_as_json(text: &str) -> Option<serde_json::Value> {
+    fn convert(value: toml::Value) -> serde_json::Value {
+        match value {
+            toml::Value::String(s) => s.into(),
+            toml::Value::Integer(i) => i.into(),
+            toml::Value::Float(f) => f.into(),
+            toml::Value::Boolean(b) => b.into(),
+            toml::Value::Datetime(d) => d.to_string().into(),
+            toml::Value::Array(a) => a.into_iter().map(convert).collect(),
+            toml::Value::Table(t) => t.into_iter().map(|(k, v)| (k, convert(v))).collect(),
+        }
+    }
+    let table: toml::Table = toml::from_str(text).ok()?;
+    Some(convert(toml::Value::Table(table)))
+}
+
+/// Run check-jsonschema (tests/check-jsonschema: pinned, in a cached venv)
+/// with the shipped schema on the JSON files, reading patterns as
+/// `regex_variant` does; the errors by file name.
+fn check_jsonschema(
+    regex_variant: &str,
+    files: &[std::path::PathBuf],
+) -> HashMap<String, Vec<(String, String)>> {
+    let o = std::process::Command::new(repo().join("tests/check-jsonschema"))
+        .arg("--schemafile")
+        .arg(repo().join("recipes/recipe.schema.json"))
+        .args(["--output-format", "json", "--color", "never"])
+        .args(["--regex-variant", regex_variant])
+        .args(files)
+        .output()
+        .expect("tests/check-jsonschema runs");
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "check-jsonschema failed: {}\n{}{}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("check-jsonschema output: {e}\n{}{}", stdout(&o), stderr(&o)));
+    assert_eq!(report["parse_errors"], serde_json::json!([]), "{report:#}");
+    let mut errors: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for e in report["errors"].as_array().unwrap() {
+        let file = std::path::Path::new(e["filename"].as_str().unwrap());
+        errors
+            .entry(file.file_name().unwrap().to_str().unwrap().to_owned())
+            .or_default()
+            .push((
+                e["path"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            ));
+    }
+    errors
+}
+
+/// The schema holds recipes to what `validate` holds them to, as far as a
+/// schema can: a real JSON Schema validator (check-jsonschema, as editors
+/// would, on the TOML read as JSON) rejects every bad recipe whose problem a
+/// schema can express, where `validate` reports it, and accepts every good
+/// recipe; on edge values of each rule it agrees with `validate`.
+#[test]
+fn a_real_json_schema_validator_agrees_with_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let mut as_json = |name: String, text: &str| -> bool {
+        let Some(value) = toml_as_json(text) else {
+            return false;
+        };
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string(&value).unwrap()).unwrap();
+        files.push(path);
+        true
+    };
+
+    // Every bad recipe is classified, and `validate` rejects each.
+    let mut bad: Vec<String> = std::fs::read_dir(repo().join("tests/recipes/bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.file_stem().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    bad.sort();
+    for name in &bad {
+        let rejects = SCHEMA_REJECTS.iter().find(|(n, _)| n == name);
+        let cannot = SCHEMA_CANNOT.iter().any(|(n, _)| n == name);
+        assert!(
+            rejects.is_some() != cannot,
+            "tests/recipes/bad/{name}.toml: list it once, in SCHEMA_REJECTS or SCHEMA_CANNOT"
+        );
+        let path = format!("tests/recipes/bad/{name}.toml");
+        let o = run(&["validate", &path]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "validate {path}: {err}");
+        for (key, _) in rejects.map_or(&[][..], |r| r.1) {
+            assert!(
+                err.contains(&format!("key `{key}`")),
+                "{path}: no key {key} in\n{err}"
+            );
+        }
+        let text = std::fs::read_to_string(repo().join(&path)).unwrap();
+        let is_toml = as_json(format!("bad-{name}"), &text);
+        assert_eq!(is_toml, *name != "malformed", "{path}");
+    }
+    let listed = SCHEMA_REJECTS.iter().map(|(n, _)| *n);
+    for name in listed.chain(SCHEMA_CANNOT.iter().map(|(n, _)| *n)) {
+        assert!(
+            bad.iter().any(|b| b == name),
+            "no tests/recipes/bad/{name}.toml"
+        );
+    }
+
+    // Every good recipe: `plan` takes it (everything `validate` checks but
+    // rendering, which some of these leave to their tests' variables).
+    let mut good = Vec::new();
+    for folder in ["recipes", "tests/recipes"] {
+        for entry in std::fs::read_dir(repo().join(folder)).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "toml") {
+                let rel = format!("{folder}/{}", p.file_name().unwrap().to_str().unwrap());
+                ok(&["plan", &rel]);
+                let name = format!("good-{}", rel.replace('/', "-"));
+                assert!(
+                    as_json(name.clone(), &std::fs::read_to_string(&p).unwrap()),
+                    "{rel}"
+                );
+                good.push(name);
+            }
+        }
+    }
+    assert!(good.len() >= 4, "{good:?}");
+
+    // Edge values: `validate` says what the table says, for that one reason.
+    let edges_dir = tempfile::tempdir().unwrap();
+    for (i, (section, lines, valid)) in SCHEMA_EDGES.iter().enumerate() {
+        let text = edge_recipe(section, lines);
+        let path = edges_dir.path().join(format!("edge-{i}.toml"));
+        std::fs::write(&path, &text).unwrap();
+        let o = run(&["validate", path.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(
+            o.status.success(),
+            *valid,
+            "validate on {section} {lines:?}:\n{text}\n{err}"
+        );
+        assert!(
+            *valid || err.ends_with("\n1 problem found\n"),
+            "validate on {section} {lines:?}: more than the one problem:\n{err}"
+        );
+        assert!(as_json(format!("edge-{i}"), &text));
+    }
+
+    // The lists the schema repeats from the model: every axis name it
+    // reserves, `validate` reserves too, and every axis it checks as
+    // channels, `validate` checks as channels.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("recipes/recipe.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let matrix = &schema["$defs"]["RawMatrix"];
+    let reserved = matrix["propertyNames"]["not"]["enum"].as_array().unwrap();
+    let channel_pattern = &matrix["properties"]["juju"]["items"]["pattern"];
+    let channel_axes: Vec<&String> = matrix["properties"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| &p["items"]["pattern"] == channel_pattern)
+        .map(|(name, _)| name)
+        .collect();
+    assert!(reserved.len() > 5 && channel_axes.len() == 2, "{matrix:#}");
+    let axes = reserved
+        .iter()
+        .map(|n| (n.as_str().unwrap(), "a", "is reserved"));
+    let axes = axes.chain(channel_axes.iter().map(|n| (n.as_str(), "3.1", "channel")));
+    for (i, (axis, value, why)) in axes.enumerate() {
+        let text = edge_recipe("[matrix]", &[&format!("{axis} = [{value:?}]")]);
+        let path = edges_dir.path().join(format!("axis-{i}.toml"));
+        std::fs::write(&path, &text).unwrap();
+        let err = stderr(&run(&["validate", path.to_str().unwrap()]));
+        assert!(
+            err.contains(why),
+            "{axis} = [{value:?}]: validate says\n{err}"
+        );
+    }
+
+    // ECMA-262 regular expressions, as JSON Schema specifies them, in both
+    // of check-jsonschema's modes. (Its `python` mode reads `$` as also
+    // before a final newline, so there `"20G\n"` would slip through.)
+    let mut wrong = Vec::new();
+    for variant in ["default", "nonunicode"] {
+        let errors = check_jsonschema(variant, &files);
+        let mut wrong_here = Vec::new();
+        for (name, problems) in SCHEMA_REJECTS {
+            let found = errors.get(&format!("bad-{name}.json"));
+            for (_, path) in *problems {
+                if !found.is_some_and(|f| f.iter().any(|(p, _)| p == path)) {
+                    wrong_here.push(format!("bad/{name}: no error at {path}, got {found:?}"));
+                }
+            }
+        }
+        for (name, why) in SCHEMA_CANNOT.iter().filter(|(n, _)| *n != "malformed") {
+            if let Some(found) = errors.get(&format!("bad-{name}.json")) {
+                wrong_here.push(format!(
+                    "bad/{name} ({why}) is rejected after all ({found:?}): move it to SCHEMA_REJECTS"
+                ));
+            }
+        }
+        for name in &good {
+            if let Some(found) = errors.get(&format!("{name}.json")) {
+                wrong_here.push(format!("{name} is a good recipe, but rejected: {found:?}"));
+            }
+        }
+        for (i, (section, lines, valid)) in SCHEMA_EDGES.iter().enumerate() {
+            let found = errors.get(&format!("edge-{i}.json"));
+            if found.is_none() != *valid {
+                wrong_here.push(format!(
+                    "{section} {lines:?}: validate says {}, the schema {found:?}",
+                    if *valid { "valid" } else { "invalid" },
+                ));
+            }
+        }
+        wrong.extend(wrong_here.into_iter().map(|w| format!("{variant}: {w}")));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
