@@ -1,5 +1,5 @@
 /// Axes whose values are snap channels, checked as such.
-pub const CHANNEL_AXES: &[&str] = &["juju", "microk8s"];
+pub use crate::recipe::rules::CHANNEL_AXES;
 
 const RISKS: &[&str] = &["stable", "candidate", "beta", "edge"];
 

@@ -17,18 +17,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Template variables that an axis may not shadow.
-const RESERVED: &[&str] = &[
-    "image_name",
-    "prefix",
-    "arch",
-    "disk_size",
-    "cell",
-    "vars",
-    "services",
-    "secret_names",
-    "name",
-];
+/// Template variables that an axis may not shadow (the schema says so too).
+use crate::recipe::rules::RESERVED_AXES as RESERVED;
 
 /// What a recipe is made of, as the loader read it.
 pub struct RecipeInput {

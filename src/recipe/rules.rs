@@ -19,7 +19,8 @@ pub const NAME: &str = "^[A-Za-z0-9._-]+$";
 /// Matrix axis names: a lowercase letter, then lowercase letters, digits, `_`.
 pub const AXIS_NAME: &str = "^[a-z][a-z0-9_]*$";
 
-/// Template variables that an axis may not shadow (the model's `RESERVED`).
+/// Template variables that an axis may not shadow (the model checks them
+/// from here too).
 pub const RESERVED_AXES: &[&str] = &[
     "image_name",
     "prefix",
@@ -32,7 +33,8 @@ pub const RESERVED_AXES: &[&str] = &[
     "name",
 ];
 
-/// Axes whose values are snap channels (the model's `CHANNEL_AXES`).
+/// Axes whose values are snap channels (the model checks them from here
+/// too).
 pub const CHANNEL_AXES: &[&str] = &["juju", "microk8s"];
 
 /// A value of any other axis; `""` means "not set".
