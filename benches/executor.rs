@@ -20,7 +20,7 @@ use pipeline::freshness::{Action, Decision, InputKey, SnapshotCache};
 use pipeline::guest::UserData;
 use pipeline::layout::Layout;
 use pipeline::model::{Recipe, Secrets};
-use pipeline::plan::{BackendSteps, Plan, Resource, StepShape};
+use pipeline::plan::{BackendSteps, Plan, Resource};
 use pipeline::step_error::StepResult;
 use pipeline::targets::{Artifact, ImageMeta, Revision, Store};
 use std::sync::mpsc;
@@ -28,23 +28,8 @@ use std::time::{Duration, Instant};
 
 mod synthetic;
 
-/// The QEMU backend's shape, with nothing behind it.
-const STEPS: BackendSteps = BackendSteps {
-    backend: "instant",
-    prepare: None,
-    provision: Some(StepShape {
-        name: "seed",
-        holds: Some(Resource::Machine),
-    }),
-    build: StepShape {
-        name: "boot",
-        holds: Some(Resource::Machine),
-    },
-    export: StepShape {
-        name: "snapshot",
-        holds: None,
-    },
-};
+/// The QEMU backend's steps, with nothing behind them.
+const STEPS: &BackendSteps = &pipeline::backends::qemu::STEPS;
 
 struct Instant_;
 
@@ -52,7 +37,7 @@ impl Backend for Instant_ {
     type Base = ();
     type Built = ();
     fn steps(&self) -> &'static BackendSteps {
-        &STEPS
+        STEPS
     }
     fn capacity(&self, resource: Resource) -> Option<usize> {
         (resource == Resource::Machine).then_some(2)
@@ -170,7 +155,7 @@ fn instant(
 /// Seconds for the executor to run every cell of `recipe`.
 fn run_executor(recipe: &Recipe, scratch: &Utf8Path) -> (Duration, usize) {
     let cells: Vec<usize> = (0..recipe.cells.len()).collect();
-    let plan = Plan::new(recipe, &STEPS, &cells);
+    let plan = Plan::new(recipe, STEPS, &cells);
     let stores: Vec<Box<dyn Store>> = recipe
         .targets
         .iter()

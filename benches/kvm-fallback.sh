@@ -5,7 +5,8 @@
 # baseline), interleaved in one invocation. Target: ratio <= 1.05 on a host
 # whose KVM faults. With `--wrapper`, a third variant plays a host whose
 # KVM passes the probe and stops the real guest (a qemu-system-x86_64
-# wrapper first on PATH, as in tests/cli/accel.rs): that run pays for a
+# wrapper first on PATH: tests/fixtures/qemu-with-faulting-kvm, as in
+# tests/cli/accel.rs): that run pays for a
 # KVM boot attempt and the fall back to TCG.
 #
 #   benches/kvm-fallback.sh [ROUNDS] [--wrapper]
@@ -13,47 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 wrapper=${2:-}
-tests/setup-host
-base=$(tests/fixtures/cloud-image.sh | tail -n 1)
-cargo build --release --locked -q
-bin=$PWD/target/release/pipeline
-
-work=$(mktemp -d /tmp/pipeline-kvm.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cp templates/demo.sh.tera "$work/"
-sha=$(cut -d' ' -f1 "$base.sha256")
-sed -e "s|^template = .*|template = \"demo.sh.tera\"|" \
-    -e "s|^url = .*|url = \"$base\"|" \
-    -e "s|^sha256sums = .*|sha256 = \"$sha\"|" \
-    -e "s|^path = .*|path = \"images\"|" recipes/demo.toml >"$work/demo.toml"
+. benches/demo-recipe.sh kvm
 cd "$work"
 export PIPELINE_CACHE_DIR=$work/cache
 
-real_qemu=$(command -v qemu-system-x86_64)
+export REAL_QEMU=$(command -v qemu-system-x86_64)
 mkdir -p fake-bin
-cat >fake-bin/qemu-system-x86_64 <<EOF
-#!/bin/bash
-args=("\$@")
-kvm=0 probe=0
-for ((i = 0; i < \${#args[@]}; i++)); do
-    [[ \${args[i]} == -accel && \${args[i+1]:-} == kvm ]] && kvm=1
-    [[ \${args[i]} == isa-debug-exit* ]] && probe=1
-done
-if ((kvm && probe)); then
-    for ((i = 0; i < \${#args[@]}; i++)); do
-        [[ \${args[i]} == kvm ]] && args[i]=tcg
-        [[ \${args[i]} == host ]] && args[i]=max
-    done
-    exec '$real_qemu' "\${args[@]}"
-fi
-if ((kvm)); then
-    echo 'KVM internal error. Suberror: 1' >&2
-    echo 'emulation failure' >&2
-    exec sleep 3600
-fi
-exec '$real_qemu' "\$@"
-EOF
-chmod +x fake-bin/qemu-system-x86_64
+ln -s "$OLDPWD/tests/fixtures/qemu-with-faulting-kvm" fake-bin/qemu-system-x86_64
 
 variants=(auto tcg)
 [[ $wrapper == --wrapper ]] && variants+=(wrapper)

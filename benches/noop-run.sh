@@ -10,19 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-10}
 command -v hyperfine >/dev/null || { echo "noop-run: apt-get install hyperfine" >&2; exit 1; }
-tests/setup-host
-base=$(tests/fixtures/cloud-image.sh | tail -n 1)
-cargo build --release --locked -q
-bin=$PWD/target/release/pipeline
-
-work=$(mktemp -d /tmp/pipeline-noop.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cp templates/demo.sh.tera "$work/"
-sha=$(cut -d' ' -f1 "$base.sha256")
-sed -e "s|^template = .*|template = \"demo.sh.tera\"|" \
-    -e "s|^url = .*|url = \"$base\"|" \
-    -e "s|^sha256sums = .*|sha256 = \"$sha\"|" \
-    -e "s|^path = .*|path = \"images\"|" recipes/demo.toml >"$work/demo.toml"
+. benches/demo-recipe.sh noop
 export PIPELINE_CACHE_DIR=$work/cache PIPELINE_STATE_DIR=$work/state
 cd "$work"
 echo "noop-run: building the 4 demo cells once (a few minutes under TCG)..." >&2

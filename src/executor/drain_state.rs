@@ -533,17 +533,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
             if self.status[d.index()] != Status::Waiting {
                 continue;
             }
-            self.status[d.index()] = Status::Skipped;
-            if let Some(slot) = self
-                .plan
-                .step(d)
-                .step
-                .cell()
-                .and_then(|c| self.cells.get_mut(&c))
-                && slot.failure.is_none()
-            {
-                slot.skipped.get_or_insert_with(|| downstream.clone());
-            }
+            self.skip(d, &downstream);
             self.step_over(d, reporter);
             queue.extend(self.plan.dependents(d));
         }
@@ -558,6 +548,22 @@ impl<'a, B: Backend> DrainState<'a, B> {
                     if self.running == 1 { "" } else { "s" }
                 ));
             }
+        }
+    }
+
+    /// `node` will not run; its cell says why, unless a step of its own
+    /// failed (or an earlier reason was given).
+    fn skip(&mut self, node: NodeIndex, reason: &str) {
+        self.status[node.index()] = Status::Skipped;
+        if let Some(slot) = self
+            .plan
+            .step(node)
+            .step
+            .cell()
+            .and_then(|c| self.cells.get_mut(&c))
+            && slot.failure.is_none()
+        {
+            slot.skipped.get_or_insert_with(|| reason.to_owned());
         }
     }
 
@@ -595,19 +601,8 @@ impl<'a, B: Backend> DrainState<'a, B> {
         };
         for i in 0..self.status.len() {
             if matches!(self.status[i], Status::Waiting | Status::Ready) {
-                self.status[i] = Status::Skipped;
                 stopped_early |= !self.interrupted;
-                let node = NodeIndex::new(i);
-                if let Some(slot) = self
-                    .plan
-                    .step(node)
-                    .step
-                    .cell()
-                    .and_then(|c| self.cells.get_mut(&c))
-                    && slot.failure.is_none()
-                {
-                    slot.skipped.get_or_insert_with(|| reason.to_owned());
-                }
+                self.skip(NodeIndex::new(i), reason);
             }
         }
         self.give_back(reporter);

@@ -34,6 +34,28 @@ PML4     equ 0x70000          ; page tables: PML4, PDPT, PD (2 MiB pages)
     out DEBUGCON, al
 %endmacro
 
+; Initialise both PICs: vectors %1 (master) and %2 (slave), masks %3, %4.
+%macro pic_remap 4
+    mov al, 0x11
+    out 0x20, al
+    out 0xa0, al
+    mov al, %1
+    out 0x21, al
+    mov al, %2
+    out 0xa1, al
+    mov al, 4
+    out 0x21, al
+    mov al, 2
+    out 0xa1, al
+    mov al, 1
+    out 0x21, al
+    out 0xa1, al
+    mov al, %3
+    out 0x21, al
+    mov al, %4
+    out 0xa1, al
+%endmacro
+
 start:
     cli
     xor ax, ax
@@ -227,24 +249,7 @@ isr32_other:
 ; Remap the PIC to vectors 0x20-0x2f, unmask only IRQ0, and run the PIT at
 ; about 1 kHz.
 pic_pit_setup:
-    mov al, 0x11
-    out 0x20, al
-    out 0xa0, al
-    mov al, 0x20
-    out 0x21, al
-    mov al, 0x28
-    out 0xa1, al
-    mov al, 4
-    out 0x21, al
-    mov al, 2
-    out 0xa1, al
-    mov al, 1
-    out 0x21, al
-    out 0xa1, al
-    mov al, 0xfe
-    out 0x21, al
-    mov al, 0xff
-    out 0xa1, al
+    pic_remap 0x20, 0x28, 0xfe, 0xff
     mov al, 0x34               ; channel 0, lo/hi byte, rate generator
     out 0x43, al
     mov al, 0xa9               ; 1193 = 0x04a9: ~1 kHz
@@ -274,23 +279,7 @@ bits 16
     mov ss, ax
     ; The real-mode interrupt vector table, and the PIC as the BIOS had it.
     lidt [ivt_desc]
-    mov al, 0x11
-    out 0x20, al
-    out 0xa0, al
-    mov al, 0x08
-    out 0x21, al
-    mov al, 0x70
-    out 0xa1, al
-    mov al, 4
-    out 0x21, al
-    mov al, 2
-    out 0xa1, al
-    mov al, 1
-    out 0x21, al
-    out 0xa1, al
-    xor al, al
-    out 0x21, al
-    out 0xa1, al
+    pic_remap 0x08, 0x70, 0x00, 0x00
     push bx
     ret
 

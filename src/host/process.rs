@@ -161,6 +161,30 @@ pub struct Exit {
     pub elapsed: Duration,
 }
 
+/// `program` with `args`, its stdout and stderr appended to `log` after a
+/// line with the command; also where its output starts in `log`.
+pub fn logged_command(
+    program: &str,
+    args: &[String],
+    log: &Utf8Path,
+) -> StepResult<(duct::Expression, u64)> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| StepError::io(format!("failed to open {log}"), &e))?;
+    let _ = writeln!(file, "$ {program} {}", args.join(" "));
+    let start_offset = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // Outer redirections apply first in duct: join stderr to stdout, then
+    // point stdout at the log.
+    let expr = command(program, args)
+        .stdin_null()
+        .stderr_to_stdout()
+        .stdout_file(file);
+    Ok((expr, start_offset))
+}
+
 /// Run a tool to completion with stdout and stderr appended to `log`; a
 /// non-zero exit fails with the tail of the log in the message.
 pub fn run_logged(
@@ -170,23 +194,7 @@ pub fn run_logged(
     timeout: Option<Duration>,
     cancel: &CancelToken,
 ) -> StepResult<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| StepError::io(format!("failed to open {log}"), &e))?;
-    let _ = writeln!(file, "$ {program} {}", args.join(" "));
-    let start_offset = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let out = file
-        .try_clone()
-        .map_err(|e| StepError::io(format!("failed to open {log}"), &e))?;
-    // Outer redirections apply first in duct: join stderr to stdout, then
-    // point stdout at the log.
-    let expr = command(program, args)
-        .stdin_null()
-        .stderr_to_stdout()
-        .stdout_file(out);
+    let (expr, start_offset) = logged_command(program, args, log)?;
     let running = Running::start(&expr, program)?;
     let exit = running.wait(timeout, cancel)?;
     match exit.code {

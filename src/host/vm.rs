@@ -51,7 +51,6 @@ impl Vm {
     /// Start `program` with `args` plus a QMP socket; its output is
     /// appended to `log` after a line with the command.
     pub fn start(program: &str, args: &[String], log: &Utf8Path) -> StepResult<Vm> {
-        use std::io::Write;
         let qmp_dir = tempfile::Builder::new()
             .prefix("pipeline-qmp-")
             .tempdir_in(short_temp_dir())
@@ -60,17 +59,7 @@ impl Vm {
         let mut args = args.to_vec();
         args.push("-qmp".into());
         args.push(format!("unix:{},server=on,wait=off", socket.display()));
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(|e| StepError::io(format!("failed to open {log}"), &e))?;
-        let _ = writeln!(file, "$ {program} {}", args.join(" "));
-        let log_from = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let expr = process::command(program, &args)
-            .stdin_null()
-            .stderr_to_stdout()
-            .stdout_file(file);
+        let (expr, log_from) = process::logged_command(program, &args, log)?;
         let running = Running::start(&expr, program)?;
         Ok(Vm {
             running,

@@ -1,8 +1,9 @@
 //! KVM that passes the probe and then stops a real guest. A wrapper
-//! `qemu-system-x86_64` first on `PATH` plays such a host: it lets the probe
-//! through (running it on TCG) and, for any other `-accel kvm`, prints what
-//! QEMU prints on such a host and sleeps with the guest stopped. Everything
-//! else runs the real QEMU: the cell is built by real cloud-init on TCG.
+//! `qemu-system-x86_64` first on `PATH` (tests/fixtures/qemu-with-faulting-kvm)
+//! plays such a host: it lets the probe through (running it on TCG) and, for
+//! any other `-accel kvm`, prints what QEMU prints on such a host and sleeps
+//! with the guest stopped. Everything else runs the real QEMU: the cell is
+//! built by real cloud-init on TCG.
 
 use crate::support::{
     Sandbox, assert_no_qemu_left, debugfs_cat, demo_recipe, stderr, tiny_recipe, to_raw, vm_lock,
@@ -10,58 +11,25 @@ use crate::support::{
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// What QEMU 7.2 printed here when KVM stopped the Debian image.
-const KVM_FAULT: &str = "KVM internal error. Suberror: 1
-extra data[0]: 0x0000000000000001
-extra data[1]: 0x9090909090c3cf04
-extra data[2]: 0x9090909090909090
-extra data[3]: 0x0000000000001000
-extra data[4]: 0x0000000000000000
-extra data[5]: 0x0000000000000000
-extra data[6]: 0x0000000000000000
-extra data[7]: 0x0000000000000000
-emulation failure";
-
-/// Write the wrapper into `dir`; each call appends `probe`, `kvm` or `tcg`
-/// to `dir/calls`.
-fn faulting_kvm_qemu(dir: &Path) -> PathBuf {
-    let real = which("qemu-system-x86_64");
-    let calls = dir.join("calls");
-    let script = format!(
-        r#"#!/bin/bash
-args=("$@")
-kvm=0 probe=0
-for ((i = 0; i < ${{#args[@]}}; i++)); do
-    [[ ${{args[i]}} == -accel && ${{args[i+1]:-}} == kvm ]] && kvm=1
-    [[ ${{args[i]}} == isa-debug-exit* ]] && probe=1
-done
-if ((kvm && probe)); then
-    echo probe >>'{calls}'
-    for ((i = 0; i < ${{#args[@]}}; i++)); do
-        [[ ${{args[i]}} == kvm ]] && args[i]=tcg
-        [[ ${{args[i]}} == host ]] && args[i]=max
-    done
-    exec '{real}' "${{args[@]}}"
-fi
-if ((kvm)); then
-    echo kvm >>'{calls}'
-    cat >&2 <<'EOF'
-{KVM_FAULT}
-EOF
-    exec sleep 3600
-fi
-[[ " $* " == *" -accel tcg "* ]] && echo tcg >>'{calls}'
-exec '{real}' "$@"
-"#,
-        calls = calls.display(),
-        real = real.display(),
-    );
+/// Link tests/fixtures/qemu-with-faulting-kvm as `dir/qemu-system-x86_64`.
+fn install_faulting_qemu(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("qemu-system-x86_64");
-    std::fs::write(&path, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    calls
+    std::os::unix::fs::symlink(
+        crate::support::repo().join("tests/fixtures/qemu-with-faulting-kvm"),
+        dir.join("qemu-system-x86_64"),
+    )
+    .unwrap();
+}
+
+/// Make `cmd` find the wrapper in `dir` first; each call appends `probe`,
+/// `kvm` or `tcg` to `dir/calls`.
+fn through_faulting_qemu(cmd: &mut std::process::Command, dir: &Path) {
+    cmd.env("REAL_QEMU", which("qemu-system-x86_64"))
+        .env("CALLS", dir.join("calls"));
+    let path = std::env::var_os("PATH").unwrap();
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    cmd.env("PATH", std::env::join_paths(dirs).unwrap());
 }
 
 fn which(program: &str) -> PathBuf {
@@ -69,13 +37,6 @@ fn which(program: &str) -> PathBuf {
         .map(|d| d.join(program))
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{program} is not on PATH"))
-}
-
-fn with_path(cmd: &mut std::process::Command, first: &Path) {
-    let path = std::env::var_os("PATH").unwrap();
-    let mut dirs = vec![first.to_path_buf()];
-    dirs.extend(std::env::split_paths(&path));
-    cmd.env("PATH", std::env::join_paths(dirs).unwrap());
 }
 
 #[test]
@@ -87,12 +48,13 @@ fn a_guest_that_kvm_stops_is_built_on_tcg_and_the_host_remembers_it() {
     );
     let sb = Sandbox::new();
     let bin = sb.path().join("fake-bin");
-    let calls = faulting_kvm_qemu(&bin);
     sb.write("demo.toml", &demo_recipe());
 
     let started = Instant::now();
     let mut cmd = sb.command(&["run", "demo.toml", "--only", "juju=", "--only", "microk8s="]);
-    with_path(&mut cmd, &bin);
+    install_faulting_qemu(&bin);
+    through_faulting_qemu(&mut cmd, &bin);
+    let calls = bin.join("calls");
     let o = cmd.output().unwrap();
     let took = started.elapsed();
     let err = stderr(&o);
@@ -137,7 +99,7 @@ fn a_guest_that_kvm_stops_is_built_on_tcg_and_the_host_remembers_it() {
     // The next run, of any recipe, goes straight to TCG: no probe, no KVM.
     tiny_recipe(&sb, &["b-ok"], 2, "2m", None);
     let mut cmd = sb.command(&["run", "tiny.toml"]);
-    with_path(&mut cmd, &bin);
+    through_faulting_qemu(&mut cmd, &bin);
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
