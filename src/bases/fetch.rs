@@ -517,6 +517,14 @@ mod tests {
         assert!(h.logged("cached"));
     }
 
+    /// `/f.qcow2` of `server`, verified by its `/SHA256SUMS`.
+    fn from_sums(server: &Server) -> Base {
+        base(
+            Resource::Url(server.url("/f.qcow2")),
+            Checksum::Sums(Resource::Url(server.url("/SHA256SUMS"))),
+        )
+    }
+
     #[test]
     fn upstream_change_is_noticed_through_sha256sums() {
         // SHA256SUMS names a digest nothing cached has: download, mismatch.
@@ -528,12 +536,7 @@ mod tests {
                 format!("{} *f.qcow2\n", sha(b"new")).into_bytes(),
             ),
         ]);
-        let h = Harness::new();
-        let b = base(
-            Resource::Url(server.url("/f.qcow2")),
-            Checksum::Sums(Resource::Url(server.url("/SHA256SUMS"))),
-        );
-        let e = h.fetch(&b).unwrap_err();
+        let e = Harness::new().fetch(&from_sums(&server)).unwrap_err();
         assert_eq!(e.kind, StepErrorKind::Permanent);
         assert!(e.message.contains(&sha(b"new")), "{e}");
     }
@@ -545,12 +548,7 @@ mod tests {
             200,
             format!("{} *other.img\n", sha(b"x")).into_bytes(),
         )]);
-        let h = Harness::new();
-        let b = base(
-            Resource::Url(server.url("/f.qcow2")),
-            Checksum::Sums(Resource::Url(server.url("/SHA256SUMS"))),
-        );
-        let e = h.fetch(&b).unwrap_err();
+        let e = Harness::new().fetch(&from_sums(&server)).unwrap_err();
         assert_eq!(e.kind, StepErrorKind::Permanent);
         assert_eq!(
             e.message,

@@ -190,12 +190,10 @@ mod tests {
         path.display().to_string()
     }
 
-    #[test]
-    fn a_guest_that_qemu_stops_is_noticed_and_killed() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = camino::Utf8PathBuf::from_path_buf(dir.path().join("qemu.log")).unwrap();
-        let disk = panicking_disk(dir.path());
-        let args = [
+    /// A small TCG VM with `extra` arguments, its log in `dir`.
+    fn small_vm(dir: &std::path::Path, extra: &[String]) -> Vm {
+        let log = camino::Utf8PathBuf::from_path_buf(dir.join("qemu.log")).unwrap();
+        let mut args: Vec<String> = [
             "-machine",
             "q35",
             "-accel",
@@ -205,16 +203,28 @@ mod tests {
             "-nodefaults",
             "-display",
             "none",
-            "-device",
-            "pvpanic",
-            "-action",
-            "panic=pause",
-            "-drive",
         ]
-        .map(String::from);
-        let mut args = args.to_vec();
-        args.push(format!("file={disk},format=raw,if=virtio"));
-        let mut vm = Vm::start("qemu-system-x86_64", &args, &log).unwrap();
+        .map(String::from)
+        .to_vec();
+        args.extend_from_slice(extra);
+        Vm::start("qemu-system-x86_64", &args, &log).unwrap()
+    }
+
+    #[test]
+    fn a_guest_that_qemu_stops_is_noticed_and_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = panicking_disk(dir.path());
+        let mut vm = small_vm(
+            dir.path(),
+            &[
+                "-device".into(),
+                "pvpanic".into(),
+                "-action".into(),
+                "panic=pause".into(),
+                "-drive".into(),
+                format!("file={disk},format=raw,if=virtio"),
+            ],
+        );
         let started = Instant::now();
         let end = vm
             .wait(Duration::from_secs(60), &CancelToken::new())
@@ -231,22 +241,8 @@ mod tests {
     #[test]
     fn a_guest_that_never_starts_runs_into_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
-        let log = camino::Utf8PathBuf::from_path_buf(dir.path().join("qemu.log")).unwrap();
         // `-S`: QEMU waits in `prelaunch` for a `cont` that never comes.
-        let args = [
-            "-machine",
-            "q35",
-            "-accel",
-            "tcg",
-            "-m",
-            "32",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-S",
-        ]
-        .map(String::from);
-        let mut vm = Vm::start("qemu-system-x86_64", &args, &log).unwrap();
+        let mut vm = small_vm(dir.path(), &["-S".into()]);
         let end = vm
             .wait(Duration::from_secs(2), &CancelToken::new())
             .unwrap();
