@@ -134,8 +134,9 @@ fn validate_and_plan_create_nothing_on_disk() {
     assert_eq!(tree(root), before);
 }
 
-/// Every rendered cell of the shipped runner template passes shellcheck,
-/// with every option off (the shipped recipe) and on (the -full variant).
+/// Every rendered cell of the shipped runner template, and of its verify
+/// script, passes shellcheck, with the shipped recipe's options and with
+/// every option on (the -full recipe).
 #[test]
 fn every_rendered_runner_script_passes_shellcheck() {
     for recipe in [
@@ -148,37 +149,71 @@ fn every_rendered_runner_script_passes_shellcheck() {
         assert_eq!(cells.len(), 18);
         for cell in cells {
             let name = cell["image_name"].as_str().unwrap();
-            let script = pipeline(&["render", recipe, "--only", &format!("name={name}")])
+            let provision = pipeline(&["render", recipe, "--only", &format!("name={name}")])
                 .env("PIPELINE_SECRET_GITHUB_TOKEN", "t0ken")
                 .output()
                 .unwrap();
-            assert!(script.status.success(), "{}", stderr(&script));
-            let script_text = stdout(&script);
-            assert!(script_text.starts_with("#!/bin/bash\n"));
-            assert!(
-                !script_text.contains("t0ken"),
-                "a secret value was rendered"
-            );
-            let mut check = std::process::Command::new("shellcheck")
-                .args(["--format=gcc", "-"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("shellcheck is installed (apt-get install shellcheck)");
-            use std::io::Write;
-            check
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(&script.stdout)
-                .unwrap();
-            let result = check.wait_with_output().unwrap();
-            assert!(
-                result.status.success(),
-                "shellcheck failed for {recipe} {name}:\n{}",
-                String::from_utf8_lossy(&result.stdout)
-            );
+            let verify = render_verify(recipe, name);
+            for (what, script) in [("provisioning", provision), ("verify", verify)] {
+                assert!(script.status.success(), "{what}: {}", stderr(&script));
+                let script_text = stdout(&script);
+                assert!(script_text.starts_with("#!/bin/bash\n"), "{what}");
+                assert!(
+                    !script_text.contains("t0ken"),
+                    "{what}: a secret value was rendered"
+                );
+                if let Err(problems) = shellcheck(&script.stdout) {
+                    panic!(
+                        "shellcheck failed for the {what} script of {recipe} {name}:\n{problems}"
+                    );
+                }
+            }
         }
+    }
+}
+
+/// The verify script of the cell `name` of `recipe`, as `pipeline render`
+/// prints it. Recipes have no verify template yet, so this renders a copy of
+/// the recipe whose `image.template` is `templates/runner-checks.sh.tera`.
+fn render_verify(recipe: &str, name: &str) -> std::process::Output {
+    let text = std::fs::read_to_string(repo().join(recipe)).unwrap();
+    let mut copy: toml::Table = text.parse().unwrap();
+    let template = repo().join("templates/runner-checks.sh.tera");
+    copy["image"].as_table_mut().unwrap().insert(
+        "template".to_owned(),
+        toml::Value::String(template.to_str().unwrap().to_owned()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join(std::path::Path::new(recipe).file_name().unwrap());
+    std::fs::write(&path, toml::to_string(&copy).unwrap()).unwrap();
+    pipeline(&[
+        "render",
+        path.to_str().unwrap(),
+        "--only",
+        &format!("name={name}"),
+    ])
+    .env("PIPELINE_SECRET_GITHUB_TOKEN", "t0ken")
+    .output()
+    .unwrap()
+}
+
+/// shellcheck's findings (gcc format) about `script`, if any.
+fn shellcheck(script: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut check = std::process::Command::new("shellcheck")
+        .args(["--format=gcc", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("shellcheck is installed (apt-get install shellcheck)");
+    check.stdin.take().unwrap().write_all(script).unwrap();
+    let result = check.wait_with_output().unwrap();
+    if result.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&result.stdout).into_owned())
     }
 }
 
