@@ -197,6 +197,22 @@ impl Session {
         }))
     }
 
+    /// `GET` a body that the caller reads as it streams (an image's bytes).
+    pub fn get_stream(
+        &self,
+        url: &str,
+        token: &Token,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let agent = self
+            .agent(url)
+            .map_err(|e| ureq::Error::Other(e.message.into()))?;
+        agent
+            .get(url)
+            .header("X-Auth-Token", &token.value)
+            .header("Accept", "application/octet-stream")
+            .call()
+    }
+
     fn send(
         &self,
         what: &str,

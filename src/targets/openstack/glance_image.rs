@@ -1,6 +1,5 @@
-//! A Glance v2 image record, and the properties through which an image says
-//! what it is: the [`ImageMeta`] of the directory store's `.json`, as
-//! Glance properties.
+//! The properties through which a Glance image says what it is: the
+//! [`ImageMeta`] of the directory store's `.json`, as Glance properties.
 //!
 //! | property | value |
 //! | --- | --- |
@@ -14,9 +13,10 @@
 //! | `pipeline_manifest` | the provenance manifest (see `attach_manifest`) |
 
 use crate::model::Visibility;
+use crate::openstack::GlanceImage;
 use crate::targets::{ImageMeta, Revision};
 use indexmap::IndexMap;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 pub const OWNER: &str = "pipeline_owner";
@@ -38,57 +38,17 @@ const TAKEN: [&str; 7] = [
     "cell",
 ];
 
-/// An image as Glance describes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GlanceImage {
-    pub id: String,
-    pub name: String,
-    /// `queued`, `saving`, `active`, `killed`, …
-    pub status: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub size: Option<u64>,
-    /// MD5 of the data.
-    pub checksum: Option<String>,
-    pub os_hash_algo: Option<String>,
-    pub os_hash_value: Option<String>,
-    /// The project that owns it.
-    pub owner: Option<String>,
-    /// Every field as Glance sent it, custom properties included.
-    pub fields: Map<String, Value>,
+/// An image as a revision of a pipeline target.
+pub trait ImageProperties {
+    /// What `POST /v2/images` gets for a new revision of `meta`.
+    fn create_body(meta: &ImageMeta, visibility: Visibility) -> Value;
+    /// The metadata the properties carry (what is missing stays empty).
+    fn meta(&self) -> ImageMeta;
+    fn revision(&self) -> Revision;
 }
 
-impl GlanceImage {
-    pub fn from_json(value: Value) -> Result<Self, String> {
-        let Value::Object(fields) = value else {
-            return Err("an image is not a JSON object".to_owned());
-        };
-        let s = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_owned);
-        let Some(id) = s("id") else {
-            return Err("an image has no id".to_owned());
-        };
-        Ok(Self {
-            name: s("name").unwrap_or_default(),
-            status: s("status").unwrap_or_default(),
-            created_at: s("created_at").unwrap_or_default(),
-            updated_at: s("updated_at").unwrap_or_default(),
-            size: fields.get("size").and_then(Value::as_u64),
-            checksum: s("checksum"),
-            os_hash_algo: s("os_hash_algo"),
-            os_hash_value: s("os_hash_value"),
-            owner: s("owner"),
-            id,
-            fields,
-        })
-    }
-
-    /// A string property.
-    pub fn property(&self, key: &str) -> Option<&str> {
-        self.fields.get(key).and_then(Value::as_str)
-    }
-
-    /// What `POST /v2/images` gets for a new revision of `meta`.
-    pub fn create_body(meta: &ImageMeta, visibility: Visibility) -> Value {
+impl ImageProperties for GlanceImage {
+    fn create_body(meta: &ImageMeta, visibility: Visibility) -> Value {
         let mut body = json!({
             "name": meta.name,
             "disk_format": "qcow2",
@@ -123,12 +83,11 @@ impl GlanceImage {
         body
     }
 
-    /// The metadata the properties carry (what is missing stays empty).
-    pub fn meta(&self) -> ImageMeta {
+    fn meta(&self) -> ImageMeta {
         let p = |k: &str| self.property(k).map(str::to_owned);
         let cell: IndexMap<String, String> = p(CELL)
             .and_then(|c| serde_json::from_str(&c).ok())
-            .unwrap_or_else(|| self.axes_from_properties());
+            .unwrap_or_else(|| axes_from_properties(self));
         let inputs: BTreeMap<String, String> = p(INPUTS)
             .and_then(|i| serde_json::from_str(&i).ok())
             .unwrap_or_default();
@@ -150,24 +109,7 @@ impl GlanceImage {
         }
     }
 
-    /// Without `pipeline_cell`: every other `pipeline_<axis>`, base first.
-    fn axes_from_properties(&self) -> IndexMap<String, String> {
-        let mut cell = IndexMap::new();
-        if let Some(base) = self.property(BASE) {
-            cell.insert("base".to_owned(), base.to_owned());
-        }
-        for (key, value) in &self.fields {
-            if let (Some(axis), Some(value)) = (key.strip_prefix("pipeline_"), value.as_str())
-                && axis != "base"
-                && !TAKEN.contains(&axis)
-            {
-                cell.insert(axis.to_owned(), value.to_owned());
-            }
-        }
-        cell
-    }
-
-    pub fn revision(&self) -> Revision {
+    fn revision(&self) -> Revision {
         Revision {
             id: self.id.clone(),
             created_at: self.created_at.clone(),
@@ -175,6 +117,23 @@ impl GlanceImage {
             meta: self.meta(),
         }
     }
+}
+
+/// Without `pipeline_cell`: every other `pipeline_<axis>`, base first.
+fn axes_from_properties(image: &GlanceImage) -> IndexMap<String, String> {
+    let mut cell = IndexMap::new();
+    if let Some(base) = image.property(BASE) {
+        cell.insert("base".to_owned(), base.to_owned());
+    }
+    for (key, value) in &image.fields {
+        if let (Some(axis), Some(value)) = (key.strip_prefix("pipeline_"), value.as_str())
+            && axis != "base"
+            && !TAKEN.contains(&axis)
+        {
+            cell.insert(axis.to_owned(), value.to_owned());
+        }
+    }
+    cell
 }
 
 /// Glance's (and Nova's) architecture names.

@@ -6,5 +6,5 @@ mod glance_image;
 mod hashing_reader;
 mod openstack_store;
 
-pub use glance_image::GlanceImage;
+pub use glance_image::ImageProperties;
 pub use openstack_store::OpenstackStore;

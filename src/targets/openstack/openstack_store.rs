@@ -18,12 +18,12 @@
 //!   cloud authenticates (see [`Session`]).
 
 use super::created_image::CreatedImage;
-use super::glance_image::{self, GlanceImage};
+use super::glance_image::{self, ImageProperties};
 use super::hashing_reader::HashingReader;
 use crate::cancel::CancelToken;
 use crate::http::failure::{status_error, transport_error};
 use crate::model::Visibility;
-use crate::openstack::{CloudConfig, ConfigEnv, Service, Session};
+use crate::openstack::{CloudConfig, ConfigEnv, Glance, GlanceImage, Session, encode};
 use crate::step_error::{StepError, StepResult};
 use crate::targets::{Artifact, ImageMeta, Revision, Store};
 use serde_json::{Map, Value, json};
@@ -43,8 +43,6 @@ pub const STALE_AFTER: Duration = Duration::from_secs(12 * 3600);
 /// At the end of a run: how long to keep trying to delete partial images.
 const LEFTOVER_PATIENCE: Duration = Duration::from_secs(60);
 const LEFTOVER_PATIENCE_INTERRUPTED: Duration = Duration::from_secs(5);
-/// Pages of 100 images at most followed when listing.
-const MAX_PAGES: usize = 1000;
 
 /// Revisions of images in one cloud's Glance.
 pub struct OpenstackStore {
@@ -82,18 +80,15 @@ impl OpenstackStore {
         &self.session.cloud().name
     }
 
+    fn glance(&self) -> Glance<'_> {
+        Glance::new(&self.session)
+    }
+
     /// `POST /v2/images`: a queued image with our properties.
     fn create(&self, meta: &ImageMeta) -> StepResult<GlanceImage> {
         let what = format!("create image `{}` on cloud `{}`", meta.name, self.cloud());
-        let body = serde_json::to_vec(&GlanceImage::create_body(meta, self.visibility))
-            .expect("JSON serializes");
-        let (status, text) =
-            self.session
-                .image_call(&what, "POST", "/images", Some(("application/json", &body)))?;
-        if !(200..300).contains(&status) {
-            return Err(status_error(&what, status, &text));
-        }
-        parse_image(&what, &text)
+        self.glance()
+            .create(&what, &GlanceImage::create_body(meta, self.visibility))
     }
 
     /// Stream the file into the created image, wait for `active`, compare
@@ -110,14 +105,8 @@ impl OpenstackStore {
     ) -> StepResult<(GlanceImage, String)> {
         let with_md5 = !created.fields.contains_key("os_hash_algo");
         let what = format!("upload {} to cloud `{}`", artifact.describe(), self.cloud());
-        let token = self.session.token()?;
-        let url = self
-            .session
-            .url(&token, Service::Image, &format!("/images/{id}/file"))?;
         let mut reader = HashingReader::open(artifact, with_md5, cancel, progress)?;
-        let sent = self
-            .session
-            .put_stream(&url, &token, artifact.size, &mut reader)?;
+        let (url, sent) = self.glance().upload(id, artifact.size, &mut reader)?;
         if let Some(failure) = reader.failure.take() {
             return Err(failure);
         }
@@ -128,7 +117,6 @@ impl OpenstackStore {
             Err(e) => return Err(transport_error(&what, &url, &e)),
             Ok((200..=299, _)) => {}
             Ok((401, _)) => {
-                self.session.invalidate(&token);
                 return Err(StepError::transient(format!(
                     "{what}: glance rejected the token (http 401); authenticating again"
                 )));
@@ -142,7 +130,7 @@ impl OpenstackStore {
                 artifact.size
             )));
         };
-        let stored = self.wait_active(id, cancel)?;
+        let stored = self.glance().wait_active(id, ACTIVE_TIMEOUT, cancel)?;
         let mismatch = |what_differs: String| {
             StepError::transient(format!(
                 "{what}: glance stored something else than was sent: {what_differs}"
@@ -179,107 +167,27 @@ impl OpenstackStore {
         Ok((stored, sha256))
     }
 
-    /// Poll until the image is `active` (bounded by [`ACTIVE_TIMEOUT`]).
-    fn wait_active(&self, id: &str, cancel: &CancelToken) -> StepResult<GlanceImage> {
-        let what = format!("wait for image {id} on cloud `{}`", self.cloud());
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(200);
-        loop {
-            let image = self
-                .get(&what, id)?
-                .ok_or_else(|| StepError::transient(format!("{what}: the image disappeared")))?;
-            match image.status.as_str() {
-                "active" => return Ok(image),
-                "queued" | "saving" | "uploading" | "importing" => {}
-                other => {
-                    return Err(StepError::transient(format!(
-                        "{what}: glance marked it `{other}`"
-                    )));
-                }
-            }
-            if start.elapsed() > ACTIVE_TIMEOUT {
-                return Err(StepError::transient(format!(
-                    "{what}: still `{}` after {} s",
-                    image.status,
-                    ACTIVE_TIMEOUT.as_secs()
-                )));
-            }
-            sleep(pause, cancel)?;
-            pause = (pause * 2).min(Duration::from_secs(5));
-        }
-    }
-
-    /// `GET /v2/images/{id}`; `None` when there is no such image.
-    fn get(&self, what: &str, id: &str) -> StepResult<Option<GlanceImage>> {
-        let (status, text) =
-            self.session
-                .image_call(what, "GET", &format!("/images/{id}"), None)?;
-        match status {
-            404 => Ok(None),
-            200 => parse_image(what, &text).map(Some),
-            _ => Err(status_error(what, status, &text)),
-        }
-    }
-
-    /// `DELETE /v2/images/{id}`; gone already is fine.
-    fn delete_image(&self, id: &str) -> StepResult<()> {
-        let what = format!("delete image {id} from cloud `{}`", self.cloud());
-        let (status, text) =
-            self.session
-                .image_call(&what, "DELETE", &format!("/images/{id}"), None)?;
-        match status {
-            200..=299 | 404 => Ok(()),
-            _ => Err(status_error(&what, status, &text)),
-        }
-    }
-
     /// Every image named `name` with our `pipeline_owner` in the token's
-    /// project, whatever its status, following `next` links.
+    /// project, whatever its status.
     fn list(&self, name: &str, owner: &str, active_only: bool) -> StepResult<Vec<GlanceImage>> {
         let what = format!("list images `{name}` on cloud `{}`", self.cloud());
         let token = self.session.token()?;
-        let mut path = format!(
-            "/images?name={}&{}={}&sort=created_at:desc&limit=100",
+        let mut query = format!(
+            "name={}&{}={}&sort=created_at:desc&limit=100",
             encode(name),
             glance_image::OWNER,
             encode(owner)
         );
         if active_only {
-            path.push_str("&status=active");
+            query.push_str("&status=active");
         }
         if let Some(project) = &token.project_id {
-            path.push_str(&format!("&owner={}", encode(project)));
+            query.push_str(&format!("&owner={}", encode(project)));
         }
-        let mut images = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let (status, text) = self.session.image_call(&what, "GET", &path, None)?;
-            if status != 200 {
-                return Err(status_error(&what, status, &text));
-            }
-            let page: Value = serde_json::from_str(&text).map_err(|e| {
-                StepError::transient(format!("{what}: glance's answer is not JSON: {e}"))
-            })?;
-            for image in page
-                .get("images")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let image = GlanceImage::from_json(image.clone())
-                    .map_err(|e| StepError::transient(format!("{what}: {e}")))?;
-                // Glance filtered already; this keeps a lax server honest.
-                if image.name == name && image.property(glance_image::OWNER) == Some(owner) {
-                    images.push(image);
-                }
-            }
-            match page.get("next").and_then(Value::as_str) {
-                Some(next) if !next.is_empty() => path = next.to_owned(),
-                _ => return Ok(images),
-            }
-        }
-        Err(StepError::permanent(format!(
-            "{what}: more than {MAX_PAGES} pages of images"
-        )))
+        let mut images = self.glance().list(&what, &query)?;
+        // Glance filtered already; this keeps a lax server honest.
+        images.retain(|i| i.name == name && i.property(glance_image::OWNER) == Some(owner));
+        Ok(images)
     }
 
     /// Best effort: delete our leftovers of crashed uploads of `name`.
@@ -296,7 +204,7 @@ impl OpenstackStore {
             let dead = image.status == "killed"
                 || (matches!(image.status.as_str(), "queued" | "saving") && stale);
             if dead {
-                let _ = self.delete_image(&image.id);
+                let _ = self.glance().delete(&image.id);
             }
         }
     }
@@ -304,7 +212,7 @@ impl OpenstackStore {
     /// The failed upload's delete: on failure the id is kept for later
     /// attempts.
     pub(super) fn discard(&self, id: &str) {
-        if self.delete_image(id).is_err() {
+        if self.glance().delete(id).is_err() {
             self.remember_leftover(id);
         }
     }
@@ -312,24 +220,6 @@ impl OpenstackStore {
     /// An image to delete later (its upload panicked, or its delete failed).
     pub(super) fn remember_leftover(&self, id: &str) {
         lock(&self.leftovers).push(id.to_owned());
-    }
-
-    /// `PATCH` one property of an image.
-    fn set_property(&self, id: &str, key: &str, value: &str) -> StepResult<()> {
-        let what = format!("set {key} of image {id} on cloud `{}`", self.cloud());
-        let patch = json!([{ "op": "add", "path": format!("/{key}"), "value": value }]);
-        let body = serde_json::to_vec(&patch).expect("JSON serializes");
-        let (status, text) = self.session.image_call(
-            &what,
-            "PATCH",
-            &format!("/images/{id}"),
-            Some(("application/openstack-images-v2.1-json-patch", &body)),
-        )?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(status_error(&what, status, &text))
-        }
     }
 
     /// Try the failed deletes again, for up to `patience`; true when none
@@ -340,7 +230,7 @@ impl OpenstackStore {
             let ids = std::mem::take(&mut *lock(&self.leftovers));
             let failed: Vec<String> = ids
                 .into_iter()
-                .filter(|id| self.delete_image(id).is_err())
+                .filter(|id| self.glance().delete(id).is_err())
                 .collect();
             if failed.is_empty() {
                 return true;
@@ -389,7 +279,8 @@ impl Store for OpenstackStore {
             guard.keep();
             let meta = ImageMeta { sha256, ..meta };
             if artifact.sha256.is_none() {
-                self.set_property(&stored.id, glance_image::SHA256, &meta.sha256)?;
+                self.glance()
+                    .set_properties(&stored.id, &[(glance_image::SHA256, &meta.sha256)])?;
             }
             Ok(Revision {
                 id: stored.id,
@@ -429,8 +320,7 @@ impl Store for OpenstackStore {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
             return Err(refuse("not a glance image id".to_owned()));
         }
-        let what = format!("look up image {id} on cloud `{}`", self.cloud());
-        let Some(image) = self.get(&what, id)? else {
+        let Some(image) = self.glance().get(id)? else {
             return Ok(());
         };
         match image.property(glance_image::OWNER) {
@@ -455,14 +345,13 @@ impl Store for OpenstackStore {
                 image.name, revision.meta.name
             )));
         }
-        self.delete_image(id)
+        self.glance().delete(id)
     }
 
     fn attach_manifest(&self, revision: &Revision, manifest: &Value) -> StepResult<()> {
-        self.set_property(
+        self.glance().set_properties(
             &revision.id,
-            glance_image::MANIFEST,
-            &manifest_value(manifest),
+            &[(glance_image::MANIFEST, &manifest_value(manifest))],
         )
     }
 
@@ -552,35 +441,6 @@ fn manifest_value(manifest: &Value) -> String {
 }
 
 /// Percent-encoding for a query value.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn parse_image(what: &str, text: &str) -> StepResult<GlanceImage> {
-    serde_json::from_str(text)
-        .map_err(|e| e.to_string())
-        .and_then(GlanceImage::from_json)
-        .map_err(|e| StepError::transient(format!("{what}: unexpected answer from glance: {e}")))
-}
-
-/// Sleep, waking every 100 ms for the cancel token.
-fn sleep(pause: Duration, cancel: &CancelToken) -> StepResult<()> {
-    let until = Instant::now() + pause;
-    while Instant::now() < until {
-        cancel.check()?;
-        std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
-    }
-    cancel.check()
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -625,11 +485,5 @@ mod tests {
         // Not an object at all: only the note.
         let v: Value = serde_json::from_str(&manifest_value(&json!("y".repeat(70_000)))).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(encode("pipeline:r e/c&x=1"), "pipeline%3Ar%20e%2Fc%26x%3D1");
-        assert_eq!(encode("tiny-tiny-x64_1.2~"), "tiny-tiny-x64_1.2~");
     }
 }
