@@ -6,6 +6,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize)]
 pub struct Build {
     pub backend: Backend,
+    /// The build cloud, with `backend = "openstack"`.
+    pub openstack: Option<OpenstackBuild>,
     pub cpus: u32,
     /// Bytes of guest memory.
     pub memory: u64,
@@ -14,6 +16,19 @@ pub struct Build {
     pub compression: Compression,
     #[serde(with = "humantime_serde_compat::option")]
     pub rebuild_after: Option<Duration>,
+}
+
+/// `[build]` keys of the OpenStack backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenstackBuild {
+    /// The cloud's name in clouds.yaml.
+    pub cloud: String,
+    /// Name or id; `None`: the smallest that fits.
+    pub flavor: Option<String>,
+    /// Name or id; `None`: no network.
+    pub network: Option<String>,
+    /// Servers at once; `None`: what the quota allows.
+    pub servers: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -20,7 +20,7 @@ mod validator;
 
 pub use arch::Arch;
 pub use base::{Base, Checksum};
-pub use build::{Backend, Build, Compression};
+pub use build::{Backend, Build, Compression, OpenstackBuild};
 pub use cell::{Cell, image_name};
 pub use cell_filter::CellFilter;
 pub use channel::check_channel;

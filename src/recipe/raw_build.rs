@@ -5,10 +5,36 @@ use serde::Deserialize;
 /// `[build]`: how each cell's VM is run.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {
+        "if": { "properties": { "backend": { "const": "openstack" } }, "required": ["backend"] },
+        "then": { "required": ["cloud"] },
+        "else": { "properties": { "cloud": false, "flavor": false, "network": false, "servers": false } },
+    },
+]))]
 pub struct RawBuild {
     /// Where the build VMs run.
     #[serde(default)]
     pub backend: Option<Spanned<RawBackend>>,
+    /// `openstack` (required there): the build cloud's name in clouds.yaml.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub cloud: Option<Spanned<String>>,
+    /// `openstack`: the flavor (name or id) of the builder servers; by
+    /// default the smallest with at least `cpus`, `memory` and `disk_size`.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub flavor: Option<Spanned<String>>,
+    /// `openstack`: the network (name or id) of the builder servers; none
+    /// by default (the guest reports on its console).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub network: Option<Spanned<String>>,
+    /// `openstack`: builder servers at once (1..64); by default what the
+    /// quota allows, at most the cells.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 64))]
+    pub servers: Option<Spanned<i64>>,
     /// Virtual CPUs per build VM (1..64).
     #[serde(default)]
     #[schemars(range(min = 1, max = 64))]

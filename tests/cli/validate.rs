@@ -261,6 +261,12 @@ fn schema_is_derived_and_shipped() {
 /// reports (its key) and where check-jsonschema reports them (its path).
 const SCHEMA_REJECTS: &[(&str, &[(&str, &str)])] = &[
     ("both-checksums", &[("bases.noble", "$.bases.noble")]),
+    ("cloud-without-openstack", &[("build.cloud", "$.build")]),
+    ("openstack-without-cloud", &[("build.cloud", "$.build")]),
+    (
+        "servers-out-of-range",
+        &[("build.servers", "$.build.servers")],
+    ),
     ("cpus-out-of-range", &[("build.cpus", "$.build.cpus")]),
     (
         "directory-target-without-path",
@@ -397,7 +403,31 @@ const SCHEMA_EDGES: &[(&str, &[&str], bool)] = &[
     ("[build]", &["cpus = 64"], true),
     ("[build]", &["cpus = 65"], false),
     ("[build]", &[r#"compression = "zlib""#], true),
-    ("[build]", &[r#"backend = "openstack""#], true),
+    ("[build]", &[r#"backend = "openstack""#], false),
+    (
+        "[build]",
+        &[r#"backend = "openstack""#, r#"cloud = "builder""#],
+        true,
+    ),
+    (
+        "[build]",
+        &[
+            r#"backend = "openstack""#,
+            r#"cloud = "builder""#,
+            "servers = 64",
+        ],
+        true,
+    ),
+    (
+        "[build]",
+        &[
+            r#"backend = "openstack""#,
+            r#"cloud = "builder""#,
+            "servers = 0",
+        ],
+        false,
+    ),
+    ("[build]", &[r#"flavor = "m1.builder""#], false),
     ("[build]", &[r#"backend = "kvm""#], false),
     (
         "[matrix]",
