@@ -42,7 +42,7 @@ impl Backend for Instant_ {
     fn capacity(&self, resource: Resource) -> Option<usize> {
         (resource == Resource::Machine).then_some(2)
     }
-    fn start(&self, _: usize) -> Vec<String> {
+    fn start(&self, _: usize, _: &std::collections::BTreeMap<String, String>) -> Vec<String> {
         Vec::new()
     }
     fn prepare_base(&self, _: &BaseJob, _: &FetchedBase) -> StepResult<()> {

@@ -3,6 +3,7 @@ use crate::bases::FetchedBase;
 use crate::plan::{BackendSteps, Resource};
 use crate::step_error::StepResult;
 use crate::targets::Artifact;
+use std::collections::BTreeMap;
 
 /// Where a cell is built: this host's QEMU, or a cloud's compute service.
 /// One implementation per folder under `backends/`; nothing above this
@@ -32,9 +33,12 @@ pub trait Backend: Send + Sync {
     /// this backend does not limit.
     fn capacity(&self, resource: Resource) -> Option<usize>;
 
-    /// Lines for the start of a run that builds `cells` cells (which
-    /// accelerator, how many machines at once), and any warning. May probe.
-    fn start(&self, cells: usize) -> Vec<String>;
+    /// The start of a run that builds `cells` cells (maybe none) from bases
+    /// with these SHA-256s (by base name): clean up what killed runs left,
+    /// settle what depends on the host or the cloud (it may probe). Lines
+    /// for the user: which accelerator, how many machines at once, what
+    /// was cleaned up, warnings.
+    fn start(&self, cells: usize, bases: &BTreeMap<String, String>) -> Vec<String>;
 
     fn prepare_base(&self, job: &BaseJob, fetched: &FetchedBase) -> StepResult<Self::Base>;
 

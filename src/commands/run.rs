@@ -24,10 +24,19 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
+    backends::check_secrets(&recipe, &secrets).map_err(Error::Usage)?;
     let layout = Layout::from_env();
+    let owner = executor::owner_of(&recipe);
+    let run_id = format!(
+        "{}-{}",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
     let options = backends::Options {
         jobs: args.jobs.map(usize::from),
         state_dir: &layout.state,
+        owner: &owner,
+        run_id: &run_id,
     };
     let run = Run {
         args,
@@ -35,6 +44,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
         cells,
         secrets,
         layout: &layout,
+        owner: owner.clone(),
+        run_id: run_id.clone(),
     };
     backends::open(&recipe, &options, run).map_err(Error::Usage)?
 }
@@ -46,6 +57,8 @@ struct Run<'a> {
     cells: Vec<usize>,
     secrets: Secrets,
     layout: &'a Layout,
+    owner: String,
+    run_id: String,
 }
 
 impl WithBackend for Run<'_> {
@@ -63,6 +76,8 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
         cells,
         secrets,
         layout,
+        owner,
+        run_id,
     } = run;
     let recipe: &Recipe = recipe;
     let stores = open_stores(recipe)?;
@@ -77,18 +92,12 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
         LockError::Io(e) => Error::Failed(e),
     })?;
 
-    let owner = executor::owner_of(recipe);
     let cancel = CancelToken::new();
     let (base_digests, decisions) = status(
         recipe, &cells, &stores, &secrets, layout, &owner, args.force, &cancel,
     )?;
     let plan = Plan::for_work(recipe, backend.steps(), &work_for(recipe, &decisions));
 
-    let run_id = format!(
-        "{}-{}",
-        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    );
     let run_dir = layout.run_dir(&recipe.name, &run_id);
     let work_dir = layout.work(&run_id);
     for dir in [&run_dir, &work_dir] {
@@ -106,10 +115,8 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     }
 
     let builds = plan.count(StepKind::Build);
-    if builds > 0 {
-        for line in backend.start(builds) {
-            reporter.line(&line);
-        }
+    for line in backend.start(builds, &base_digests) {
+        reporter.line(&line);
     }
 
     let ctx = RunContext {

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 pub fn validate(selection: &Selection) -> Result<()> {
     let (recipe, cells) = load(selection)?;
     let secrets = crate::loader::secrets().map_err(Error::Usage)?;
+    crate::backends::check_secrets(&recipe, &secrets).map_err(Error::Usage)?;
     let names = secrets.names();
     let problems = recipe.check_templates(&names);
     if !problems.is_empty() {

@@ -6,10 +6,12 @@ pub enum Service {
     Image,
     /// Nova, compute API v2.1.
     Compute,
+    /// Neutron (only to find a network by name).
+    Network,
 }
 
 impl Service {
-    pub const ALL: [Service; 2] = [Service::Image, Service::Compute];
+    pub const ALL: [Service; 3] = [Service::Image, Service::Compute, Service::Network];
 
     /// Its `type` in the catalog and its key in clouds.yaml
     /// (`image_endpoint_override`, `compute_interface`).
@@ -17,6 +19,7 @@ impl Service {
         match self {
             Service::Image => "image",
             Service::Compute => "compute",
+            Service::Network => "network",
         }
     }
 
@@ -37,7 +40,7 @@ impl Service {
                 }
                 _ => url.to_owned(),
             },
-            Service::Compute => url.to_owned(),
+            Service::Compute | Service::Network => url.to_owned(),
         }
     }
 
@@ -52,7 +55,7 @@ impl Service {
         match self {
             Service::Image if path.starts_with("/v2/") => format!("{root}{path}"),
             Service::Image => format!("{root}/v2{path}"),
-            Service::Compute => format!("{root}{path}"),
+            Service::Compute | Service::Network => format!("{root}{path}"),
         }
     }
 }

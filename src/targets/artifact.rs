@@ -34,6 +34,20 @@ pub trait StreamSource: Send + Sync {
     /// For messages: `image 1f3… on cloud `builder``.
     fn describe(&self) -> String;
     fn open(&self) -> StepResult<Box<dyn Read + Send>>;
+    /// The Glance image the bytes are, when they are one (a target in the
+    /// same cloud and project may adopt it instead of copying).
+    fn glance_image(&self) -> Option<&GlanceLocation> {
+        None
+    }
+}
+
+/// A Glance image, and the cloud and project it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlanceLocation {
+    /// Keystone's v3 URL, as the cloud's clouds.yaml entry gives it.
+    pub identity_url: String,
+    pub project_id: Option<String>,
+    pub image_id: String,
 }
 
 impl Artifact {
@@ -43,6 +57,14 @@ impl Artifact {
             sha256: Some(sha256),
             source: ArtifactSource::File(path),
             built_by,
+        }
+    }
+
+    /// The Glance image it is, when it is one.
+    pub fn glance_image(&self) -> Option<&GlanceLocation> {
+        match &self.source {
+            ArtifactSource::Stream(s) => s.glance_image(),
+            ArtifactSource::File(_) => None,
         }
     }
 

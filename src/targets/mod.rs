@@ -8,7 +8,7 @@ mod open;
 pub mod openstack;
 mod store;
 
-pub use artifact::{Artifact, ArtifactSource, StreamSource};
+pub use artifact::{Artifact, ArtifactSource, GlanceLocation, StreamSource};
 pub use directory::DirectoryStore;
 pub use image_meta::{ImageMeta, Revision};
 pub use open::open;

@@ -19,6 +19,7 @@ use crate::step_error::StepResult;
 use crate::targets::Artifact;
 use camino::Utf8Path;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 pub const STEPS: BackendSteps = BackendSteps {
@@ -106,7 +107,10 @@ impl Backend for QemuBackend<'_> {
         (resource == Resource::Machine).then_some(self.jobs)
     }
 
-    fn start(&self, cells: usize) -> Vec<String> {
+    fn start(&self, cells: usize, _bases: &BTreeMap<String, String>) -> Vec<String> {
+        if cells == 0 {
+            return Vec::new();
+        }
         let accel = self.accel();
         let mut lines: Vec<String> = accel
             .warning()

@@ -3,7 +3,6 @@
 
 mod created_image;
 mod glance_image;
-mod hashing_reader;
 mod openstack_store;
 
 pub use glance_image::ImageProperties;

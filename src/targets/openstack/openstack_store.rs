@@ -19,11 +19,12 @@
 
 use super::created_image::CreatedImage;
 use super::glance_image::{self, ImageProperties};
-use super::hashing_reader::HashingReader;
 use crate::cancel::CancelToken;
 use crate::http::failure::{status_error, transport_error};
 use crate::model::Visibility;
-use crate::openstack::{CloudConfig, ConfigEnv, Glance, GlanceImage, Session, encode};
+use crate::openstack::{
+    CloudConfig, ConfigEnv, Glance, GlanceImage, HashingReader, Session, encode,
+};
 use crate::step_error::{StepError, StepResult};
 use crate::targets::{Artifact, ImageMeta, Revision, Store};
 use serde_json::{Map, Value, json};
@@ -105,7 +106,15 @@ impl OpenstackStore {
     ) -> StepResult<(GlanceImage, String)> {
         let with_md5 = !created.fields.contains_key("os_hash_algo");
         let what = format!("upload {} to cloud `{}`", artifact.describe(), self.cloud());
-        let mut reader = HashingReader::open(artifact, with_md5, cancel, progress)?;
+        let mut reader = HashingReader::new(
+            artifact.open()?,
+            artifact.describe(),
+            artifact.size,
+            artifact.sha256.clone(),
+            with_md5,
+            cancel,
+            progress,
+        )?;
         let (url, sent) = self.glance().upload(id, artifact.size, &mut reader)?;
         if let Some(failure) = reader.failure.take() {
             return Err(failure);

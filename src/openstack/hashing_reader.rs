@@ -1,6 +1,5 @@
 use crate::cancel::CancelToken;
 use crate::step_error::StepError;
-use crate::targets::Artifact;
 use md5::Md5;
 use sha2::{Digest, Sha256, Sha512};
 use std::io::{self, Read};
@@ -12,7 +11,7 @@ const PROGRESS_EVERY: u64 = 4 << 20;
 /// Chunks the hashing thread may lag behind the upload.
 const HASH_BACKLOG: usize = 8;
 
-/// The body of an upload: reads exactly `size` bytes of the artifact into
+/// The body of an upload to Glance: reads exactly `size` bytes into
 /// the HTTP client's own buffer (so memory does not grow with the image),
 /// reporting progress and polling the cancel token on every read. A thread
 /// of its own hashes a copy of each chunk while the next one is sent:
@@ -50,16 +49,17 @@ pub struct HashingReader<'a> {
 }
 
 impl<'a> HashingReader<'a> {
-    pub fn open(
-        artifact: &Artifact,
+    /// `file` holds `size` bytes of what `path` names (for messages), with
+    /// `expected_sha256` when it is known.
+    pub fn new(
+        file: Box<dyn Read + Send>,
+        path: String,
+        size: u64,
+        expected_sha256: Option<String>,
         with_md5: bool,
         cancel: &'a CancelToken,
         progress: &'a dyn Fn(u64),
     ) -> Result<Self, StepError> {
-        let file = artifact.open()?;
-        let path = artifact.describe();
-        let size = artifact.size;
-        let expected_sha256 = artifact.sha256.clone();
         let (chunks, incoming) = sync_channel::<Vec<u8>>(HASH_BACKLOG);
         let (done, spare) = channel::<Vec<u8>>();
         let hasher = std::thread::Builder::new()
@@ -240,8 +240,25 @@ mod tests {
         (tmp, path)
     }
 
-    fn artifact(path: &Utf8PathBuf, size: u64, sha: &str) -> Artifact {
-        Artifact::file(path.clone(), sha.to_owned(), size, serde_json::Value::Null)
+    fn reader<'a>(
+        path: &Utf8PathBuf,
+        size: u64,
+        sha: &str,
+        md5: bool,
+        cancel: &'a CancelToken,
+        progress: &'a dyn Fn(u64),
+    ) -> HashingReader<'a> {
+        let file = Box::new(std::fs::File::open(path).unwrap());
+        HashingReader::new(
+            file,
+            path.to_string(),
+            size,
+            Some(sha.to_owned()),
+            md5,
+            cancel,
+            progress,
+        )
+        .unwrap()
     }
 
     fn drain(r: &mut HashingReader) -> io::Result<Vec<u8>> {
@@ -263,13 +280,7 @@ mod tests {
         let cancel = CancelToken::new();
         let seen = std::cell::Cell::new(0);
         let progress = |b| seen.set(b);
-        let mut r = HashingReader::open(
-            &artifact(&path, bytes.len() as u64, &sha),
-            true,
-            &cancel,
-            &progress,
-        )
-        .unwrap();
+        let mut r = reader(&path, bytes.len() as u64, &sha, true, &cancel, &progress);
         assert_eq!(drain(&mut r).unwrap(), bytes);
         let (s256, md5, s512) = r.digests.clone().unwrap();
         assert_eq!(s256, sha);
@@ -288,8 +299,7 @@ mod tests {
         let (_t, path) = file(&bytes);
         let sha = hex::encode(Sha256::digest(&bytes));
         let cancel = CancelToken::new();
-        let mut r =
-            HashingReader::open(&artifact(&path, 5000, &sha), false, &cancel, &|_| {}).unwrap();
+        let mut r = reader(&path, 5000, &sha, false, &cancel, &|_| {});
         drain(&mut r).unwrap();
         let (s256, md5, s512) = r.digests.clone().unwrap();
         assert_eq!((s256, md5), (sha.clone(), None));
@@ -302,8 +312,7 @@ mod tests {
         let (_t, path) = file(&bytes);
         let cancel = CancelToken::new();
         let wrong = "0".repeat(64);
-        let mut r =
-            HashingReader::open(&artifact(&path, 2500, &wrong), false, &cancel, &|_| {}).unwrap();
+        let mut r = reader(&path, 2500, &wrong, false, &cancel, &|_| {});
         let mut buf = vec![0u8; 1000];
         assert_eq!(r.read(&mut buf).unwrap(), 1000);
         assert_eq!(r.read(&mut buf).unwrap(), 1000);
@@ -324,8 +333,7 @@ mod tests {
         let (_t, path) = file(&bytes);
         let sha = hex::encode(Sha256::digest(&bytes));
         let cancel = CancelToken::new();
-        let mut long =
-            HashingReader::open(&artifact(&path, 4000, &sha), false, &cancel, &|_| {}).unwrap();
+        let mut long = reader(&path, 4000, &sha, false, &cancel, &|_| {});
         assert!(drain(&mut long).is_err());
         assert!(
             long.failure
@@ -334,8 +342,7 @@ mod tests {
                 .message
                 .contains("the file has 3000")
         );
-        let mut short =
-            HashingReader::open(&artifact(&path, 2000, &sha), false, &cancel, &|_| {}).unwrap();
+        let mut short = reader(&path, 2000, &sha, false, &cancel, &|_| {});
         assert!(drain(&mut short).is_err());
         assert!(
             short
@@ -346,8 +353,7 @@ mod tests {
                 .contains("the file is longer")
         );
 
-        let mut r =
-            HashingReader::open(&artifact(&path, 3000, &sha), false, &cancel, &|_| {}).unwrap();
+        let mut r = reader(&path, 3000, &sha, false, &cancel, &|_| {});
         let mut buf = vec![0u8; 1000];
         assert_eq!(r.read(&mut buf).unwrap(), 1000);
         cancel.cancel();

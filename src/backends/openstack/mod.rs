@@ -1,0 +1,857 @@
+//! Builds on an OpenStack cloud's compute service. Each base is staged once
+//! as an image in the build cloud's Glance (found again by its SHA-256);
+//! each cell boots a builder server from it with its user-data on a config
+//! drive, reports on the console (only lines with the build's nonce count),
+//! is stopped and snapshotted; the snapshot streams to the targets, or is
+//! adopted by a target in the same cloud. Servers and snapshots that are
+//! not published are deleted on every path; a killed run's are deleted by
+//! the next run of the recipe, which says so.
+
+mod flavor_choice;
+mod nova;
+mod server;
+mod snapshot_image;
+
+use super::{Backend, BaseJob, CellJob};
+use crate::bases::FetchedBase;
+use crate::cancel::CancelToken;
+use crate::guest::{console_tail, parse_result};
+use crate::host::qemu_img;
+use crate::model::{Compression, OpenstackBuild, Recipe};
+use crate::openstack::{CloudConfig, ConfigEnv, Glance, HashingReader, Session, encode, sleep};
+use crate::plan::{BackendSteps, Resource, StepShape};
+use crate::step_error::{StepError, StepErrorKind, StepResult};
+use crate::targets::{Artifact, ArtifactSource, GlanceLocation};
+use crate::temp_file::{TempFile, TempPath};
+use base64::Engine;
+use flavor_choice::{Need, choose_flavor};
+use nova::{Flavor, Nova};
+use serde_json::{Value, json};
+use server::Server;
+use snapshot_image::SnapshotImage;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const STEPS: BackendSteps = BackendSteps {
+    backend: "openstack",
+    prepare: Some(StepShape {
+        name: "stage",
+        holds: Some(Resource::Stage),
+    }),
+    provision: None,
+    // The server exists from boot to the end of its snapshot.
+    build: StepShape {
+        name: "boot",
+        holds: Some(Resource::Machine),
+    },
+    export: StepShape {
+        name: "snapshot",
+        holds: Some(Resource::Machine),
+    },
+};
+
+/// Metadata (servers) and properties (images) that say what is ours.
+const OWNER: &str = "pipeline_owner";
+const RUN: &str = "pipeline_run";
+const KIND: &str = "pipeline_kind";
+const CELL: &str = "pipeline_cell";
+const BASE_SHA256: &str = "pipeline_base_sha256";
+/// How often the console and the server are asked for while a guest runs.
+const POLL: Duration = Duration::from_secs(2);
+/// Console lines read per poll: enough for the result lines and the tail.
+const CONSOLE_LINES: u32 = 200;
+/// How long Nova may take to stop a server, delete one, make an image.
+const STOP_TIMEOUT: Duration = Duration::from_secs(300);
+const IMAGE_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Between two tries of a create the quota refused.
+const QUOTA_PAUSE: Duration = Duration::from_secs(5);
+
+/// A base staged in the build cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedBase {
+    pub image_id: String,
+    /// Bytes, as qemu-img reports the base.
+    pub virtual_size: u64,
+}
+
+/// A builder server that stopped after its guest reported success.
+#[derive(Debug)]
+pub struct BuiltServer {
+    pub id: String,
+    pub name: String,
+    pub flavor: String,
+}
+
+pub struct OpenstackBackend<'a> {
+    recipe: &'a Recipe,
+    settings: &'a OpenstackBuild,
+    session: Arc<Session>,
+    owner: String,
+    run_id: String,
+    /// Servers at once, settled by `start`.
+    servers: OnceLock<usize>,
+    flavor: OnceLock<Result<Flavor, String>>,
+    network: OnceLock<Result<Option<String>, String>>,
+    /// Servers of this run that exist now.
+    alive: AtomicUsize,
+}
+
+impl<'a> OpenstackBackend<'a> {
+    /// Reads clouds.yaml only; the first call that needs the cloud
+    /// authenticates.
+    pub fn open(
+        recipe: &'a Recipe,
+        settings: &'a OpenstackBuild,
+        owner: &str,
+        run_id: &str,
+    ) -> Result<Self, String> {
+        let cloud = CloudConfig::resolve(&settings.cloud, &ConfigEnv::from_process())
+            .map_err(|e| format!("build cloud `{}`: {e}", settings.cloud))?;
+        Ok(Self {
+            recipe,
+            settings,
+            session: Arc::new(Session::new(cloud)),
+            owner: owner.to_owned(),
+            run_id: run_id.to_owned(),
+            servers: OnceLock::new(),
+            flavor: OnceLock::new(),
+            network: OnceLock::new(),
+            alive: AtomicUsize::new(0),
+        })
+    }
+
+    fn nova(&self) -> Nova<'_> {
+        Nova::new(&self.session)
+    }
+
+    fn glance(&self) -> Glance<'_> {
+        Glance::new(&self.session)
+    }
+
+    fn cloud(&self) -> &str {
+        &self.session.cloud().name
+    }
+
+    /// Delete what killed runs of this recipe left: servers and unpublished
+    /// snapshots with our owner and another run (ours holds the recipe's
+    /// lock, so theirs is over), and staged bases of bases the recipe no
+    /// longer uses. Nothing without our owner is looked at twice.
+    fn clean_up(&self, digests: &[&str]) -> StepResult<Vec<String>> {
+        let mut said = Vec::new();
+        for server in self.nova().servers()? {
+            if server.meta(OWNER) == Some(&self.owner) && server.meta(RUN) != Some(&self.run_id) {
+                let run = server.meta(RUN).unwrap_or("?").to_owned();
+                self.delete_server(&server.id)?;
+                said.push(format!(
+                    "deleted server {} ({}) on cloud `{}`, left by run {run}, which did not finish",
+                    server.name,
+                    server.id,
+                    self.cloud()
+                ));
+            }
+        }
+        let what = format!(
+            "list the images of {} on cloud `{}`",
+            self.owner,
+            self.cloud()
+        );
+        let ours = self
+            .glance()
+            .list(&what, &format!("{OWNER}={}&limit=100", encode(&self.owner)))?;
+        for image in ours {
+            if image.property(OWNER) != Some(&self.owner) {
+                continue;
+            }
+            let leftover = match image.property(KIND) {
+                Some("snapshot") => image.property(RUN) != Some(&self.run_id),
+                Some("base") => !image
+                    .property(BASE_SHA256)
+                    .is_some_and(|sha| digests.contains(&sha)),
+                _ => false,
+            };
+            if leftover {
+                self.glance().delete(&image.id)?;
+                said.push(format!(
+                    "deleted image {} ({}) on cloud `{}`: a {} this recipe no longer needs",
+                    image.name,
+                    image.id,
+                    self.cloud(),
+                    if image.property(KIND) == Some("base") {
+                        "staged base"
+                    } else {
+                        "snapshot of a run that did not finish"
+                    }
+                ));
+            }
+        }
+        Ok(said)
+    }
+
+    /// Servers at once: `servers`, else what the quota leaves room for with
+    /// the flavor (at least one), at most `cells`.
+    fn settle_servers(&self, cells: usize) -> StepResult<usize> {
+        if let Some(n) = self.settings.servers {
+            return Ok((n as usize).min(cells.max(1)));
+        }
+        let room = self.nova().room()?;
+        let flavor = self.flavor(None).ok();
+        let by = |left: Option<u64>, each: u64| left.map(|l| (l / each.max(1)) as usize);
+        let limit = [
+            by(room.instances, 1),
+            flavor.and_then(|f| by(room.cores, u64::from(f.vcpus))),
+            flavor.and_then(|f| by(room.ram, f.ram)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(cells);
+        Ok(limit.clamp(1, cells.max(1)))
+    }
+
+    /// The flavor of the builder servers (found once). `base_size` is the
+    /// base's virtual size when known: the disk must hold it.
+    fn flavor(&self, base_size: Option<u64>) -> Result<&Flavor, String> {
+        let recipe = self.recipe;
+        let image_bytes = recipe.image.disk_size.max(base_size).unwrap_or(0);
+        let need = Need {
+            cpus: recipe.build.cpus,
+            ram: recipe.build.memory >> 20,
+            disk: image_bytes.div_ceil(1 << 30),
+        };
+        let chosen = self.flavor.get_or_init(|| {
+            let flavors = self.nova().flavors().map_err(|e| e.message)?;
+            choose_flavor(&flavors, self.settings.flavor.as_deref(), need)
+        });
+        match chosen {
+            // Chosen before the base's size was known: check it now.
+            Ok(f) if f.disk < need.disk => Err(format!(
+                "flavor `{}` is too small: its disk is {} GiB and the image needs {} GiB (disk_size, or the base's size)",
+                f.name, f.disk, need.disk
+            )),
+            Ok(f) => Ok(f),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// `networks` of a server create: `"none"`, or the network given (an id
+    /// as it is; a name looked up in the network service).
+    fn networks(&self) -> Result<Value, String> {
+        let network = self.network.get_or_init(|| match &self.settings.network {
+            None => Ok(None),
+            Some(n) if uuid::Uuid::parse_str(n).is_ok() => Ok(Some(n.clone())),
+            Some(n) => self.network_id(n).map(Some),
+        });
+        match network {
+            Ok(None) => Ok(json!("none")),
+            Ok(Some(id)) => Ok(json!([{ "uuid": id }])),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    fn network_id(&self, name: &str) -> Result<String, String> {
+        let what = format!("find network `{name}` on cloud `{}`", self.cloud());
+        let (status, text) = self
+            .session
+            .call(
+                crate::openstack::Service::Network,
+                &what,
+                "GET",
+                &format!("/v2.0/networks?name={}", encode(name)),
+                None,
+                &[],
+            )
+            .map_err(|e| e.message)?;
+        let ids: Vec<String> = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["networks"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| n["id"].as_str().map(str::to_owned))
+            .collect();
+        match (status, ids.as_slice()) {
+            (200, [id]) => Ok(id.clone()),
+            (200, []) => Err(format!("{what}: there is none (build.network)")),
+            (200, _) => Err(format!(
+                "{what}: {} networks have that name; give its id (build.network)",
+                ids.len()
+            )),
+            (status, _) => Err(format!("{what}: http {status}")),
+        }
+    }
+
+    /// Create the cell's server, waiting while the quota is full and other
+    /// servers of this run are building; its id.
+    fn create_server(
+        &self,
+        body: &Value,
+        deadline: Instant,
+        cancel: &CancelToken,
+    ) -> StepResult<String> {
+        loop {
+            cancel.check()?;
+            match self.nova().create_server(body)? {
+                Ok(id) => {
+                    self.alive.fetch_add(1, Ordering::SeqCst);
+                    return Ok(id);
+                }
+                Err((status, text)) => {
+                    let refused =
+                        crate::http::failure::status_error("create a server", status, &text);
+                    let quota = matches!(status, 403 | 413) && refused.message.contains("quota");
+                    if !quota {
+                        return Err(refused.context(format!("cloud `{}`", self.cloud())));
+                    }
+                    self.wait_for_room(&refused.message, deadline, cancel)?;
+                }
+            }
+        }
+    }
+
+    /// The quota is full: wait while another server of this run may free
+    /// room; fail when none is running or the build's time is up.
+    fn wait_for_room(&self, why: &str, deadline: Instant, cancel: &CancelToken) -> StepResult<()> {
+        if self.alive.load(Ordering::SeqCst) == 0 {
+            return Err(StepError::permanent(format!(
+                "{why} on cloud `{}`, and no other server of this run is running to make room",
+                self.cloud()
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Err(StepError::permanent(format!(
+                "{why} on cloud `{}` until build.timeout ran out",
+                self.cloud()
+            )));
+        }
+        sleep(QUOTA_PAUSE, cancel)
+    }
+
+    /// Delete a server and wait until it is gone (bounded); counted out of
+    /// this run's live servers.
+    fn delete_server(&self, id: &str) -> StepResult<()> {
+        self.nova().delete(id)?;
+        let start = Instant::now();
+        while start.elapsed() < STOP_TIMEOUT {
+            if self.nova().server(id)?.is_none() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Err(StepError::transient(format!(
+            "delete server {id} from cloud `{}`: it is still there after {} s",
+            self.cloud(),
+            STOP_TIMEOUT.as_secs()
+        )))
+    }
+
+    /// A server of this run is done with: deleted, whatever happens.
+    fn forget_server(&self, id: &str) -> StepResult<()> {
+        let deleted = self.delete_server(id);
+        self.alive.fetch_sub(1, Ordering::SeqCst);
+        deleted.map_err(|e| e.context("and then"))
+    }
+
+    /// Poll the server until the guest's final result line, then stop it.
+    fn watch(&self, job: &CellJob, id: &str, deadline: Instant) -> StepResult<WatchEnd> {
+        let nonce = &job.user_data.nonce;
+        let console_log = job.logs.join("console.log");
+        let mut console = String::new();
+        let mut active = false;
+        loop {
+            sleep(POLL, job.cancel)?;
+            let Some(server) = self.nova().server(id)? else {
+                return Err(StepError::permanent(format!(
+                    "server {id} disappeared from cloud `{}` while it built",
+                    self.cloud()
+                )));
+            };
+            if server.status == "ERROR" {
+                return Ok(WatchEnd::Error(server));
+            }
+            if server.status == "ACTIVE" {
+                if !active {
+                    (job.notify)(format!(
+                        "server {} is active; waiting for the guest",
+                        server.name
+                    ));
+                    active = true;
+                }
+                if let Some(text) = self.nova().console(id, CONSOLE_LINES)? {
+                    console = text;
+                    let _ = std::fs::write(&console_log, &console);
+                }
+            }
+            let result = parse_result(&console, nonce);
+            let tail = || job.secrets.redact(&console_tail(&console, nonce));
+            match (result.script, result.clean) {
+                (Some(code), _) if code != 0 => return Ok(WatchEnd::Failed(code, tail())),
+                (Some(0), Some(0)) => return Ok(WatchEnd::Done),
+                (Some(0), Some(code)) => return Ok(WatchEnd::CleanFailed(code, tail())),
+                _ => {}
+            }
+            if server.status == "SHUTOFF" {
+                return Ok(WatchEnd::Silent(tail()));
+            }
+            if Instant::now() >= deadline {
+                return Ok(WatchEnd::TimedOut(tail()));
+            }
+        }
+    }
+
+    /// Wait until the server is `SHUTOFF` (after `os-stop`).
+    fn wait_shutoff(&self, id: &str, cancel: &CancelToken) -> StepResult<()> {
+        let start = Instant::now();
+        loop {
+            match self.nova().server(id)? {
+                Some(s) if s.status == "SHUTOFF" => return Ok(()),
+                Some(s) if s.status == "ERROR" => {
+                    return Err(StepError::permanent(format!(
+                        "nova put server {id} in ERROR while it stopped: {}",
+                        s.fault.unwrap_or_default()
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    return Err(StepError::permanent(format!(
+                        "server {id} disappeared from cloud `{}` while it stopped",
+                        self.cloud()
+                    )));
+                }
+            }
+            if start.elapsed() > STOP_TIMEOUT {
+                return Err(StepError::permanent(format!(
+                    "server {id} did not stop within {} s",
+                    STOP_TIMEOUT.as_secs()
+                )));
+            }
+            sleep(Duration::from_secs(1), cancel)?;
+        }
+    }
+
+    /// What the manifest says built it.
+    fn built_by(&self, server: &BuiltServer, snapshot: &str) -> Value {
+        json!({
+            "backend": STEPS.backend,
+            "cloud": self.cloud(),
+            "flavor": server.flavor,
+            "server": server.id,
+            "snapshot": snapshot,
+        })
+    }
+
+    /// The snapshot of a stopped server, active in Glance.
+    fn snapshot(
+        &self,
+        job: &CellJob,
+        built: &BuiltServer,
+    ) -> StepResult<crate::openstack::GlanceImage> {
+        let name = truncate(&format!(
+            "pipeline-snapshot-{}-{}",
+            job.cell.image_name, self.run_id
+        ));
+        let metadata = json!({
+            OWNER: self.owner,
+            RUN: self.run_id,
+            KIND: "snapshot",
+            CELL: truncate(&job.cell.image_name),
+        });
+        let image = self.nova().create_image(&built.id, &name, &metadata)?;
+        (job.notify)(format!(
+            "snapshot {image} of server {} is being made",
+            built.name
+        ));
+        match self.glance().wait_active(&image, IMAGE_TIMEOUT, job.cancel) {
+            Ok(image) => Ok(image),
+            Err(e) => {
+                let _ = self.glance().delete(&image);
+                Err(e)
+            }
+        }
+    }
+
+    /// The snapshot, downloaded and compressed into the local snapshot
+    /// cache, for targets that get a compressed qcow2.
+    fn compress(
+        &self,
+        job: &CellJob,
+        image: &crate::openstack::GlanceImage,
+        compression: Compression,
+    ) -> StepResult<(String, u64)> {
+        let download = format!("{}.download", job.snapshot_path);
+        let _ = std::fs::remove_file(&download);
+        let mut file = TempFile::create(download)?;
+        let mut reader = self.glance().download(&image.id)?;
+        let total = image.size;
+        let copied = crate::digest::copy_hashing(
+            &mut reader,
+            Some(file.file()),
+            None,
+            job.cancel,
+            &|done| (job.bytes)(done, total),
+        )
+        .map_err(|e| match e {
+            crate::digest::CopyError::Cancelled => StepError::cancelled(),
+            crate::digest::CopyError::Read(e) => StepError::transient(format!(
+                "download snapshot {} from cloud `{}`: {e}",
+                image.id,
+                self.cloud()
+            )),
+            crate::digest::CopyError::Write(e) => {
+                StepError::io(format!("failed to write {}", file.path()), &e)
+            }
+        })?;
+        if total.is_some_and(|t| t != copied.size) {
+            return Err(StepError::transient(format!(
+                "download snapshot {} from cloud `{}`: {} of {} bytes",
+                image.id,
+                self.cloud(),
+                copied.size,
+                total.unwrap_or_default()
+            )));
+        }
+        file.sync()?;
+        let partial = TempPath::new(format!("{}.partial", job.snapshot_path));
+        qemu_img::convert(
+            compression,
+            file.path(),
+            partial.path(),
+            &job.logs.join("snapshot.log"),
+            job.cancel,
+        )?;
+        let (sha256, size) = crate::digest::sha256_file(partial.path(), job.cancel)?;
+        partial.rename_to(job.snapshot_path)?.keep();
+        Ok((sha256, size))
+    }
+}
+
+/// How the wait for a guest ended.
+enum WatchEnd {
+    /// The final line, with success.
+    Done,
+    /// The provisioning script failed: its status and the console tail.
+    Failed(i32, String),
+    CleanFailed(i32, String),
+    /// Nova put the server in `ERROR`.
+    Error(Server),
+    /// Off without a result line.
+    Silent(String),
+    TimedOut(String),
+}
+
+impl Backend for OpenstackBackend<'_> {
+    type Base = StagedBase;
+    type Built = BuiltServer;
+
+    fn steps(&self) -> &'static BackendSteps {
+        &STEPS
+    }
+
+    fn capacity(&self, resource: Resource) -> Option<usize> {
+        match resource {
+            Resource::Machine => Some(self.servers.get().copied().unwrap_or(1)),
+            Resource::Stage => Some(2),
+            _ => None,
+        }
+    }
+
+    fn start(&self, cells: usize, digests: &BTreeMap<String, String>) -> Vec<String> {
+        let digests: Vec<&str> = digests.values().map(String::as_str).collect();
+        let mut lines = match self.clean_up(&digests) {
+            Ok(lines) => lines,
+            Err(e) => vec![format!(
+                "warning: failed to clean up what earlier runs left on cloud `{}`: {}",
+                self.cloud(),
+                e.message
+            )],
+        };
+        if cells == 0 {
+            return lines;
+        }
+        let servers = match self.settle_servers(cells) {
+            Ok(n) => n,
+            Err(e) => {
+                lines.push(format!(
+                    "warning: failed to read the quota of cloud `{}` ({}); building one cell at a time",
+                    self.cloud(),
+                    e.message
+                ));
+                1
+            }
+        };
+        let _ = self.servers.set(servers);
+        lines.push(format!(
+            "building {cells} cell{} on cloud `{}` with up to {servers} server{} at a time",
+            if cells == 1 { "" } else { "s" },
+            self.cloud(),
+            if servers == 1 { "" } else { "s" },
+        ));
+        lines
+    }
+
+    fn prepare_base(&self, job: &BaseJob, fetched: &FetchedBase) -> StepResult<StagedBase> {
+        let what = format!(
+            "find the staged base `{}` on cloud `{}`",
+            job.name,
+            self.cloud()
+        );
+        let query = format!(
+            "{OWNER}={}&{BASE_SHA256}={}&status=active",
+            encode(&self.owner),
+            encode(&fetched.sha256)
+        );
+        let found = self.glance().list(&what, &query)?.into_iter().find(|i| {
+            i.property(OWNER) == Some(&self.owner)
+                && i.property(BASE_SHA256) == Some(fetched.sha256.as_str())
+        });
+        if let Some(image) = found {
+            (job.notify)(format!(
+                "base image {} is staged already ({})",
+                image.id, image.name
+            ));
+            return Ok(StagedBase {
+                image_id: image.id,
+                virtual_size: fetched.virtual_size,
+            });
+        }
+        let name = truncate(&format!(
+            "pipeline-base-{}-{}-{}",
+            self.recipe.name,
+            job.name,
+            &fetched.sha256[..12]
+        ));
+        let body = json!({
+            "name": name,
+            "disk_format": if fetched.format == "raw" { "raw" } else { "qcow2" },
+            "container_format": "bare",
+            "visibility": "private",
+            "min_disk": fetched.virtual_size.div_ceil(1 << 30),
+            OWNER: self.owner,
+            KIND: "base",
+            BASE_SHA256: fetched.sha256,
+            "pipeline_base": job.name,
+        });
+        let what = format!("stage base `{}` on cloud `{}`", job.name, self.cloud());
+        let created = self.glance().create(&what, &body)?;
+        let staged = (|| {
+            let size = std::fs::metadata(&fetched.path)
+                .map_err(|e| StepError::io(format!("failed to read {}", fetched.path), &e))?
+                .len();
+            let file = std::fs::File::open(&fetched.path)
+                .map_err(|e| StepError::io(format!("failed to open {}", fetched.path), &e))?;
+            let progress = |done| (job.bytes)(done, Some(size));
+            let mut reader = HashingReader::new(
+                Box::new(file),
+                fetched.path.to_string(),
+                size,
+                Some(fetched.sha256.clone()),
+                false,
+                job.cancel,
+                &progress,
+            )?;
+            let (url, sent) = self.glance().upload(&created.id, size, &mut reader)?;
+            if let Some(failure) = reader.failure.take() {
+                return Err(failure);
+            }
+            match sent {
+                Ok((200..=299, _)) => {}
+                Ok((status, text)) => {
+                    return Err(crate::http::failure::status_error(&what, status, &text));
+                }
+                Err(e) => return Err(crate::http::failure::transport_error(&what, &url, &e)),
+            }
+            self.glance()
+                .wait_active(&created.id, IMAGE_TIMEOUT, job.cancel)
+        })();
+        match staged {
+            Ok(image) => {
+                (job.notify)(format!("staged base image {} ({name})", image.id));
+                Ok(StagedBase {
+                    image_id: image.id,
+                    virtual_size: fetched.virtual_size,
+                })
+            }
+            Err(e) => {
+                let _ = self.glance().delete(&created.id);
+                Err(e)
+            }
+        }
+    }
+
+    fn provision(&self, _job: &CellJob) -> StepResult<()> {
+        // The user-data goes with the server create.
+        Ok(())
+    }
+
+    fn build(&self, job: &CellJob, base: &StagedBase) -> StepResult<BuiltServer> {
+        let started = Instant::now();
+        let deadline = started + job.recipe.build.timeout;
+        // Everything that can be wrong with the settings fails here, before
+        // a server exists.
+        let flavor = self
+            .flavor(Some(base.virtual_size))
+            .map_err(|e| StepError::permanent(format!("build cloud `{}`: {e}", self.cloud())))?
+            .clone();
+        let networks = self
+            .networks()
+            .map_err(|e| StepError::permanent(format!("build cloud `{}`: {e}", self.cloud())))?;
+        let name = truncate(&format!("pipeline-{}-{}", job.cell.image_name, self.run_id));
+        let body = json!({ "server": {
+            "name": name,
+            "imageRef": base.image_id,
+            "flavorRef": flavor.id,
+            "networks": networks,
+            "config_drive": true,
+            "user_data": base64::engine::general_purpose::STANDARD.encode(&job.user_data.text),
+            "metadata": {
+                OWNER: self.owner,
+                RUN: self.run_id,
+                CELL: truncate(&job.cell.image_name),
+                "pipeline_image": base.image_id,
+            },
+        }});
+        loop {
+            let id = self.create_server(&body, deadline, job.cancel)?;
+            (job.notify)(format!(
+                "server {name} ({id}) created with flavor {}",
+                flavor.name
+            ));
+            let watched = self.watch(job, &id, deadline);
+            let failed = |e: StepError| match self.forget_server(&id) {
+                Ok(()) => e,
+                Err(cleanup) if e.kind == StepErrorKind::Cancelled => cleanup,
+                Err(cleanup) => e.context(cleanup.message),
+            };
+            let end = match watched {
+                Ok(end) => end,
+                Err(e) => return Err(failed(e)),
+            };
+            let console = |tail: String| {
+                if tail.is_empty() {
+                    "the guest wrote nothing to its console".to_owned()
+                } else {
+                    format!("last console lines:\n{tail}")
+                }
+            };
+            match end {
+                WatchEnd::Done => {}
+                WatchEnd::Error(server) => {
+                    let fault = server.fault.unwrap_or_default();
+                    if fault.contains("Quota exceeded") {
+                        let _ = self.forget_server(&id);
+                        self.wait_for_room(&fault, deadline, job.cancel)?;
+                        continue;
+                    }
+                    return Err(failed(StepError::permanent(format!(
+                        "nova put server {name} in ERROR: {fault}"
+                    ))));
+                }
+                WatchEnd::Failed(code, tail) => {
+                    return Err(failed(StepError::permanent(format!(
+                        "the provisioning script exited with {code}; {}",
+                        console(tail)
+                    ))));
+                }
+                WatchEnd::CleanFailed(code, tail) => {
+                    return Err(failed(StepError::permanent(format!(
+                        "the provisioning script succeeded but the clean-up before power-off failed with {code}; {}",
+                        console(tail)
+                    ))));
+                }
+                WatchEnd::Silent(tail) => {
+                    return Err(failed(StepError::permanent(format!(
+                        "the server powered off without reporting a result (did cloud-init run the user-data from the config drive?); {}",
+                        console(tail)
+                    ))));
+                }
+                WatchEnd::TimedOut(tail) => {
+                    return Err(failed(StepError::permanent(format!(
+                        "the guest did not report within {} and the server was deleted; {}",
+                        humantime::format_duration(job.recipe.build.timeout),
+                        console(tail)
+                    ))));
+                }
+            }
+            // The guest lingers after its last line: stopping it now saves
+            // the 15 s or more Nova takes to notice a guest's own poweroff.
+            if let Err(e) = self
+                .nova()
+                .stop(&id)
+                .and_then(|()| self.wait_shutoff(&id, job.cancel))
+            {
+                return Err(failed(e));
+            }
+            (job.notify)(format!(
+                "server {name} stopped after {}",
+                humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
+            ));
+            return Ok(BuiltServer {
+                id,
+                name,
+                flavor: flavor.name,
+            });
+        }
+    }
+
+    fn export(&self, job: &CellJob, built: BuiltServer) -> StepResult<Artifact> {
+        let image = match self.snapshot(job, &built) {
+            Ok(image) => image,
+            Err(e) => {
+                let _ = self.forget_server(&built.id);
+                return Err(e);
+            }
+        };
+        // The snapshot holds everything now: the server goes.
+        self.forget_server(&built.id)?;
+        let built_by = self.built_by(&built, &image.id);
+        match job.recipe.build.compression {
+            Compression::None => {
+                let size = image.size.ok_or_else(|| {
+                    StepError::transient(format!("snapshot {} has no size in glance", image.id))
+                })?;
+                let location = GlanceLocation {
+                    identity_url: self.session.cloud().identity_url(),
+                    project_id: self.session.token()?.project_id.clone(),
+                    image_id: image.id.clone(),
+                };
+                Ok(Artifact {
+                    size,
+                    sha256: None,
+                    source: ArtifactSource::Stream(Arc::new(SnapshotImage {
+                        session: self.session.clone(),
+                        location,
+                    })),
+                    built_by,
+                })
+            }
+            compression => {
+                let compressed = self.compress(job, &image, compression);
+                // The compressed copy is what the targets get.
+                let _ = self.glance().delete(&image.id);
+                let (sha256, size) = compressed?;
+                Ok(Artifact::file(
+                    job.snapshot_path.to_owned(),
+                    sha256,
+                    size,
+                    built_by,
+                ))
+            }
+        }
+    }
+
+    fn discard(&self, built: BuiltServer) -> StepResult<()> {
+        self.forget_server(&built.id)
+    }
+
+    fn release(&self, artifact: &Artifact, adopted: bool) -> StepResult<()> {
+        match artifact.glance_image() {
+            Some(image) if !adopted => self.glance().delete(&image.image_id),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Nova and Glance take names and metadata values of 255 characters.
+fn truncate(text: &str) -> String {
+    text.chars().take(255).collect()
+}
