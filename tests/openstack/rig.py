@@ -658,22 +658,23 @@ def cmd_start(args):
         if not os.path.isfile(os.path.join(tpl, f)):
             raise RigError(f"{tpl}/{f} missing: run 'rig install'")
 
+    if nova:
+        # Before anything is written to DIR: a refused start leaves DIR as it was.
+        rig_nova.claim(d)
     kport, aport, bport = free_ports(3)
     st = {"dir": d, "venv": venv_dir(), "ports": {"keystone": kport, "a": aport, "b": bport},
           "regions": REGIONS, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "nova": nova}
     if watch is not None:
         st["watch_pid"], st["watch_pid_start"] = watch, rig_nova._starttime(watch)
-    for sub in ("pids", "logs", "keystone/locks"):
-        os.makedirs(os.path.join(d, sub))
-    save_state(d, st)
-
     # A caller that gives up on us (timeout) usually sends SIGTERM: clean up as on an error.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     procs = []
     try:
+        for sub in ("pids", "logs", "keystone/locks"):
+            os.makedirs(os.path.join(d, sub))
+        save_state(d, st)
         if nova:
-            rig_nova.claim(d)
             rig_nova.prepare(d, st)   # ports, configs, template copies
             rig_nova.remember_state(d, st)
             save_state(d, st)
@@ -754,6 +755,7 @@ def cmd_start(args):
             save_state(d, st)
         write_clouds(d, st)
         if nova or watch is not None:
+            os.makedirs(home(d, "watchdog"), exist_ok=True)
             spawn(d, "watchdog", [sys.executable, os.path.abspath(__file__), "watchdog", d], {})
         write_env(d, st)
     except BaseException:
@@ -773,10 +775,30 @@ def cmd_start(args):
     print(os.path.join(d, "clouds.yaml"))
 
 
+# Which group leader in a shared home is which component (DIR deleted: no pid files), by
+# the start of its process name (/proc/PID/comm).
+LEADER_HINTS = {"keystone": "uwsgi", "keystone-manage": "python", "libvirtd": "libvirtd",
+                "virtlogd": "virtlogd", "epmd": "epmd", "rabbitmq": "rabbitmq"}
+
+
+def discover_pids(d):
+    """Group leaders of each component, found by cwd, for a DIR whose pids/ is gone."""
+    for name in ["glance-a", "glance-b", *LEADER_HINTS, *rig_nova.HOMES]:
+        if name in KNOWN_PIDS or os.path.exists(pidfile(d, name)):
+            continue
+        for pid in rig_processes(home(d, name)):
+            st = proc_stat(pid)
+            if st and st[1] == pid and (rig_nova.proc_comm(pid) or "").startswith(LEADER_HINTS.get(name, "")):
+                KNOWN_PIDS[name] = pid
+                break
+
+
 def stop_all(d, sig=signal.SIGKILL, st=None):
     """Tear the whole rig down.  SIGKILL by default: a graceful uWSGI stop takes 2-3 s per
     service (it waits for its worker) and nothing in DIR needs a clean shutdown.  The
     compute side (rig_nova.stop) has its own order; the watchdog goes first."""
+    if not os.path.isdir(os.path.join(d, "pids")):
+        discover_pids(d)
     if st is None:
         try:
             st = load_state(d)
@@ -911,12 +933,14 @@ def cmd_status(args):
     down = 0
     rows = [("keystone", st["ports"]["keystone"]), ("glance-a", st["ports"]["a"]),
             ("glance-b", st["ports"]["b"])] + rig_nova.status_rows(d, st)
+    rows = [(name, f"port {port}" if port != "-" else "-") for name, port in rows]
     if st.get("nova") or st.get("watch_pid"):
-        rows.append(("watchdog", f"pid {st['watch_pid']}" if st.get("watch_pid") else "-"))
-    for name, port in rows:
+        rows.append(("watchdog", f"watching pid {st['watch_pid']} and DIR" if st.get("watch_pid")
+                     else "watching DIR"))
+    for name, what in rows:
         pid = running_pid(d, name)
         down += pid is None
-        print(f"{name}\tport {port}\t" + (f"running (pid {pid})" if pid else "stopped"))
+        print(f"{name}\t{what}\t" + (f"running (pid {pid})" if pid else "stopped"))
     if st.get("nova"):
         doms = rig_nova.domains_in(d)
         print("libvirt domains\t" + ("(libvirtd down)" if doms is None else ", ".join(doms) or "none"))
