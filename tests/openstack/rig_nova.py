@@ -53,8 +53,9 @@ FLAVORS = [  # name, vcpus, ram MiB, disk GB
     ("m1.tiny", 1, 512, 1),      # smaller than the fixture image (2 GiB virtual): on purpose
     ("m1.large", 2, 2048, 4),
 ]
-CLAIM = "/run/lock/pipeline-nova-rig.json"
-CLAIM_LOCK = "/run/lock/pipeline-nova-rig.lock"
+_LOCK_DIR = "/run/lock" if os.path.isdir("/run/lock") else "/tmp"
+CLAIM = f"{_LOCK_DIR}/pipeline-nova-rig.json"
+CLAIM_LOCK = f"{_LOCK_DIR}/pipeline-nova-rig.lock"
 KVM = "/dev/kvm"
 LIBVIRT_SOCK = "/run/libvirt/libvirt-sock"
 LIBVIRT_URI = "qemu:///system"
@@ -885,12 +886,11 @@ def _is_ours(pid):
     return any(p in proc_cmdline(pid) for p in PATTERNS) or R._is_ours(pid)
 
 
-def stray_epmds(st):
-    """An epmd erl may have started itself on our port (daemonized: cwd /, own session)."""
-    port = str((st or {}).get("ports", {}).get("epmd", "")).encode()
-    if not port:
-        return []
-    return [p for p in pids_named("epmd") if proc_environ(p).get(b"ERL_EPMD_PORT") == port]
+def stray_epmds(d):
+    """An epmd erl may have started for our RabbitMQ (daemonized: cwd /, own session).  It
+    inherited RabbitMQ's environment, which names DIR."""
+    mnesia = os.path.join(d, "rabbitmq", "mnesia").encode()
+    return [p for p in pids_named("epmd") if proc_environ(p).get(b"RABBITMQ_MNESIA_BASE") == mnesia]
 
 
 def stop(d, st):
@@ -926,7 +926,7 @@ def stop(d, st):
     if files:
         stopped.append(f"domain files {files}")
     stopped += R.kill_groups(d, ["rabbitmq", "epmd", "mariadb"], signal.SIGKILL)
-    for p in stray_epmds(st):
+    for p in stray_epmds(d):
         try:
             os.kill(p, signal.SIGKILL)
             stopped.append(f"epmd {p}")
