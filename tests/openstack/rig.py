@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Keystone + two Glance services on 127.0.0.1 for tests.  Driven by tests/openstack/rig.
+"""Keystone + two Glance services on 127.0.0.1 for tests, and with --nova the compute side
+(rig_nova.py).  Driven by tests/openstack/rig.
 
 Standard library only.  start, start-glance and build-templates run with the rig venv's
 python (which owns keystone-manage, glance-manage and uwsgi); stop, stop-glance and status
@@ -15,7 +16,9 @@ Layout of a rig DIR:
     keystone/           keystone.conf, keystone.db, fernet + credential key repositories
     glance-a/ glance-b/ glance-api.conf, glance.db, images/ staging/ tasks/ cache/ locks/
 Every process runs with its cwd in DIR/keystone or DIR/glance-X: that, and its process
-group, is how stop finds it again.
+group, is how stop finds it again.  'start --nova' adds the folders listed in rig_nova.py;
+'start --watch-pid PID' (and every --nova rig) adds a watchdog (DIR/watchdog) that stops
+the rig when PID exits or DIR is deleted.
 """
 
 import base64
@@ -32,6 +35,9 @@ import time
 import urllib.error
 import urllib.request
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts in the work tree
+import rig_nova  # noqa: E402
+
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "rig-admin-password"
 GLANCE_SERVICE_USER = "glance"
@@ -44,6 +50,9 @@ REGIONS = {"a": "RegionOne", "b": "RegionTwo"}
 GLANCES = ("a", "b")
 
 START_TIMEOUT = float(os.environ.get("RIG_START_TIMEOUT", "120"))
+# --nova: MariaDB, RabbitMQ, libvirt and five more Python services on 2 shared cores.
+NOVA_START_TIMEOUT = float(os.environ.get("RIG_START_TIMEOUT", "420"))
+WATCH_INTERVAL = float(os.environ.get("RIG_WATCH_INTERVAL", "1"))
 HERE = os.path.dirname(os.path.abspath(__file__))
 STOP_GRACE = float(os.environ.get("RIG_STOP_GRACE", "3"))
 
@@ -161,9 +170,11 @@ def alive(pid):
 
 def proc_cwd(pid):
     try:
-        return os.readlink(f"/proc/{pid}/cwd")
+        cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return None
+    # A process whose cwd was deleted (the watchdog's case: DIR removed under the rig).
+    return cwd[:-len(" (deleted)")] if cwd.endswith(" (deleted)") else cwd
 
 
 def all_pids():
@@ -191,7 +202,9 @@ def rig_processes(root, pgid=None):
 
 
 # Working directory (under DIR) of each component; it also identifies its processes.
-HOMES = {"keystone-manage": "keystone"}
+HOMES = {"keystone-manage": "keystone", **rig_nova.HOMES}
+# PIDs the watchdog remembered, for when DIR (and its pids/) has been deleted.
+KNOWN_PIDS = {}
 
 
 def home(d, name):
@@ -207,7 +220,7 @@ def read_pid(d, name):
         with open(pidfile(d, name)) as f:
             return int(f.read().strip())
     except (OSError, ValueError):
-        return None
+        return KNOWN_PIDS.get(name)
 
 
 def running_pid(d, name):
@@ -375,7 +388,8 @@ def glance_conf(d, which, st, db):
 
 def cmd_build_templates(_args):
     final = templates_dir()
-    if os.path.isfile(os.path.join(final, "glance.db")) and os.path.isfile(os.path.join(final, "keystone.db")):
+    if (os.path.isfile(os.path.join(final, "glance.db")) and os.path.isfile(os.path.join(final, "keystone.db"))
+            and rig_nova.templates_ok(final)):
         return
     tmp = final + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -395,6 +409,8 @@ def cmd_build_templates(_args):
         logf = open(os.path.join(tmp, f"{name}-db_sync.log"), "wb")
         procs.append((name, subprocess.Popen(argv, cwd=tmp, stdin=subprocess.DEVNULL,
                                              stdout=logf, stderr=subprocess.STDOUT), logf))
+    # MariaDB datadir (nova_api, nova, nova_cell0, cell mappings), RabbitMQ mnesia, placement.db.
+    rig_nova.build_templates(tmp)
     for name, p, logf in procs:
         rc = p.wait()
         logf.close()
@@ -454,7 +470,10 @@ def write_env(d, st):
         "KEYSTONE_PID": pid("keystone"),
         "GLANCE_A_PID": pid("glance-a"),
         "GLANCE_B_PID": pid("glance-b"),
+        "WATCHDOG_PID": pid("watchdog"),
+        "WATCH_PID": st.get("watch_pid") or "",
     }
+    v.update(rig_nova.env_entries(d, st))
     text = "".join(f"{k}={shlex.quote(str(x))}\n" for k, x in v.items())
     tmp = os.path.join(d, "rig.env.tmp")
     write(tmp, text)
@@ -504,7 +523,7 @@ def token(st, user, password, project):
 
 def keystone_spec(st):
     """What ks_bootstrap.py creates after keystone's own bootstrap (admin, roles, RegionOne)."""
-    return {
+    spec = {
         "regions": [REGIONS["b"]],
         # Identity in RegionTwo too, so a cloud-b client finds every service in its region.
         "identity_endpoints": [{"region": REGIONS["b"], "interface": i, "url": keystone_url(st)}
@@ -519,6 +538,11 @@ def keystone_spec(st):
             {"region": REGIONS[w], "interface": i, "url": glance_url(st, w)}
             for w in GLANCES for i in ("public", "internal")]}],
     }
+    if st.get("nova"):
+        extra = rig_nova.keystone_spec_additions(st)
+        spec["users"] += extra["users"]
+        spec["services"] += extra["services"]
+    return spec
 
 
 def check_catalog(st, tok_body):
@@ -599,11 +623,33 @@ def start_glance_proc(d, st, which):
                  {"RIG_APP": "glance", "OS_GLANCE_CONFIG_DIR": os.path.join(d, name)})
 
 
+def parse_start_args(args):
+    usage = "usage: rig start DIR [--nova] [--watch-pid PID]"
+    d, nova, watch = None, False, None
+    it = iter(args)
+    for a in it:
+        if a == "--nova":
+            nova = True
+        elif a == "--watch-pid":
+            try:
+                watch = int(next(it))
+            except (StopIteration, ValueError):
+                raise RigError(usage)
+        elif a.startswith("-") or d is not None:
+            raise RigError(usage)
+        else:
+            d = a
+    if d is None:
+        raise RigError(usage)
+    if watch is not None and not alive(watch):
+        raise RigError(f"--watch-pid {watch}: no such process")
+    return d, nova, watch
+
+
 def cmd_start(args):
-    if len(args) != 1:
-        raise RigError("usage: rig start DIR")
+    d, nova, watch = parse_start_args(args)
     t0 = time.monotonic()
-    d = rig_dir(args[0])
+    d = rig_dir(d)
     os.makedirs(d, exist_ok=True)
     if os.listdir(d):
         raise RigError(f"{d} is not empty: 'rig start' needs a new or empty directory")
@@ -612,31 +658,39 @@ def cmd_start(args):
         if not os.path.isfile(os.path.join(tpl, f)):
             raise RigError(f"{tpl}/{f} missing: run 'rig install'")
 
+    if nova:
+        # Before anything is written to DIR: a refused start leaves DIR as it was.
+        rig_nova.claim(d)
     kport, aport, bport = free_ports(3)
     st = {"dir": d, "venv": venv_dir(), "ports": {"keystone": kport, "a": aport, "b": bport},
-          "regions": REGIONS, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    for sub in ("pids", "logs", "keystone/locks"):
-        os.makedirs(os.path.join(d, sub))
-    save_state(d, st)
-
-    shutil.copyfile(os.path.join(HERE, "rig_wsgi.py"), os.path.join(d, "rig_wsgi.py"))
-    k = os.path.join(d, "keystone")
-    for repo in ("fernet-keys", "fernet-receipts", "credential-keys"):
-        fernet_repo(os.path.join(k, repo))
-    shutil.copyfile(os.path.join(tpl, "keystone.db"), os.path.join(k, "keystone.db"))
-    write(os.path.join(k, "keystone.conf"), keystone_conf(d, os.path.join(k, "keystone.db")))
-    for which in GLANCES:
-        g = os.path.join(d, glance_name(which))
-        for sub in ("images", "staging", "tasks", "cache", "locks"):
-            os.makedirs(os.path.join(g, sub))
-        shutil.copyfile(os.path.join(tpl, "glance.db"), os.path.join(g, "glance.db"))
-        write(os.path.join(g, "glance-api.conf"), glance_conf(d, which, st, os.path.join(g, "glance.db")))
-
+          "regions": REGIONS, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "nova": nova}
+    if watch is not None:
+        st["watch_pid"], st["watch_pid_start"] = watch, rig_nova._starttime(watch)
     # A caller that gives up on us (timeout) usually sends SIGTERM: clean up as on an error.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     procs = []
     try:
+        for sub in ("pids", "logs", "keystone/locks"):
+            os.makedirs(os.path.join(d, sub))
+        save_state(d, st)
+        if nova:
+            rig_nova.prepare(d, st)   # ports, configs, template copies
+            rig_nova.remember_state(d, st)
+            save_state(d, st)
+        shutil.copyfile(os.path.join(HERE, "rig_wsgi.py"), os.path.join(d, "rig_wsgi.py"))
+        k = os.path.join(d, "keystone")
+        for repo in ("fernet-keys", "fernet-receipts", "credential-keys"):
+            fernet_repo(os.path.join(k, repo))
+        shutil.copyfile(os.path.join(tpl, "keystone.db"), os.path.join(k, "keystone.db"))
+        write(os.path.join(k, "keystone.conf"), keystone_conf(d, os.path.join(k, "keystone.db")))
+        for which in GLANCES:
+            g = os.path.join(d, glance_name(which))
+            for sub in ("images", "staging", "tasks", "cache", "locks"):
+                os.makedirs(os.path.join(g, sub))
+            shutil.copyfile(os.path.join(tpl, "glance.db"), os.path.join(g, "glance.db"))
+            write(os.path.join(g, "glance-api.conf"), glance_conf(d, which, st, os.path.join(g, "glance.db")))
+
         # Everything at once (2 cores): the bootstrap writes rows keystone only reads per
         # request, and the glances need keystone only when the first request comes in.
         kurl = keystone_url(st)
@@ -651,12 +705,18 @@ def cmd_start(args):
             "--bootstrap-region-id", REGIONS["a"],
             "--bootstrap-public-url", kurl, "--bootstrap-internal-url", kurl],
             {"RIG_KEYSTONE_SPEC": spec})
+        deadline = time.monotonic() + (NOVA_START_TIMEOUT if nova else START_TIMEOUT)
+        keystone_ready = threading.Event()
+        nova_ready = None
+        if nova:
+            rig_nova.spawn_all(d, st, procs)
+            nova_ready = rig_nova.Readiness(d, st, procs, deadline, keystone_ready, t0)
+            nova_ready.start()
         for which in GLANCES:
             procs.append((glance_name(which), start_glance_proc(d, st, which), d))
         ks = spawn(d, "keystone", uwsgi_argv(d, kport),
                    {"RIG_APP": "keystone", "OS_KEYSTONE_CONFIG_FILES": os.path.join(k, "keystone.conf")})
         procs.append(("keystone", ks, d))
-        deadline = time.monotonic() + START_TIMEOUT
         wait_until("keystone-manage bootstrap", lambda: boot.poll() is not None, procs, deadline)
         _rm(pidfile(d, "keystone-manage"))
         if boot.returncode != 0:
@@ -668,6 +728,7 @@ def cmd_start(args):
         tok, body = token(st, CI_USER, CI_PASSWORD, CI_PROJECT)
         check_catalog(st, body)
         warm_policy(st, tok)
+        keystone_ready.set()
         errors = []
 
         def ready(which):
@@ -686,25 +747,71 @@ def cmd_start(args):
         if errors:
             raise errors[0]
         log(f"both glances answer at {time.monotonic() - t0:.1f} s")
+        if nova_ready is not None:
+            nova_ready.join()
+            if nova_ready.error is not None:
+                raise nova_ready.error
+            st["start_timeline"] = nova_ready.timeline
+            save_state(d, st)
         write_clouds(d, st)
+        if nova or watch is not None:
+            os.makedirs(home(d, "watchdog"), exist_ok=True)
+            spawn(d, "watchdog", [sys.executable, os.path.abspath(__file__), "watchdog", d], {})
         write_env(d, st)
     except BaseException:
         log("start failed; stopping what was started")
         try:
-            stop_all(d)
+            stop_all(d, st=st)
         except Exception as e:
             log(f"cleanup: {e}")
         raise
-    log(f"rig up in {time.monotonic() - t0:.1f} s: keystone {kport}, glance-a {aport}, glance-b {bport}")
+    st["start_seconds"] = round(time.monotonic() - t0, 1)
+    save_state(d, st)
+    extra = ""
+    if nova:
+        extra = (f", placement {st['ports']['placement']}, nova-api {st['ports']['nova']}, "
+                 f"network {st['ports']['network']}")
+    log(f"rig up in {time.monotonic() - t0:.1f} s: keystone {kport}, glance-a {aport}, glance-b {bport}{extra}")
     print(os.path.join(d, "clouds.yaml"))
 
 
-def stop_all(d, sig=signal.SIGKILL):
+# Which group leader in a shared home is which component (DIR deleted: no pid files), by
+# the start of its process name (/proc/PID/comm).
+LEADER_HINTS = {"keystone": "uwsgi", "keystone-manage": "python", "libvirtd": "libvirtd",
+                "virtlogd": "virtlogd", "epmd": "epmd", "rabbitmq": "rabbitmq"}
+
+
+def discover_pids(d):
+    """Group leaders of each component, found by cwd, for a DIR whose pids/ is gone."""
+    for name in ["glance-a", "glance-b", *LEADER_HINTS, *rig_nova.HOMES]:
+        if name in KNOWN_PIDS or os.path.exists(pidfile(d, name)):
+            continue
+        for pid in rig_processes(home(d, name)):
+            st = proc_stat(pid)
+            if st and st[1] == pid and (rig_nova.proc_comm(pid) or "").startswith(LEADER_HINTS.get(name, "")):
+                KNOWN_PIDS[name] = pid
+                break
+
+
+def stop_all(d, sig=signal.SIGKILL, st=None):
     """Tear the whole rig down.  SIGKILL by default: a graceful uWSGI stop takes 2-3 s per
-    service (it waits for its worker) and nothing in DIR needs a clean shutdown."""
-    stopped = kill_groups(d, ["glance-a", "glance-b", "keystone", "keystone-manage"], sig)
+    service (it waits for its worker) and nothing in DIR needs a clean shutdown.  The
+    compute side (rig_nova.stop) has its own order; the watchdog goes first."""
+    if not os.path.isdir(os.path.join(d, "pids")):
+        discover_pids(d)
+    if st is None:
+        try:
+            st = load_state(d)
+        except RigError:
+            st = {}
+    stopped = []
+    if running_pid(d, "watchdog") != os.getpid():
+        stopped += kill_groups(d, ["watchdog"], signal.SIGKILL)
+    if st.get("nova") or rig_nova.read_claim() and rig_nova.read_claim().get("dir") == d:
+        stopped += rig_nova.stop(d, st)
+    stopped += kill_groups(d, ["glance-a", "glance-b", "keystone", "keystone-manage"], sig)
     # Anything else still running with its cwd in DIR (e.g. a worker that left its group).
-    strays = [p for p in rig_processes(d) if _is_ours(p)]
+    strays = [p for p in rig_processes(d) if rig_nova._is_ours(p)]
     for p in strays:
         try:
             os.kill(p, signal.SIGKILL)
@@ -712,6 +819,8 @@ def stop_all(d, sig=signal.SIGKILL):
             pass
     if strays:
         stopped.append(f"strays {strays}")
+    if rig_nova.release(d):
+        stopped.append("claim (/dev/kvm restored)")
     return stopped
 
 
@@ -727,14 +836,57 @@ def _is_ours(pid):
 def cmd_stop(args):
     if len(args) != 1:
         raise RigError("usage: rig stop DIR")
+    t0 = time.monotonic()
     d = rig_dir(args[0])
     if not os.path.isdir(d):
-        log(f"{d} does not exist; nothing to stop")
+        # Deleted under a running rig: find its processes by their (deleted) cwd.
+        c = rig_nova.read_claim()
+        st = (c.get("state") or {"nova": True, "ports": {}}) if c and c.get("dir") == d else {}
+        stopped = stop_all(d, st=st)
+        log(f"{d} does not exist; stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
         return
     stopped = stop_all(d, signal.SIGTERM if os.environ.get("RIG_GRACEFUL_STOP") == "1" else signal.SIGKILL)
     if os.path.exists(os.path.join(d, "rig.json")):
         write_env(d, load_state(d))
-    log(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    log(f"stopped in {time.monotonic() - t0:.1f} s: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+def cmd_watchdog(args):
+    """Runs in the background (started by 'start'): stops the rig when the --watch-pid
+    process exits or DIR disappears.  Remembers the state and PIDs for the latter case."""
+    d = rig_dir(args[0])
+    st = load_state(d)
+    pid, pid_start = st.get("watch_pid"), st.get("watch_pid_start")
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    log(f"watchdog: watching {'pid %s and ' % pid if pid else ''}{d}")
+    names = ["keystone", "glance-a", "glance-b", *rig_nova.HOMES]
+    while True:
+        for name in names:
+            try:
+                with open(pidfile(d, name)) as f:
+                    KNOWN_PIDS[name] = int(f.read().strip())
+            except (OSError, ValueError):
+                pass
+        try:
+            with open(os.path.join(d, "rig.json")) as f:
+                st = json.load(f)
+        except (OSError, ValueError):
+            pass
+        reason = None
+        if pid and (not alive(pid) or rig_nova._starttime(pid) != pid_start):
+            reason = f"process {pid} exited"
+        elif not os.path.isfile(os.path.join(d, "rig.json")):
+            reason = f"{d} was deleted"
+        if reason:
+            break
+        time.sleep(WATCH_INTERVAL)
+    t0 = time.monotonic()
+    log(f"watchdog: {reason}; stopping the rig")
+    stopped = stop_all(d, st=st)
+    if os.path.isfile(os.path.join(d, "rig.json")):
+        write_env(d, st)
+    log(f"watchdog: stopped in {time.monotonic() - t0:.1f} s: {', '.join(stopped) or 'nothing'}")
 
 
 def cmd_stop_glance(args):
@@ -779,11 +931,19 @@ def cmd_status(args):
     d = rig_dir(args[0])
     st = load_state(d)
     down = 0
-    for name, port in (("keystone", st["ports"]["keystone"]), ("glance-a", st["ports"]["a"]),
-                       ("glance-b", st["ports"]["b"])):
+    rows = [("keystone", st["ports"]["keystone"]), ("glance-a", st["ports"]["a"]),
+            ("glance-b", st["ports"]["b"])] + rig_nova.status_rows(d, st)
+    rows = [(name, f"port {port}" if port != "-" else "-") for name, port in rows]
+    if st.get("nova") or st.get("watch_pid"):
+        rows.append(("watchdog", f"watching pid {st['watch_pid']} and DIR" if st.get("watch_pid")
+                     else "watching DIR"))
+    for name, what in rows:
         pid = running_pid(d, name)
         down += pid is None
-        print(f"{name}\tport {port}\t" + (f"running (pid {pid})" if pid else "stopped"))
+        print(f"{name}\t{what}\t" + (f"running (pid {pid})" if pid else "stopped"))
+    if st.get("nova"):
+        doms = rig_nova.domains_in(d)
+        print("libvirt domains\t" + ("(libvirtd down)" if doms is None else ", ".join(doms) or "none"))
     sys.exit(1 if down else 0)
 
 
@@ -794,10 +954,12 @@ COMMANDS = {
     "stop-glance": cmd_stop_glance,
     "start-glance": cmd_start_glance,
     "status": cmd_status,
+    "watchdog": cmd_watchdog,
 }
 
 
 def main():
+    rig_nova.bind(sys.modules[__name__])
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         print(f"usage: rig.py {{{'|'.join(COMMANDS)}}} ...", file=sys.stderr)
         sys.exit(2)
