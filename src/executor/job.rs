@@ -354,9 +354,14 @@ fn record<B: Backend>(
     }
     revisions.sort_by_key(|(t, _)| *t);
     // Every copy must hold the same bytes (an artifact that streamed
-    // without a known SHA-256 was hashed by each target).
-    if let Some((_, first)) = revisions.first()
-        && let Some((t, other)) = revisions
+    // without a known SHA-256 was hashed by each target that copied it; one
+    // that adopted it has none).
+    let hashed: Vec<&(usize, Revision)> = revisions
+        .iter()
+        .filter(|(_, r)| !r.meta.sha256.is_empty())
+        .collect();
+    if let Some((_, first)) = hashed.first()
+        && let Some((t, other)) = hashed
             .iter()
             .find(|(_, r)| r.meta.sha256 != first.meta.sha256)
     {

@@ -39,7 +39,9 @@ pub fn manifest<B: Backend>(
     let recipe = ctx.recipe;
     let base = &recipe.bases[cell.base()];
     let (sha256, size) = revisions
-        .first()
+        .iter()
+        .find(|(_, r)| !r.meta.sha256.is_empty())
+        .or(revisions.first())
         .map(|(_, r)| (r.meta.sha256.clone(), r.meta.size))
         .unwrap_or_default();
     let mut all_timings = build["timings"].clone();

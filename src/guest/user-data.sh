@@ -12,6 +12,10 @@ set -u
 NONCE='@NONCE@'
 WORK=/run/pipeline
 RESULT_PORT=/dev/virtio-ports/@RESULT_PORT@
+# Without the result port (a cloud's server) the host reads the console,
+# which the cloud only shows while the guest runs: stay up this long after
+# the last line. The host stops the server as soon as it has read it.
+LINGER=@LINGER@
 
 report() {
     line="PIPELINE_RESULT $NONCE $1"
@@ -24,6 +28,9 @@ report() {
 
 power_off() {
     sync
+    if [ ! -e "$RESULT_PORT" ]; then
+        sleep "$LINGER"
+    fi
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
         systemctl poweroff --no-block
     else
@@ -85,6 +92,7 @@ cat >"$WORK/finish" <<'PIPELINE_FINISH_EOF'
 set -u
 NONCE='@NONCE@'
 RESULT_PORT=/dev/virtio-ports/@RESULT_PORT@
+LINGER=@LINGER@
 status=0
 if command -v cloud-init >/dev/null 2>&1; then
     cloud-init clean --logs || status=$?
@@ -115,6 +123,9 @@ if [ -e "$RESULT_PORT" ]; then
     printf '%s\n' "$line" >"$RESULT_PORT"
 fi
 printf '%s\n' "$line" >/dev/console 2>/dev/null || printf '%s\n' "$line"
+if [ ! -e "$RESULT_PORT" ]; then
+    sleep "$LINGER"
+fi
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     systemctl poweroff --no-block
 else

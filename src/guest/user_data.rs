@@ -29,6 +29,9 @@ pub const WRAPPER_VERSION: &str = "1";
 
 const WRAPPER: &str = include_str!("user-data.sh");
 
+/// How long a guest without a result port stays up after its last line.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The user-data for one build: `script` (the rendered template) embedded
 /// in the wrapper, with the build's nonce.
 pub fn user_data(script: &str, nonce: &str) -> String {
@@ -43,6 +46,7 @@ pub fn user_data(script: &str, nonce: &str) -> String {
         .replace("@WRAPPER_VERSION@", WRAPPER_VERSION)
         .replace("@RESULT_PORT@", RESULT_PORT)
         .replace("@NONCE@", nonce)
+        .replace("@LINGER@", &LINGER.as_secs().to_string())
         .replace("@SCRIPT_BASE64@", &wrapped.join("\n"))
 }
 

@@ -136,12 +136,17 @@ impl<'s> Glance<'s> {
 
     /// `PATCH` properties of an image (added, or replaced if present).
     pub fn set_properties(&self, id: &str, properties: &[(&str, &str)]) -> StepResult<()> {
-        let what = format!("update image {id} on cloud `{}`", self.cloud());
         let patch: Vec<Value> = properties
             .iter()
             .map(|(k, v)| json!({ "op": "add", "path": format!("/{k}"), "value": v }))
             .collect();
-        let body = serde_json::to_vec(&patch).expect("JSON serializes");
+        self.patch(id, &patch)
+    }
+
+    /// `PATCH` an image with JSON-patch operations.
+    pub fn patch(&self, id: &str, operations: &[Value]) -> StepResult<()> {
+        let what = format!("update image {id} on cloud `{}`", self.cloud());
+        let body = serde_json::to_vec(operations).expect("JSON serializes");
         let (status, text) = self.session.image_call(
             &what,
             "PATCH",

@@ -41,11 +41,11 @@ pub trait StreamSource: Send + Sync {
     }
 }
 
-/// A Glance image, and the cloud and project it is in.
+/// A Glance image, and the Glance and project it is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlanceLocation {
-    /// Keystone's v3 URL, as the cloud's clouds.yaml entry gives it.
-    pub identity_url: String,
+    /// The image service's root URL (one per region, for one Keystone).
+    pub image_root: String,
     pub project_id: Option<String>,
     pub image_id: String,
 }

@@ -4,6 +4,7 @@
 mod accel;
 mod build;
 mod incremental;
+mod nova;
 mod openstack;
 mod plan;
 mod schedule;

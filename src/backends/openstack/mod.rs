@@ -288,6 +288,8 @@ impl<'a> OpenstackBackend<'a> {
         body: &Value,
         deadline: Instant,
         cancel: &CancelToken,
+        notify: &(dyn Fn(String) + Sync),
+        room: &mut RoomWait,
     ) -> StepResult<String> {
         loop {
             cancel.check()?;
@@ -297,32 +299,56 @@ impl<'a> OpenstackBackend<'a> {
                     return Ok(id);
                 }
                 Err((status, text)) => {
-                    let refused =
-                        crate::http::failure::status_error("create a server", status, &text);
-                    let quota = matches!(status, 403 | 413) && refused.message.contains("quota");
+                    let why = crate::http::failure::error_message(&text);
+                    let quota = matches!(status, 403 | 413) && why.contains("quota");
                     if !quota {
-                        return Err(refused.context(format!("cloud `{}`", self.cloud())));
+                        return Err(crate::http::failure::status_error(
+                            &format!("create a server on cloud `{}`", self.cloud()),
+                            status,
+                            &text,
+                        ));
                     }
-                    self.wait_for_room(&refused.message, deadline, cancel)?;
+                    let why = format!("nova refused a server ({why}, http {status})");
+                    self.wait_for_room(&why, deadline, cancel, notify, room)?;
                 }
             }
         }
     }
 
-    /// The quota is full: wait while another server of this run may free
-    /// room; fail when none is running or the build's time is up.
-    fn wait_for_room(&self, why: &str, deadline: Instant, cancel: &CancelToken) -> StepResult<()> {
-        if self.alive.load(Ordering::SeqCst) == 0 {
-            return Err(StepError::permanent(format!(
-                "{why} on cloud `{}`, and no other server of this run is running to make room",
-                self.cloud()
-            )));
-        }
+    /// No room for a server now. While another server of this run runs,
+    /// wait for it; when none does, try once more (one may just have
+    /// finished), then give up. Says so the first time (`room.notified`).
+    fn wait_for_room(
+        &self,
+        why: &str,
+        deadline: Instant,
+        cancel: &CancelToken,
+        notify: &(dyn Fn(String) + Sync),
+        room: &mut RoomWait,
+    ) -> StepResult<()> {
         if Instant::now() >= deadline {
             return Err(StepError::permanent(format!(
                 "{why} on cloud `{}` until build.timeout ran out",
                 self.cloud()
             )));
+        }
+        if self.alive.load(Ordering::SeqCst) == 0 {
+            if room.tried_alone {
+                return Err(StepError::permanent(format!(
+                    "{why} on cloud `{}`, and no other server of this run is running to make room",
+                    self.cloud()
+                )));
+            }
+            room.tried_alone = true;
+        } else {
+            room.tried_alone = false;
+        }
+        if !room.notified {
+            room.notified = true;
+            notify(format!(
+                "{why} on cloud `{}`; waiting for another server of this run to finish",
+                self.cloud()
+            ));
         }
         sleep(QUOTA_PAUSE, cancel)
     }
@@ -525,6 +551,15 @@ impl<'a> OpenstackBackend<'a> {
     }
 }
 
+/// Where a wait for room for a server stands.
+#[derive(Default)]
+struct RoomWait {
+    /// The user was told.
+    notified: bool,
+    /// Tried again once with no other server of the run running.
+    tried_alone: bool,
+}
+
 /// How the wait for a guest ended.
 enum WatchEnd {
     /// The final line, with success.
@@ -595,13 +630,15 @@ impl Backend for OpenstackBackend<'_> {
             job.name,
             self.cloud()
         );
+        // Snapshots inherit the base's properties: only `base` images count.
         let query = format!(
-            "{OWNER}={}&{BASE_SHA256}={}&status=active",
+            "{OWNER}={}&{KIND}=base&{BASE_SHA256}={}&status=active",
             encode(&self.owner),
             encode(&fetched.sha256)
         );
         let found = self.glance().list(&what, &query)?.into_iter().find(|i| {
             i.property(OWNER) == Some(&self.owner)
+                && i.property(KIND) == Some("base")
                 && i.property(BASE_SHA256) == Some(fetched.sha256.as_str())
         });
         if let Some(image) = found {
@@ -710,8 +747,9 @@ impl Backend for OpenstackBackend<'_> {
                 "pipeline_image": base.image_id,
             },
         }});
+        let mut room = RoomWait::default();
         loop {
-            let id = self.create_server(&body, deadline, job.cancel)?;
+            let id = self.create_server(&body, deadline, job.cancel, job.notify, &mut room)?;
             (job.notify)(format!(
                 "server {name} ({id}) created with flavor {}",
                 flavor.name
@@ -737,9 +775,12 @@ impl Backend for OpenstackBackend<'_> {
                 WatchEnd::Done => {}
                 WatchEnd::Error(server) => {
                     let fault = server.fault.unwrap_or_default();
-                    if fault.contains("Quota exceeded") {
+                    // No room in the quota or on the hosts now: another
+                    // server of this run may make some.
+                    if fault.contains("Quota exceeded") || fault.contains("No valid host") {
                         let _ = self.forget_server(&id);
-                        self.wait_for_room(&fault, deadline, job.cancel)?;
+                        let why = format!("nova could not start server {name} ({fault})");
+                        self.wait_for_room(&why, deadline, job.cancel, job.notify, &mut room)?;
                         continue;
                     }
                     return Err(failed(StepError::permanent(format!(
@@ -809,9 +850,12 @@ impl Backend for OpenstackBackend<'_> {
                 let size = image.size.ok_or_else(|| {
                     StepError::transient(format!("snapshot {} has no size in glance", image.id))
                 })?;
+                let token = self.session.token()?;
                 let location = GlanceLocation {
-                    identity_url: self.session.cloud().identity_url(),
-                    project_id: self.session.token()?.project_id.clone(),
+                    image_root: token
+                        .root(crate::openstack::Service::Image)
+                        .map_err(StepError::permanent)?,
+                    project_id: token.project_id.clone(),
                     image_id: image.id.clone(),
                 };
                 Ok(Artifact {

@@ -23,7 +23,7 @@ use crate::cancel::CancelToken;
 use crate::http::failure::{status_error, transport_error};
 use crate::model::Visibility;
 use crate::openstack::{
-    CloudConfig, ConfigEnv, Glance, GlanceImage, HashingReader, Session, encode,
+    CloudConfig, ConfigEnv, Glance, GlanceImage, HashingReader, Service, Session, encode,
 };
 use crate::step_error::{StepError, StepResult};
 use crate::targets::{Artifact, ImageMeta, Revision, Store};
@@ -41,6 +41,9 @@ const MANIFEST_LIMIT: usize = 65_535;
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
 /// A `queued` or `saving` image of ours this old belongs to no live upload.
 pub const STALE_AFTER: Duration = Duration::from_secs(12 * 3600);
+/// What the build backend marks its images with, and an adopted snapshot
+/// loses (so that no later run takes it for a leftover or a staged base).
+const BUILD_MARKS: &[&str] = &["pipeline_kind", "pipeline_run", "pipeline_base_sha256"];
 /// At the end of a run: how long to keep trying to delete partial images.
 const LEFTOVER_PATIENCE: Duration = Duration::from_secs(60);
 const LEFTOVER_PATIENCE_INTERRUPTED: Duration = Duration::from_secs(5);
@@ -218,6 +221,47 @@ impl OpenstackStore {
         }
     }
 
+    /// Make the image `id` (the bytes of `meta`) a revision: its name, our
+    /// properties, our visibility; the build's own marks removed. Its
+    /// SHA-256 is not known here (the image was never read): it stays empty.
+    fn adopt_image(&self, id: &str, meta: &ImageMeta) -> StepResult<Revision> {
+        let image = self.glance().get(id)?.ok_or_else(|| {
+            StepError::permanent(format!(
+                "adopt image {id} on cloud `{}`: it is gone",
+                self.cloud()
+            ))
+        })?;
+        let meta = ImageMeta {
+            sha256: String::new(),
+            ..meta.clone()
+        };
+        let body = GlanceImage::create_body(&meta, self.visibility);
+        let mut operations = Vec::new();
+        for (key, value) in body.as_object().into_iter().flatten() {
+            if matches!(key.as_str(), "disk_format" | "container_format") {
+                continue;
+            }
+            let op = if image.fields.contains_key(key) {
+                "replace"
+            } else {
+                "add"
+            };
+            operations.push(json!({ "op": op, "path": format!("/{key}"), "value": value }));
+        }
+        for key in BUILD_MARKS {
+            if image.fields.contains_key(*key) {
+                operations.push(json!({ "op": "remove", "path": format!("/{key}") }));
+            }
+        }
+        self.glance().patch(id, &operations)?;
+        Ok(Revision {
+            id: image.id,
+            created_at: image.created_at,
+            number: None,
+            meta,
+        })
+    }
+
     /// The failed upload's delete: on failure the id is kept for later
     /// attempts.
     pub(super) fn discard(&self, id: &str) {
@@ -355,6 +399,21 @@ impl Store for OpenstackStore {
             )));
         }
         self.glance().delete(id)
+    }
+
+    /// The build cloud's snapshot, when this target is in the same cloud
+    /// and project: renamed and given our properties, it is the revision.
+    fn adopt(&self, artifact: &Artifact, meta: &ImageMeta) -> Option<StepResult<Revision>> {
+        let location = artifact.glance_image()?;
+        let token = match self.session.token() {
+            Ok(token) => token,
+            Err(e) => return Some(Err(e)),
+        };
+        let same_glance = token.root(Service::Image).ok().as_ref() == Some(&location.image_root);
+        if !same_glance || token.project_id.is_none() || token.project_id != location.project_id {
+            return None;
+        }
+        Some(self.adopt_image(&location.image_id, meta))
     }
 
     fn attach_manifest(&self, revision: &Revision, manifest: &Value) -> StepResult<()> {
