@@ -33,9 +33,14 @@ pub fn machine_args(arch: Arch, accel: Accel) -> Vec<String> {
     a.extend(["-accel", accel.as_str()]);
     a.extend([
         "-cpu",
-        match accel {
-            Accel::Kvm => "host",
-            Accel::Tcg => "max",
+        match (arch, accel) {
+            (_, Accel::Kvm) => "host",
+            (Arch::X64, Accel::Tcg) => "max",
+            // Debian's arm64 userspace signs return addresses (pointer
+            // authentication) in nearly every function; TCG emulates max's
+            // architected algorithm (QARMA5) in software, and the
+            // implementation-defined one boots a cloud image ~1.8x faster.
+            (Arch::Arm64, Accel::Tcg) => "max,pauth-impdef=on",
         },
     ]);
     a.into_iter().map(String::from).collect()
@@ -140,6 +145,10 @@ mod tests {
     fn arm64_uses_uefi_and_kvm_uses_the_host_cpu() {
         let a = spec(Arch::Arm64, Accel::Tcg).join(" ");
         assert!(a.contains("-machine virt -bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd"));
+        assert!(
+            a.contains("-accel tcg -cpu max,pauth-impdef=on -smp 2"),
+            "{a}"
+        );
         assert_eq!(system_binary(Arch::Arm64), "qemu-system-aarch64");
         let k = spec(Arch::X64, Accel::Kvm).join(" ");
         assert!(k.contains("-accel kvm -cpu host"));
