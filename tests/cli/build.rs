@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 fn a_failing_script_fails_its_cell_with_the_console_tail_and_stops_new_cells() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["a-fails", "b-ok", "c-ok"], 2, "2m", None);
+    tiny_recipe(&["a-fails", "b-ok", "c-ok"]).write(&sb);
     let o = sb.run(&["run", "tiny.toml", "--jobs", "1"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -48,7 +48,7 @@ fn a_failing_script_fails_its_cell_with_the_console_tail_and_stops_new_cells() {
 fn keep_going_builds_every_cell_that_does_not_depend_on_the_failure() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["a-fails", "b-ok", "c-ok"], 2, "2m", None);
+    tiny_recipe(&["a-fails", "b-ok", "c-ok"]).write(&sb);
     let o = sb.run(&["run", "tiny.toml", "--jobs", "1", "--keep-going", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let cells: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -94,7 +94,7 @@ fn keep_going_builds_every_cell_that_does_not_depend_on_the_failure() {
 fn a_boot_that_never_powers_off_is_killed_at_the_timeout() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["hangs"], 2, "20s", None);
+    tiny_recipe(&["hangs"]).timeout("20s").write(&sb);
     let start = Instant::now();
     let o = sb.run(&["run", "tiny.toml"]);
     let err = stderr(&o);
@@ -124,7 +124,7 @@ fn a_wrong_checksum_fails_before_any_vm_boots() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
     let wrong = "0".repeat(64);
-    tiny_recipe(&sb, &["b-ok"], 2, "2m", Some(&wrong));
+    tiny_recipe(&["b-ok"]).sha256(&wrong).write(&sb);
     let o = sb.run(&["run", "tiny.toml"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -137,10 +137,7 @@ fn a_wrong_checksum_fails_before_any_vm_boots() {
     let log = sb.run_log();
     assert!(!log.contains("boot tiny"), "a VM booted:\n{log}");
     // Nothing was cached under either digest.
-    let bases = sb.path().join("cache/bases");
-    let left: Vec<_> = std::fs::read_dir(&bases)
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
+    let left = sb.entries("cache/bases");
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -149,7 +146,7 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
     let name = "tiny-tiny-x64-case-b-ok";
-    tiny_recipe(&sb, &["b-ok"], 3, "2m", None);
+    tiny_recipe(&["b-ok"]).keep(3).write(&sb);
     for run in 1..=3 {
         // Nothing changes between runs: --force asks for a new revision.
         let o = sb.run(&["run", "tiny.toml", "--force"]);
@@ -175,7 +172,7 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
     )
     .unwrap();
 
-    tiny_recipe(&sb, &["b-ok"], 2, "2m", None);
+    tiny_recipe(&["b-ok"]).write(&sb);
     let o = sb.run(&["prune", "tiny.toml", "--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -214,7 +211,7 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
 fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["hangs"], 2, "5m", None);
+    tiny_recipe(&["hangs"]).timeout("5m").write(&sb);
     let mut child = sb
         .command(&["run", "tiny.toml"])
         .stderr(std::process::Stdio::piped())
@@ -233,10 +230,7 @@ fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
         sb.revisions("images", "tiny-tiny-x64-case-hangs")
             .is_empty()
     );
-    let work = sb.path().join("cache/work");
-    let left: Vec<_> = std::fs::read_dir(&work)
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
+    let left = sb.entries("cache/work");
     assert!(left.is_empty(), "work files left: {left:?}");
 }
 
@@ -244,7 +238,7 @@ fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
 fn no_vm_outlives_a_killed_pipeline() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["hangs"], 2, "5m", None);
+    tiny_recipe(&["hangs"]).timeout("5m").write(&sb);
     let mut child = sb.command(&["run", "tiny.toml"]).spawn().unwrap();
     wait_for_boot(&sb);
     assert!(
@@ -259,11 +253,8 @@ fn no_vm_outlives_a_killed_pipeline() {
 fn wait_for_boot(sb: &Sandbox) {
     let start = Instant::now();
     loop {
-        let booted = std::fs::read_dir(sb.path().join("state/runs/tiny"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|r| r.ok())
-            .and_then(|r| std::fs::read_to_string(r.path().join("run.log")).ok())
+        let booted = sb
+            .run_log_so_far()
             .is_some_and(|log| log.contains("boot tiny-tiny-x64-case-hangs: started"));
         if booted && !live_qemus(sb.path()).is_empty() {
             std::thread::sleep(Duration::from_secs(2));

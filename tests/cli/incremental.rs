@@ -1,7 +1,7 @@
 //! Rebuild only what changed, resume after a failure, the run lock, and
 //! the provenance manifest beside every image.
 
-use crate::support::{Sandbox, fixture, fixture_sha256, live_qemus, stderr, stdout, vm_lock};
+use crate::support::{Recipe, Sandbox, Target, live_qemus, stderr, stdout, vm_lock};
 use std::time::{Duration, Instant};
 
 const TEMPLATE: &str = r#"#!/bin/sh
@@ -18,49 +18,15 @@ sleep 20
 echo "finished {{ case }}"
 "#;
 
-/// A tiny-image recipe with two directory targets, `local` and `mirror`.
-fn recipe(sb: &Sandbox, cases: &[&str]) {
-    let image = fixture("tiny-image.sh");
-    sb.write("t.sh.tera", TEMPLATE);
-    let cases: Vec<String> = cases.iter().map(|c| format!("\"{c}\"")).collect();
-    sb.write(
-        "inc.toml",
-        &format!(
-            r#"[image]
-prefix = "inc"
-template = "t.sh.tera"
-disk_size = "1G"
-
-[bases.tiny]
-url = "{}"
-sha256 = "{}"
-
-[matrix]
-base = ["tiny"]
-case = [{}]
-
-[build]
-cpus = 1
-memory = "256M"
-timeout = "3m"
-
-[[target]]
-name = "local"
-kind = "directory"
-path = "local"
-keep = 2
-
-[[target]]
-name = "mirror"
-kind = "directory"
-path = "mirror"
-keep = 2
-"#,
-            image.display(),
-            fixture_sha256(&image),
-            cases.join(", ")
-        ),
-    );
+/// `inc.toml`: the tiny image with two directory targets, `local` and `mirror`.
+fn recipe(cases: &[&str]) -> Recipe {
+    Recipe::new("inc", "inc", TEMPLATE)
+        .disk_size("1G")
+        .cases(cases)
+        .targets(vec![
+            Target::directory("local", "local", 2),
+            Target::directory("mirror", "mirror", 2),
+        ])
 }
 
 fn boots_in_newest_run(sb: &Sandbox) -> usize {
@@ -107,7 +73,7 @@ fn assert_manifests(sb: &Sandbox, store: &str, image: &str) {
 fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    recipe(&sb, &["a", "b"]);
+    recipe(&["a", "b"]).write(&sb);
     let o = sb.run(&["run", "inc.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(boots_in_newest_run(&sb), 2);
@@ -131,7 +97,7 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
     assert!(plan.contains("skip inc-tiny-x64-case-a: up to date (local inc-tiny-x64-case-a/1, mirror inc-tiny-x64-case-a/1)"), "{plan}");
 
     // One matrix value changes: only that cell builds.
-    recipe(&sb, &["a", "c"]);
+    recipe(&["a", "c"]).write(&sb);
     let plan = stdout(&sb.run(&["plan", "inc.toml", "--status"]));
     assert!(
         plan.contains("build inc-tiny-x64-case-c: no image on local yet; no image on mirror yet"),
@@ -146,7 +112,9 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
     assert_eq!(sb.revisions("local", "inc-tiny-x64-case-a"), [1]);
 
     // The script changes: the plan says so.
-    sb.write("t.sh.tera", &TEMPLATE.replace("finished", "done"));
+    recipe(&["a", "c"])
+        .template(&TEMPLATE.replace("finished", "done"))
+        .write(&sb);
     let plan = stdout(&sb.run(&["plan", "inc.toml", "--status"]));
     assert!(
         plan.contains(
@@ -160,17 +128,14 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
 fn a_run_killed_during_upload_resumes_without_booting() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    recipe(&sb, &["big"]);
+    recipe(&["big"]).write(&sb);
     let image = "inc-tiny-x64-case-big";
     let mut child = sb.command(&["run", "inc.toml"]).spawn().unwrap();
     // Kill it the moment an upload starts (SIGKILL: no clean-up handler runs).
     let start = Instant::now();
     loop {
-        let uploading = std::fs::read_dir(sb.path().join("state/runs/inc"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|r| r.ok())
-            .and_then(|r| std::fs::read_to_string(r.path().join("run.log")).ok())
+        let uploading = sb
+            .run_log_so_far()
             .is_some_and(|log| log.contains(&format!("upload {image}@")));
         if uploading {
             break;
@@ -218,9 +183,7 @@ fn a_run_killed_during_upload_resumes_without_booting() {
         assert_manifests(&sb, store, image);
     }
     // The cached snapshot is gone once every target has the image.
-    let cached: Vec<_> = std::fs::read_dir(sb.path().join("cache/snapshots"))
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let cached = sb.entries("cache/snapshots");
     assert!(cached.is_empty(), "{cached:?}");
     // And a third run has nothing to do.
     let o = sb.run(&["run", "inc.toml"]);
@@ -231,7 +194,7 @@ fn a_run_killed_during_upload_resumes_without_booting() {
 fn two_runs_of_a_recipe_never_overlap() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    recipe(&sb, &["slow"]);
+    recipe(&["slow"]).write(&sb);
     let mut first = sb.command(&["run", "inc.toml"]).spawn().unwrap();
     let start = Instant::now();
     while !sb.path().join("state/runs/inc").exists() {

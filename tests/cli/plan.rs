@@ -1,8 +1,7 @@
-use crate::support::{ok, run, stderr};
+use crate::support::{feed, ok, run, stderr};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn plan_json(args: &[&str]) -> Value {
     let mut all = vec!["plan"];
@@ -11,15 +10,20 @@ fn plan_json(args: &[&str]) -> Value {
     serde_json::from_str(&ok(&all)).unwrap()
 }
 
-#[test]
-fn runner_recipe_has_18_cells_with_conventional_names() {
-    let plan = plan_json(&["recipes/github-runner.toml"]);
-    let names: Vec<&str> = plan["cells"]
+/// The image names of a JSON plan's cells, in order.
+fn image_names(plan: &Value) -> Vec<&str> {
+    plan["cells"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["image_name"].as_str().unwrap())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn runner_recipe_has_18_cells_with_conventional_names() {
+    let plan = plan_json(&["recipes/github-runner.toml"]);
+    let names = image_names(&plan);
     let mut expected = Vec::new();
     for base in ["jammy", "noble"] {
         for juju in ["", "-juju-3.1-stable", "-juju-2.9-stable"] {
@@ -141,20 +145,8 @@ fn text_plan_snapshot() {
 #[test]
 fn dot_output_is_valid_graphviz() {
     let dot = ok(&["plan", "recipes/github-runner.toml", "--dot"]);
-    let mut child = Command::new("dot")
-        .arg("-Tsvg")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let out = feed(Command::new("dot").arg("-Tsvg"), dot.as_bytes())
         .expect("graphviz is installed (apt-get install graphviz)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(dot.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "dot rejected the plan: {}",
@@ -186,12 +178,7 @@ fn only_filters_cells_and_rejects_unknown_keys() {
         "--only",
         "base=noble",
     ]);
-    let names: Vec<&str> = plan["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["image_name"].as_str().unwrap())
-        .collect();
+    let names = image_names(&plan);
     assert_eq!(
         names,
         ["github-runner-jammy-x64", "github-runner-noble-x64"]

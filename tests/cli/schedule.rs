@@ -1,34 +1,17 @@
 //! `pipeline schedule`: idempotent install and removal, and a cron line that
 //! the real Debian cron daemon runs.
 
-use crate::support::{Sandbox, repo, stderr, stdout};
+use crate::support::{Recipe, Sandbox, feed, repo, stderr, stdout};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// `nightly.toml`, on a base that is never fetched.
 fn sandbox_with_recipe() -> Sandbox {
     let sb = Sandbox::new();
-    sb.write("ok.sh.tera", "#!/bin/sh\necho ok\n");
-    sb.write(
-        "nightly.toml",
-        r#"[image]
-prefix = "nightly"
-template = "ok.sh.tera"
-
-[bases.tiny]
-url = "tiny.qcow2"
-sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
-
-[matrix]
-base = ["tiny"]
-
-[[target]]
-name = "local"
-kind = "directory"
-path = "images"
-keep = 2
-"#,
-    );
+    Recipe::new("nightly", "nightly", "#!/bin/sh\necho ok\n")
+        .base("tiny.qcow2", &"0".repeat(64))
+        .write(&sb);
     sb
 }
 
@@ -187,14 +170,8 @@ fn a_user_crontab_block_is_idempotent_and_leaves_the_rest_alone() {
         String::new()
     };
     let restore = |text: &str| {
-        let mut c = Command::new("crontab")
-            .arg("-")
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        assert!(c.wait().unwrap().success());
+        let o = feed(Command::new("crontab").arg("-"), text.as_bytes()).unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
     };
     restore(&format!("{original}# a line of someone else's\n"));
     let log = sb.path().join("n.log");

@@ -1,6 +1,6 @@
 //! What the tests share: the `pipeline` command, [`Sandbox`] (a private
 //! directory to run it in), the fixture images and the disk helpers, the
-//! OpenStack [`Rig`] and the recipes the tests write.
+//! OpenStack [`Rig`] and one recipe builder ([`Recipe`]).
 
 mod fixtures;
 mod recipes;
@@ -54,6 +54,26 @@ pub fn ok(args: &[&str]) -> String {
         stderr(&o)
     );
     stdout(&o)
+}
+
+/// Run a shell script; it must succeed.
+pub fn sh(script: &str) {
+    let st = Command::new("sh").args(["-c", script]).status().unwrap();
+    assert!(st.success(), "sh -c {script:?}: {st}");
+}
+
+/// Run `cmd` with `input` on its stdin; its output (stdout and stderr
+/// captured), or why it did not start.
+pub fn feed(cmd: &mut Command, input: &[u8]) -> std::io::Result<Output> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().unwrap().write_all(input)?;
+    child.wait_with_output()
 }
 
 /// Every file under `dir`, relative, sorted.

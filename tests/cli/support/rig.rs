@@ -56,6 +56,17 @@ impl Rig {
         self.dir.path().join("clouds.yaml")
     }
 
+    /// The text of the rig's clouds.yaml plus a cloud `name`: ci-user in
+    /// project ci with `password`, in `region`.
+    pub fn clouds_yaml_with(&self, name: &str, password: &str, region: &str) -> String {
+        let mut yaml = std::fs::read_to_string(self.clouds_yaml()).unwrap();
+        yaml.push_str(&format!(
+            "  {name}:\n    auth:\n      auth_url: \"{}\"\n      username: \"ci-user\"\n      password: \"{password}\"\n      project_name: \"ci\"\n      user_domain_name: \"Default\"\n      project_domain_name: \"Default\"\n    region_name: \"{region}\"\n",
+            self.env("KEYSTONE_URL")
+        ));
+        yaml
+    }
+
     /// `a` or `b`.
     pub fn glance_url(&self, which: &str) -> String {
         self.env(&format!("GLANCE_{}_URL", which.to_uppercase()))

@@ -47,21 +47,48 @@ impl Sandbox {
 
     /// The newest run directory, of any recipe.
     pub fn run_dir(&self) -> PathBuf {
+        self.newest_run_dir().expect("a run directory")
+    }
+
+    fn newest_run_dir(&self) -> Option<PathBuf> {
         let runs = self.path().join("state/runs");
         let mut dirs = Vec::new();
-        for recipe in std::fs::read_dir(&runs).unwrap().flatten() {
-            for run in std::fs::read_dir(recipe.path()).unwrap().flatten() {
+        for recipe in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
+            for run in std::fs::read_dir(recipe.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 dirs.push(run.path());
             }
         }
         // Run ids sort by start time (to the millisecond).
         dirs.sort_by_key(|d| d.file_name().map(|n| n.to_owned()));
-        dirs.pop().expect("a run directory")
+        dirs.pop()
     }
 
     /// The newest run directory's `run.log`.
     pub fn run_log(&self) -> String {
         std::fs::read_to_string(self.run_dir().join("run.log")).unwrap()
+    }
+
+    /// The newest run's `run.log` as far as it is written; `None` before a
+    /// run has started (for tests that watch a run in progress).
+    pub fn run_log_so_far(&self) -> Option<String> {
+        std::fs::read_to_string(self.newest_run_dir()?.join("run.log")).ok()
+    }
+
+    /// The names in a directory of the sandbox, sorted; none if it does
+    /// not exist.
+    pub fn entries(&self, dir: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path().join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     /// Revision numbers present (with metadata) for an image name.
