@@ -1,4 +1,4 @@
-use crate::support::{feed, ok, run, stderr};
+use crate::support::{Recipe, Sandbox, Target, feed, ok, redacted, run, stderr, stdout};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -140,6 +140,55 @@ fn text_plan_snapshot() {
         "microk8s=",
     ]);
     insta::assert_snapshot!("plan-noble-no-microk8s", out);
+}
+
+#[test]
+fn json_plan_snapshot() {
+    let plan = plan_json(&[
+        "recipes/github-runner.toml",
+        "--only",
+        "base=noble",
+        "--only",
+        "juju=",
+        "--only",
+        "microk8s=",
+    ]);
+    redacted().bind(|| insta::assert_json_snapshot!("plan-json-noble-x64", plan));
+}
+
+/// `plan --status` without a VM: a store with no image yet, then `--force`.
+#[test]
+fn status_says_what_a_run_would_do_and_why() {
+    let sb = Sandbox::new();
+    Recipe::new("status", "st", "#!/bin/sh\necho ok\n")
+        .base("tiny.qcow2", &"0".repeat(64))
+        .cases(&["a", "b"])
+        .targets(vec![
+            Target::directory("local", "images", 2),
+            Target::directory("mirror", "mirror", 3),
+        ])
+        .write(&sb);
+    let o = sb.run(&["plan", "status.toml", "--status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("build st-tiny-x64-case-a: no image on local yet; no image on mirror yet"),
+        "{text}"
+    );
+    redacted().bind(|| insta::assert_snapshot!("plan-status-no-images", text));
+
+    let o = sb.run(&["plan", "status.toml", "--status", "--force", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(plan["cells"][1]["reason"], "--force");
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("plan-status-force-json", plan, {
+            ".cells[].input_key" => "[input key]",
+        })
+    });
+    // Nothing was built or written to a store.
+    assert!(sb.entries("images").is_empty());
+    assert!(!sb.path().join("state/runs").exists());
 }
 
 #[test]

@@ -1,16 +1,19 @@
 //! What the tests share: the `pipeline` command, [`Sandbox`] (a private
 //! directory to run it in), the fixture images and the disk helpers, the
-//! OpenStack [`Rig`] and one recipe builder ([`Recipe`]).
+//! OpenStack [`Rig`], one recipe builder ([`Recipe`]) and the redactions
+//! that make run output fit for a snapshot ([`redacted`]).
 
 mod fixtures;
 mod recipes;
 mod rig;
 mod sandbox;
+mod snapshot;
 
 pub use fixtures::*;
 pub use recipes::*;
 pub use rig::*;
 pub use sandbox::*;
+pub use snapshot::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

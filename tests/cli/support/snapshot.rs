@@ -1,0 +1,103 @@
+//! What makes `pipeline`'s output fit for an insta snapshot: filters that
+//! replace what differs between runs and machines (times, run ids, temp
+//! paths, image ids, digests, durations, sizes, pids, console lines) with a
+//! placeholder, and the parts of a run's output that a user reads at the end.
+
+/// Regex filters and their replacements, in the order they apply.
+const FILTERS: &[(&str, &str)] = &[
+    // The console tail of a failed boot: which kernel lines make it in
+    // varies from boot to boot. As printed in the summary (indented)...
+    (
+        r"last console lines:(?:\n {6}.*)+",
+        "last console lines:\n      [console tail]",
+    ),
+    // ...and as a JSON string.
+    (
+        r#"last console lines:\\n(?:[^"\\\n]|\\.)*""#,
+        r#"last console lines:\n[console tail]""#,
+    ),
+    // Temp dirs of tests/cli (Sandbox) and of the OpenStack rig.
+    (r"(?:/[\w.-]+)*/pipeline-test-\w{6}", "[sandbox]"),
+    (r"(?:/[\w.-]+)*/pipeline-rig-\w{6}", "[rig]"),
+    // Run ids: start time to the millisecond and a random suffix.
+    (r"\b\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}\b", "[run-id]"),
+    // RFC 3339 times (image creation, lock holders, KVM verdicts).
+    (
+        r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})",
+        "[time]",
+    ),
+    // Clock times of progress lines.
+    (r"\b\d{2}:\d{2}:\d{2}\b", "[hh:mm:ss]"),
+    // Glance image ids.
+    (
+        r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+        "[uuid]",
+    ),
+    (r"\b[0-9a-f]{64}\b", "[sha256]"),
+    // How long a step took.
+    (
+        r"\b(done in|failed after) \d+[a-z]+(?: \d+[a-z]+)*",
+        "$1 [duration]",
+    ),
+    // Byte counts of progress lines (compressed images vary).
+    (r"\b\d+\.\d MiB\b", "[size] MiB"),
+    (r"\bpid \d+\b", "pid [pid]"),
+];
+
+/// The current insta settings plus the filters above, and the test
+/// binary's `pipeline` and the repository as `[pipeline]` and `[repo]`.
+/// Use as `redacted().bind(|| insta::assert_snapshot!(…))`; a test adds its
+/// own with `add_filter` first.
+pub fn redacted() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex::escape(env!("CARGO_BIN_EXE_pipeline")), "[pipeline]");
+    settings.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[repo]");
+    for (regex, replacement) in FILTERS {
+        settings.add_filter(regex, *replacement);
+    }
+    settings
+}
+
+#[test]
+fn redactions_replace_what_varies_and_keep_the_rest() {
+    let sample = format!(
+        "\
+logs: /tmp/pipeline-test-Ab3dEf/state/runs/tiny/20261201T201616.975Z-af2f54
+20:16:19 boot tiny-tiny-x64-case-b-ok: done in 1m 12s
+20:16:19 render tiny-tiny-x64-case-b-ok: done in 20ms
+20:16:19 upload tiny-tiny-x64-case-b-ok@local: 5.0 MiB of 17.3 MiB (25%)
+building 1 cell with up to 1 VM at a time (tcg, 1 vCPU, 256 MiB each)
+would delete local tiny-tiny-x64-case-b-ok/1 (created 2026-12-01T20:16:19.123Z)
+local  tiny-tiny-x64-case-b-ok/2  the VM did not power off within 20s
+a  2b9e1c52-6a1f-4c0e-9a53-0b8d1c2e3f40  {sha}
+another run of inc.toml is in progress (pid 4242 since 2026-12-01T20:16:19Z (inc.toml))
+read /var/tmp/pipeline-rig-x1Y2z3/clouds.yaml; ran {pipeline} in {repo}
+  c: failed at boot:c: the provisioning script exited with 1; last console lines:
+      [    2.555621] Run /init as init process
+      PIPELINE_RESULT efe5dd08c6ef4a9eb23a72790320ed36 script=1
+  d: skipped: not started
+\"error\": \"exited with 1; last console lines:\\n[    1.86] ACPI: \\\\_SB_.GSIF\\nPIPELINE_RESULT 34 script=1\",
+",
+        sha = "ab".repeat(32),
+        pipeline = env!("CARGO_BIN_EXE_pipeline"),
+        repo = env!("CARGO_MANIFEST_DIR"),
+    );
+    redacted().bind(|| {
+        insta::assert_snapshot!(sample, @r#"
+        logs: [sandbox]/state/runs/tiny/[run-id]
+        [hh:mm:ss] boot tiny-tiny-x64-case-b-ok: done in [duration]
+        [hh:mm:ss] render tiny-tiny-x64-case-b-ok: done in [duration]
+        [hh:mm:ss] upload tiny-tiny-x64-case-b-ok@local: [size] MiB of [size] MiB (25%)
+        building 1 cell with up to 1 VM at a time (tcg, 1 vCPU, 256 MiB each)
+        would delete local tiny-tiny-x64-case-b-ok/1 (created [time])
+        local  tiny-tiny-x64-case-b-ok/2  the VM did not power off within 20s
+        a  [uuid]  [sha256]
+        another run of inc.toml is in progress (pid [pid] since [time] (inc.toml))
+        read [rig]/clouds.yaml; ran [pipeline] in [repo]
+          c: failed at boot:c: the provisioning script exited with 1; last console lines:
+              [console tail]
+          d: skipped: not started
+        "error": "exited with 1; last console lines:\n[console tail]",
+        "#)
+    });
+}
