@@ -3,6 +3,8 @@
 //! paths, image ids, digests, durations, sizes, pids, console lines) with a
 //! placeholder, and the parts of a run's output that a user reads at the end.
 
+use std::process::Output;
+
 /// Regex filters and their replacements, in the order they apply.
 const FILTERS: &[(&str, &str)] = &[
     // The console tail of a failed boot: which kernel lines make it in
@@ -56,6 +58,16 @@ pub fn redacted() -> insta::Settings {
         settings.add_filter(regex, *replacement);
     }
     settings
+}
+
+/// A command's exit code and whole stdout and stderr, for a snapshot.
+pub fn output(o: &Output) -> String {
+    format!(
+        "exit code: {}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code().map_or("none".to_owned(), |c| c.to_string()),
+        super::stdout(o),
+        super::stderr(o)
+    )
 }
 
 #[test]
