@@ -4,7 +4,8 @@
 
 use crate::support::{
     Sandbox, assert_no_qemu_left, debugfs_cat, debugfs_ls, file_contains, fixture, fixture_sha256,
-    live_qemus, stderr, stdout, tiny_recipe, to_raw, vm_lock,
+    live_qemus, output, redacted, run_result, run_summary, stderr, stdout, tiny_recipe, to_raw,
+    vm_lock,
 };
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,7 @@ fn a_failing_script_fails_its_cell_with_the_console_tail_and_stops_new_cells() {
         );
     }
     assert_no_qemu_left(&sb);
+    redacted().bind(|| insta::assert_snapshot!("run-failure-stops-new-cells", run_result(&o)));
 }
 
 #[test]
@@ -88,6 +90,10 @@ fn keep_going_builds_every_cell_that_does_not_depend_on_the_failure() {
         "c-ok\n"
     );
     assert_no_qemu_left(&sb);
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("run-keep-going-json", cells);
+        insta::assert_snapshot!("run-keep-going-summary", run_summary(&stderr(&o)));
+    });
 }
 
 #[test]
@@ -117,6 +123,7 @@ fn a_boot_that_never_powers_off_is_killed_at_the_timeout() {
         sb.revisions("images", "tiny-tiny-x64-case-hangs")
             .is_empty()
     );
+    redacted().bind(|| insta::assert_snapshot!("run-timeout", run_result(&o)));
 }
 
 #[test]
@@ -139,6 +146,10 @@ fn a_wrong_checksum_fails_before_any_vm_boots() {
     // Nothing was cached under either digest.
     let left = sb.entries("cache/bases");
     assert!(left.is_empty(), "{left:?}");
+    let shown = run_result(&o)
+        .replace(&actual, "[the image's sha256]")
+        .replace(&wrong, "[the recipe's sha256]");
+    redacted().bind(|| insta::assert_snapshot!("run-wrong-checksum", shown));
 }
 
 #[test]
@@ -159,6 +170,9 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
             table.contains(&format!("local   {name}/{run}  ")),
             "{table}"
         );
+        if run == 3 {
+            redacted().bind(|| insta::assert_snapshot!("run-built", run_result(&o)));
+        }
     }
     // An image of the same name that another recipe owns is never touched.
     let foreign = sb.path().join("images").join(name);
@@ -186,6 +200,12 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
         [1, 2, 3, 90],
         "dry-run deleted something"
     );
+    redacted().bind(|| insta::assert_snapshot!("prune-dry-run", output(&o)));
+    // prune deletes what the dry run named.
+    let o = sb.run(&["prune", "tiny.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(sb.revisions("images", name), [2, 3, 90]);
+    redacted().bind(|| insta::assert_snapshot!("prune", output(&o)));
 
     // With keep = 2 the next run leaves exactly the two newest of ours.
     // Numbers are never reused in a directory, so the new one follows 90.
@@ -205,6 +225,10 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
         table.contains(&format!("local   {name}  {name}/91")),
         "{table}"
     );
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("latest-json", latest);
+        insta::assert_snapshot!("latest", table);
+    });
 }
 
 #[test]
@@ -217,6 +241,12 @@ fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut err).unwrap();
+        err
+    });
     wait_for_boot(&sb);
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
@@ -226,6 +256,9 @@ fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_no_qemu_left(&sb);
+    let err = err.join().unwrap();
+    assert!(err.ends_with("\nerror: interrupted\n"), "{err}");
+    redacted().bind(|| insta::assert_snapshot!("run-interrupted", run_summary(&err)));
     assert!(
         sb.revisions("images", "tiny-tiny-x64-case-hangs")
             .is_empty()
@@ -305,6 +338,10 @@ fn demo_recipe_builds_real_images_in_parallel() {
     }
     let cells: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(cells.as_array().unwrap().len(), 4);
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("demo-run-json", cells);
+        insta::assert_snapshot!("demo-run-summary", run_summary(&err));
+    });
 
     // At least two VMs ran at the same time.
     let log = sb.run_log();
@@ -371,6 +408,7 @@ fn demo_recipe_builds_real_images_in_parallel() {
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let latest: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    redacted().bind(|| insta::assert_json_snapshot!("demo-latest-json", latest));
     let token = rig.ci_token();
     for cell in latest.as_array().unwrap() {
         let name = cell["image_name"].as_str().unwrap();

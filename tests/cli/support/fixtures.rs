@@ -2,17 +2,21 @@
 //! reads their insides: qcow2 to raw, debugfs, a byte search.
 
 use super::repo;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+
+/// The fixture images built so far in this process, by script.
+fn built() -> std::sync::MutexGuard<'static, BTreeMap<String, PathBuf>> {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    BUILT.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A test fixture image, built by its script in tests/fixtures (cached by
 /// the script's hash, so only the first call in a fresh CI pays for it).
 pub fn fixture(script: &str) -> PathBuf {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = built();
     if let Some(p) = built.get(script) {
         return p.clone();
     }
@@ -31,6 +35,15 @@ pub fn fixture(script: &str) -> PathBuf {
     assert!(path.exists(), "{} missing", path.display());
     built.insert(script.to_owned(), path.clone());
     path
+}
+
+/// Every fixture image built so far, as (script, path): their paths
+/// depend on the machine and on the script's hash.
+pub fn built_fixtures() -> Vec<(String, PathBuf)> {
+    built()
+        .iter()
+        .map(|(s, p)| (s.clone(), p.clone()))
+        .collect()
 }
 
 /// The SHA-256 a fixture's sidecar records.

@@ -46,18 +46,43 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\bpid \d+\b", "pid [pid]"),
 ];
 
-/// The current insta settings plus the filters above, and the test
-/// binary's `pipeline` and the repository as `[pipeline]` and `[repo]`.
-/// Use as `redacted().bind(|| insta::assert_snapshot!(…))`; a test adds its
-/// own with `add_filter` first.
+/// The current insta settings plus the filters above, and the fixture
+/// images, the test binary's `pipeline` and the repository as `[fixture:
+/// <script>]`, `[pipeline]` and `[repo]`. Use as
+/// `redacted().bind(|| insta::assert_snapshot!(…))`; a test adds its own
+/// with `add_filter` first.
 pub fn redacted() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
+    for (script, path) in super::built_fixtures() {
+        let path = regex::escape(&path.display().to_string());
+        settings.add_filter(&path, format!("[fixture: {script}]"));
+    }
     settings.add_filter(&regex::escape(env!("CARGO_BIN_EXE_pipeline")), "[pipeline]");
     settings.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[repo]");
     for (regex, replacement) in FILTERS {
         settings.add_filter(regex, *replacement);
     }
     settings
+}
+
+/// The end of a run's stderr, from the `logs:` line: the summary (`N
+/// built, …`, `nothing to do: …`, `interrupted: …`) or the cells that were
+/// not built and why. The whole of stderr if the run never started.
+pub fn run_summary(stderr: &str) -> &str {
+    stderr
+        .rfind("\nlogs: ")
+        .map_or(stderr, |at| &stderr[at + 1..])
+}
+
+/// What a user reads when a text-mode `run` ends: its exit code, the result
+/// table (stdout) and the summary at the end of stderr.
+pub fn run_result(o: &Output) -> String {
+    format!(
+        "exit code: {}\n--- stdout\n{}--- stderr (from `logs:`)\n{}",
+        o.status.code().map_or("none".to_owned(), |c| c.to_string()),
+        super::stdout(o),
+        run_summary(&super::stderr(o))
+    )
 }
 
 /// A command's exit code and whole stdout and stderr, for a snapshot.
