@@ -1,7 +1,10 @@
 //! Rebuild only what changed, resume after a failure, the run lock, and
 //! the provenance manifest beside every image.
 
-use crate::support::{Recipe, Sandbox, Target, live_qemus, stderr, stdout, vm_lock};
+use crate::support::{
+    Recipe, Sandbox, Target, live_qemus, output, redacted, run_result, run_summary, stderr, stdout,
+    vm_lock,
+};
 use std::time::{Duration, Instant};
 
 const TEMPLATE: &str = r#"#!/bin/sh
@@ -77,6 +80,7 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
     let o = sb.run(&["run", "inc.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(boots_in_newest_run(&sb), 2);
+    redacted().bind(|| insta::assert_snapshot!("run-two-targets", run_result(&o)));
     for cell in ["inc-tiny-x64-case-a", "inc-tiny-x64-case-b"] {
         for store in ["local", "mirror"] {
             assert_eq!(sb.revisions(store, cell), [1]);
@@ -93,8 +97,13 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
     let cells: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(cells[0]["status"], "up-to-date");
     assert_eq!(cells[0]["images"][1]["id"], "inc-tiny-x64-case-a/1");
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("run-up-to-date-json", cells);
+        insta::assert_snapshot!("run-up-to-date-summary", run_summary(&err));
+    });
     let plan = stdout(&sb.run(&["plan", "inc.toml", "--status"]));
     assert!(plan.contains("skip inc-tiny-x64-case-a: up to date (local inc-tiny-x64-case-a/1, mirror inc-tiny-x64-case-a/1)"), "{plan}");
+    redacted().bind(|| insta::assert_snapshot!("plan-status-up-to-date", plan));
 
     // One matrix value changes: only that cell builds.
     recipe(&["a", "c"]).write(&sb);
@@ -104,6 +113,15 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
         "{plan}"
     );
     assert!(plan.contains("skip inc-tiny-x64-case-a"), "{plan}");
+    let o = sb.run(&["plan", "inc.toml", "--status", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    redacted().bind(|| {
+        insta::assert_snapshot!("plan-status-new-cell", plan);
+        insta::assert_json_snapshot!("plan-status-new-cell-json", json, {
+            ".cells[].input_key" => "[input key]",
+        });
+    });
     let o = sb.run(&["run", "inc.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let log = sb.run_log();
@@ -122,6 +140,7 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
         ),
         "{plan}"
     );
+    redacted().bind(|| insta::assert_snapshot!("plan-status-script-changed", plan));
 }
 
 #[test]
@@ -185,6 +204,9 @@ fn a_run_killed_during_upload_resumes_without_booting() {
     // The cached snapshot is gone once every target has the image.
     let cached = sb.entries("cache/snapshots");
     assert!(cached.is_empty(), "{cached:?}");
+    // Which targets the rerun uploaded to depends on when the kill came;
+    // that it booted nothing does not.
+    redacted().bind(|| insta::assert_snapshot!("run-resumed-upload", run_summary(&err)));
     // And a third run has nothing to do.
     let o = sb.run(&["run", "inc.toml"]);
     assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
@@ -209,6 +231,13 @@ fn two_runs_of_a_recipe_never_overlap() {
         "{err}"
     );
     assert!(err.contains("use --wait to wait for it"), "{err}");
+    // The lock's name has a hash of the recipe's path, a sandbox's.
+    let mut settings = redacted();
+    settings.add_filter(
+        r"(/locks/[\w.-]+)-[0-9a-f]{12}\.lock",
+        "$1-[path hash].lock",
+    );
+    settings.bind(|| insta::assert_snapshot!("run-locked", output(&o)));
 
     let waited = sb.run(&["run", "inc.toml", "--wait"]);
     let first_status = first.wait().unwrap();
@@ -223,4 +252,6 @@ fn two_runs_of_a_recipe_never_overlap() {
     for store in ["local", "mirror"] {
         assert_eq!(sb.revisions(store, "inc-tiny-x64-case-slow"), [1]);
     }
+    // A run with nothing to do, whole.
+    redacted().bind(|| insta::assert_snapshot!("run-waited-nothing-to-do", output(&waited)));
 }
