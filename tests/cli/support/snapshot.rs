@@ -30,11 +30,13 @@ const FILTERS: &[(&str, &str)] = &[
     ),
     // Clock times of progress lines.
     (r"\b\d{2}:\d{2}:\d{2}\b", "[hh:mm:ss]"),
-    // Glance image ids.
+    // Glance image ids, as wide as one: they stand in table columns.
     (
         r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
-        "[uuid]",
+        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
     ),
+    // The rig's ports.
+    (r"\b127\.0\.0\.1:\d+\b", "127.0.0.1:[port]"),
     (r"\b[0-9a-f]{64}\b", "[sha256]"),
     // How long a step took.
     (
@@ -69,19 +71,32 @@ pub fn redacted() -> insta::Settings {
 /// built, …`, `nothing to do: …`, `interrupted: …`) or the cells that were
 /// not built and why. The whole of stderr if the run never started.
 pub fn run_summary(stderr: &str) -> &str {
-    stderr
-        .rfind("\nlogs: ")
-        .map_or(stderr, |at| &stderr[at + 1..])
+    logs_line(stderr).map_or(stderr, |at| &stderr[at..])
+}
+
+/// Where the last `logs:` line of a run's stderr starts.
+fn logs_line(stderr: &str) -> Option<usize> {
+    if stderr.starts_with("logs: ") {
+        return Some(0);
+    }
+    stderr.rfind("\nlogs: ").map(|at| at + 1)
 }
 
 /// What a user reads when a text-mode `run` ends: its exit code, the result
-/// table (stdout) and the summary at the end of stderr.
+/// table (stdout) and the summary at the end of stderr (all of stderr if
+/// the run failed before it started).
 pub fn run_result(o: &Output) -> String {
+    let err = super::stderr(o);
+    let from = if logs_line(&err).is_some() {
+        " (from `logs:`)"
+    } else {
+        " (the run did not start)"
+    };
     format!(
-        "exit code: {}\n--- stdout\n{}--- stderr (from `logs:`)\n{}",
+        "exit code: {}\n--- stdout\n{}--- stderr{from}\n{}",
         o.status.code().map_or("none".to_owned(), |c| c.to_string()),
         super::stdout(o),
-        run_summary(&super::stderr(o))
+        run_summary(&err)
     )
 }
 
@@ -106,7 +121,7 @@ logs: /tmp/pipeline-test-Ab3dEf/state/runs/tiny/20261201T201616.975Z-af2f54
 building 1 cell with up to 1 VM at a time (tcg, 1 vCPU, 256 MiB each)
 would delete local tiny-tiny-x64-case-b-ok/1 (created 2026-12-01T20:16:19.123Z)
 local  tiny-tiny-x64-case-b-ok/2  the VM did not power off within 20s
-a  2b9e1c52-6a1f-4c0e-9a53-0b8d1c2e3f40  {sha}
+a  2b9e1c52-6a1f-4c0e-9a53-0b8d1c2e3f40  {sha}  http://127.0.0.1:58923/v2/images
 another run of inc.toml is in progress (pid 4242 since 2026-12-01T20:16:19Z (inc.toml))
 read /var/tmp/pipeline-rig-x1Y2z3/clouds.yaml; ran {pipeline} in {repo}
   c: failed at boot:c: the provisioning script exited with 1; last console lines:
@@ -128,7 +143,7 @@ read /var/tmp/pipeline-rig-x1Y2z3/clouds.yaml; ran {pipeline} in {repo}
         building 1 cell with up to 1 VM at a time (tcg, 1 vCPU, 256 MiB each)
         would delete local tiny-tiny-x64-case-b-ok/1 (created [time])
         local  tiny-tiny-x64-case-b-ok/2  the VM did not power off within 20s
-        a  [uuid]  [sha256]
+        a  xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx  [sha256]  http://127.0.0.1:[port]/v2/images
         another run of inc.toml is in progress (pid [pid] since [time] (inc.toml))
         read [rig]/clouds.yaml; ran [pipeline] in [repo]
           c: failed at boot:c: the provisioning script exited with 1; last console lines:
