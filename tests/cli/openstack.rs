@@ -2,7 +2,8 @@
 //! (`tests/openstack/rig`, one per test), with the tiny test image.
 
 use crate::support::{
-    Recipe, Rig, Sandbox, Target, fixture, sh, stderr, stdout, vm_lock, with_clouds,
+    Recipe, Rig, Sandbox, Target, fixture, output, redacted, run_result, run_summary, sh, stderr,
+    stdout, vm_lock, with_clouds,
 };
 use camino::Utf8PathBuf;
 use md5::Md5;
@@ -109,16 +110,24 @@ fn every_cell_goes_to_both_clouds_with_its_properties_and_latest_finds_them() {
         &["plan", "glance.toml"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    redacted().bind(|| insta::assert_snapshot!("plan-two-clouds", stdout(&o)));
 
     let logins_before = keystone_logins(&rig);
     let o = run(&sb, &clouds, &["run", "glance.toml", "--jobs", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     // One login per cloud for the whole run (4 uploads, 4 prunes).
     assert_eq!(keystone_logins(&rig) - logins_before, 2);
+    redacted().bind(|| insta::assert_snapshot!("run-two-clouds", run_result(&o)));
 
     let token = rig.ci_token();
     let latest = latest(&sb, &clouds);
     assert_eq!(latest.as_array().unwrap().len(), 2);
+    let table = run(&sb, &clouds, &["latest", "glance.toml"]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("latest-two-clouds-json", latest);
+        insta::assert_snapshot!("latest-two-clouds", stdout(&table));
+    });
     for (cell, case) in latest.as_array().unwrap().iter().zip(["one", "two"]) {
         let name = format!("gl-tiny-x64-case-{case}");
         assert_eq!(cell["image_name"], name);
@@ -271,6 +280,7 @@ fn three_runs_keep_the_two_newest_and_never_touch_foreign_images() {
     let o = run(&sb, &clouds, &["prune", "glance.toml", "--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
+    redacted().bind(|| insta::assert_snapshot!("prune-dry-run-nothing", output(&o)));
 }
 
 /// The tiny image with 400 MB of random data past its partition, so an
@@ -368,6 +378,7 @@ fn killing_glance_mid_upload_leaves_no_partial_image_and_the_previous_revision_s
         "{err}"
     );
     assert!(!err.contains("could not delete"), "{err}");
+    redacted().bind(|| insta::assert_snapshot!("run-glance-killed", run_summary(&err)));
 
     let admin = rig.admin_token();
     let all = rig.images("a", &admin, "visibility=all");
@@ -400,6 +411,7 @@ fn a_wrong_password_and_an_unknown_cloud_fail_clearly_and_create_nothing() {
     );
     // Authentication is not retried: one attempt, not three.
     assert!(!err.contains("retrying"), "{err}");
+    redacted().bind(|| insta::assert_snapshot!("run-wrong-password", run_result(&o)));
     let o = run(&sb, &clouds, &["latest", "glance.toml"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -407,6 +419,7 @@ fn a_wrong_password_and_an_unknown_cloud_fail_clearly_and_create_nothing() {
         "{}",
         stderr(&o)
     );
+    redacted().bind(|| insta::assert_snapshot!("latest-wrong-password", output(&o)));
 
     let sb = Sandbox::new();
     recipe(&["p"], vec![Target::openstack("a", "no-such-cloud", 2)]).write(&sb);
@@ -420,6 +433,7 @@ fn a_wrong_password_and_an_unknown_cloud_fail_clearly_and_create_nothing() {
         )),
         "{err}"
     );
+    redacted().bind(|| insta::assert_snapshot!("run-unknown-cloud", output(&o)));
     // Failed before anything started: no run, no VM, no image.
     assert!(!sb.path().join("state/runs").exists(), "a run started");
     let admin = rig.admin_token();
