@@ -97,7 +97,7 @@ fn a_guest_that_kvm_stops_is_built_on_tcg_and_the_host_remembers_it() {
     assert_no_qemu_left(&sb);
 
     // The next run, of any recipe, goes straight to TCG: no probe, no KVM.
-    tiny_recipe(&sb, &["b-ok"], 2, "2m", None);
+    tiny_recipe(&["b-ok"]).write(&sb);
     let mut cmd = sb.command(&["run", "tiny.toml"]);
     through_faulting_qemu(&mut cmd, &bin);
     let o = cmd.output().unwrap();

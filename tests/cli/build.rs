@@ -4,7 +4,8 @@
 
 use crate::support::{
     Sandbox, assert_no_qemu_left, debugfs_cat, debugfs_ls, file_contains, fixture, fixture_sha256,
-    live_qemus, stderr, stdout, tiny_recipe, to_raw, vm_lock,
+    live_qemus, output, redacted, run_result, run_summary, stderr, stdout, tiny_recipe, to_raw,
+    vm_lock,
 };
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 fn a_failing_script_fails_its_cell_with_the_console_tail_and_stops_new_cells() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["a-fails", "b-ok", "c-ok"], 2, "2m", None);
+    tiny_recipe(&["a-fails", "b-ok", "c-ok"]).write(&sb);
     let o = sb.run(&["run", "tiny.toml", "--jobs", "1"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -42,13 +43,14 @@ fn a_failing_script_fails_its_cell_with_the_console_tail_and_stops_new_cells() {
         );
     }
     assert_no_qemu_left(&sb);
+    redacted().bind(|| insta::assert_snapshot!("run-failure-stops-new-cells", run_result(&o)));
 }
 
 #[test]
 fn keep_going_builds_every_cell_that_does_not_depend_on_the_failure() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["a-fails", "b-ok", "c-ok"], 2, "2m", None);
+    tiny_recipe(&["a-fails", "b-ok", "c-ok"]).write(&sb);
     let o = sb.run(&["run", "tiny.toml", "--jobs", "1", "--keep-going", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let cells: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -88,13 +90,17 @@ fn keep_going_builds_every_cell_that_does_not_depend_on_the_failure() {
         "c-ok\n"
     );
     assert_no_qemu_left(&sb);
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("run-keep-going-json", cells);
+        insta::assert_snapshot!("run-keep-going-summary", run_summary(&stderr(&o)));
+    });
 }
 
 #[test]
 fn a_boot_that_never_powers_off_is_killed_at_the_timeout() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["hangs"], 2, "20s", None);
+    tiny_recipe(&["hangs"]).timeout("20s").write(&sb);
     let start = Instant::now();
     let o = sb.run(&["run", "tiny.toml"]);
     let err = stderr(&o);
@@ -117,6 +123,7 @@ fn a_boot_that_never_powers_off_is_killed_at_the_timeout() {
         sb.revisions("images", "tiny-tiny-x64-case-hangs")
             .is_empty()
     );
+    redacted().bind(|| insta::assert_snapshot!("run-timeout", run_result(&o)));
 }
 
 #[test]
@@ -124,7 +131,7 @@ fn a_wrong_checksum_fails_before_any_vm_boots() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
     let wrong = "0".repeat(64);
-    tiny_recipe(&sb, &["b-ok"], 2, "2m", Some(&wrong));
+    tiny_recipe(&["b-ok"]).sha256(&wrong).write(&sb);
     let o = sb.run(&["run", "tiny.toml"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -137,11 +144,12 @@ fn a_wrong_checksum_fails_before_any_vm_boots() {
     let log = sb.run_log();
     assert!(!log.contains("boot tiny"), "a VM booted:\n{log}");
     // Nothing was cached under either digest.
-    let bases = sb.path().join("cache/bases");
-    let left: Vec<_> = std::fs::read_dir(&bases)
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
+    let left = sb.entries("cache/bases");
     assert!(left.is_empty(), "{left:?}");
+    let shown = run_result(&o)
+        .replace(&actual, "[the image's sha256]")
+        .replace(&wrong, "[the recipe's sha256]");
+    redacted().bind(|| insta::assert_snapshot!("run-wrong-checksum", shown));
 }
 
 #[test]
@@ -149,7 +157,7 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
     let name = "tiny-tiny-x64-case-b-ok";
-    tiny_recipe(&sb, &["b-ok"], 3, "2m", None);
+    tiny_recipe(&["b-ok"]).keep(3).write(&sb);
     for run in 1..=3 {
         // Nothing changes between runs: --force asks for a new revision.
         let o = sb.run(&["run", "tiny.toml", "--force"]);
@@ -162,6 +170,9 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
             table.contains(&format!("local   {name}/{run}  ")),
             "{table}"
         );
+        if run == 3 {
+            redacted().bind(|| insta::assert_snapshot!("run-built", run_result(&o)));
+        }
     }
     // An image of the same name that another recipe owns is never touched.
     let foreign = sb.path().join("images").join(name);
@@ -175,7 +186,7 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
     )
     .unwrap();
 
-    tiny_recipe(&sb, &["b-ok"], 2, "2m", None);
+    tiny_recipe(&["b-ok"]).write(&sb);
     let o = sb.run(&["prune", "tiny.toml", "--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -189,6 +200,12 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
         [1, 2, 3, 90],
         "dry-run deleted something"
     );
+    redacted().bind(|| insta::assert_snapshot!("prune-dry-run", output(&o)));
+    // prune deletes what the dry run named.
+    let o = sb.run(&["prune", "tiny.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(sb.revisions("images", name), [2, 3, 90]);
+    redacted().bind(|| insta::assert_snapshot!("prune", output(&o)));
 
     // With keep = 2 the next run leaves exactly the two newest of ours.
     // Numbers are never reused in a directory, so the new one follows 90.
@@ -208,18 +225,28 @@ fn runs_add_revisions_prune_keeps_the_newest_and_latest_finds_them() {
         table.contains(&format!("local   {name}  {name}/91")),
         "{table}"
     );
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("latest-json", latest);
+        insta::assert_snapshot!("latest", table);
+    });
 }
 
 #[test]
 fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["hangs"], 2, "5m", None);
+    tiny_recipe(&["hangs"]).timeout("5m").write(&sb);
     let mut child = sb
         .command(&["run", "tiny.toml"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut err).unwrap();
+        err
+    });
     wait_for_boot(&sb);
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
@@ -229,14 +256,14 @@ fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_no_qemu_left(&sb);
+    let err = err.join().unwrap();
+    assert!(err.ends_with("\nerror: interrupted\n"), "{err}");
+    redacted().bind(|| insta::assert_snapshot!("run-interrupted", run_summary(&err)));
     assert!(
         sb.revisions("images", "tiny-tiny-x64-case-hangs")
             .is_empty()
     );
-    let work = sb.path().join("cache/work");
-    let left: Vec<_> = std::fs::read_dir(&work)
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
+    let left = sb.entries("cache/work");
     assert!(left.is_empty(), "work files left: {left:?}");
 }
 
@@ -244,7 +271,7 @@ fn ctrl_c_kills_every_vm_removes_partial_files_and_exits_130() {
 fn no_vm_outlives_a_killed_pipeline() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    tiny_recipe(&sb, &["hangs"], 2, "5m", None);
+    tiny_recipe(&["hangs"]).timeout("5m").write(&sb);
     let mut child = sb.command(&["run", "tiny.toml"]).spawn().unwrap();
     wait_for_boot(&sb);
     assert!(
@@ -259,11 +286,8 @@ fn no_vm_outlives_a_killed_pipeline() {
 fn wait_for_boot(sb: &Sandbox) {
     let start = Instant::now();
     loop {
-        let booted = std::fs::read_dir(sb.path().join("state/runs/tiny"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|r| r.ok())
-            .and_then(|r| std::fs::read_to_string(r.path().join("run.log")).ok())
+        let booted = sb
+            .run_log_so_far()
             .is_some_and(|log| log.contains("boot tiny-tiny-x64-case-hangs: started"));
         if booted && !live_qemus(sb.path()).is_empty() {
             std::thread::sleep(Duration::from_secs(2));
@@ -314,6 +338,10 @@ fn demo_recipe_builds_real_images_in_parallel() {
     }
     let cells: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(cells.as_array().unwrap().len(), 4);
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("demo-run-json", cells);
+        insta::assert_snapshot!("demo-run-summary", run_summary(&err));
+    });
 
     // At least two VMs ran at the same time.
     let log = sb.run_log();
@@ -380,6 +408,7 @@ fn demo_recipe_builds_real_images_in_parallel() {
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let latest: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    redacted().bind(|| insta::assert_json_snapshot!("demo-latest-json", latest));
     let token = rig.ci_token();
     for cell in latest.as_array().unwrap() {
         let name = cell["image_name"].as_str().unwrap();

@@ -1,7 +1,10 @@
 //! Rebuild only what changed, resume after a failure, the run lock, and
 //! the provenance manifest beside every image.
 
-use crate::support::{Sandbox, fixture, fixture_sha256, live_qemus, stderr, stdout, vm_lock};
+use crate::support::{
+    Recipe, Sandbox, Target, live_qemus, output, redacted, run_result, run_summary, stderr, stdout,
+    vm_lock,
+};
 use std::time::{Duration, Instant};
 
 const TEMPLATE: &str = r#"#!/bin/sh
@@ -18,49 +21,15 @@ sleep 20
 echo "finished {{ case }}"
 "#;
 
-/// A tiny-image recipe with two directory targets, `local` and `mirror`.
-fn recipe(sb: &Sandbox, cases: &[&str]) {
-    let image = fixture("tiny-image.sh");
-    sb.write("t.sh.tera", TEMPLATE);
-    let cases: Vec<String> = cases.iter().map(|c| format!("\"{c}\"")).collect();
-    sb.write(
-        "inc.toml",
-        &format!(
-            r#"[image]
-prefix = "inc"
-template = "t.sh.tera"
-disk_size = "1G"
-
-[bases.tiny]
-url = "{}"
-sha256 = "{}"
-
-[matrix]
-base = ["tiny"]
-case = [{}]
-
-[build]
-cpus = 1
-memory = "256M"
-timeout = "3m"
-
-[[target]]
-name = "local"
-kind = "directory"
-path = "local"
-keep = 2
-
-[[target]]
-name = "mirror"
-kind = "directory"
-path = "mirror"
-keep = 2
-"#,
-            image.display(),
-            fixture_sha256(&image),
-            cases.join(", ")
-        ),
-    );
+/// `inc.toml`: the tiny image with two directory targets, `local` and `mirror`.
+fn recipe(cases: &[&str]) -> Recipe {
+    Recipe::new("inc", "inc", TEMPLATE)
+        .disk_size("1G")
+        .cases(cases)
+        .targets(vec![
+            Target::directory("local", "local", 2),
+            Target::directory("mirror", "mirror", 2),
+        ])
 }
 
 fn boots_in_newest_run(sb: &Sandbox) -> usize {
@@ -107,10 +76,11 @@ fn assert_manifests(sb: &Sandbox, store: &str, image: &str) {
 fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    recipe(&sb, &["a", "b"]);
+    recipe(&["a", "b"]).write(&sb);
     let o = sb.run(&["run", "inc.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(boots_in_newest_run(&sb), 2);
+    redacted().bind(|| insta::assert_snapshot!("run-two-targets", run_result(&o)));
     for cell in ["inc-tiny-x64-case-a", "inc-tiny-x64-case-b"] {
         for store in ["local", "mirror"] {
             assert_eq!(sb.revisions(store, cell), [1]);
@@ -127,17 +97,31 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
     let cells: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(cells[0]["status"], "up-to-date");
     assert_eq!(cells[0]["images"][1]["id"], "inc-tiny-x64-case-a/1");
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("run-up-to-date-json", cells);
+        insta::assert_snapshot!("run-up-to-date-summary", run_summary(&err));
+    });
     let plan = stdout(&sb.run(&["plan", "inc.toml", "--status"]));
     assert!(plan.contains("skip inc-tiny-x64-case-a: up to date (local inc-tiny-x64-case-a/1, mirror inc-tiny-x64-case-a/1)"), "{plan}");
+    redacted().bind(|| insta::assert_snapshot!("plan-status-up-to-date", plan));
 
     // One matrix value changes: only that cell builds.
-    recipe(&sb, &["a", "c"]);
+    recipe(&["a", "c"]).write(&sb);
     let plan = stdout(&sb.run(&["plan", "inc.toml", "--status"]));
     assert!(
         plan.contains("build inc-tiny-x64-case-c: no image on local yet; no image on mirror yet"),
         "{plan}"
     );
     assert!(plan.contains("skip inc-tiny-x64-case-a"), "{plan}");
+    let o = sb.run(&["plan", "inc.toml", "--status", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    redacted().bind(|| {
+        insta::assert_snapshot!("plan-status-new-cell", plan);
+        insta::assert_json_snapshot!("plan-status-new-cell-json", json, {
+            ".cells[].input_key" => "[input key]",
+        });
+    });
     let o = sb.run(&["run", "inc.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let log = sb.run_log();
@@ -146,7 +130,9 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
     assert_eq!(sb.revisions("local", "inc-tiny-x64-case-a"), [1]);
 
     // The script changes: the plan says so.
-    sb.write("t.sh.tera", &TEMPLATE.replace("finished", "done"));
+    recipe(&["a", "c"])
+        .template(&TEMPLATE.replace("finished", "done"))
+        .write(&sb);
     let plan = stdout(&sb.run(&["plan", "inc.toml", "--status"]));
     assert!(
         plan.contains(
@@ -154,23 +140,21 @@ fn unchanged_cells_are_skipped_and_a_changed_value_rebuilds_only_its_cell() {
         ),
         "{plan}"
     );
+    redacted().bind(|| insta::assert_snapshot!("plan-status-script-changed", plan));
 }
 
 #[test]
 fn a_run_killed_during_upload_resumes_without_booting() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    recipe(&sb, &["big"]);
+    recipe(&["big"]).write(&sb);
     let image = "inc-tiny-x64-case-big";
     let mut child = sb.command(&["run", "inc.toml"]).spawn().unwrap();
     // Kill it the moment an upload starts (SIGKILL: no clean-up handler runs).
     let start = Instant::now();
     loop {
-        let uploading = std::fs::read_dir(sb.path().join("state/runs/inc"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|r| r.ok())
-            .and_then(|r| std::fs::read_to_string(r.path().join("run.log")).ok())
+        let uploading = sb
+            .run_log_so_far()
             .is_some_and(|log| log.contains(&format!("upload {image}@")));
         if uploading {
             break;
@@ -218,10 +202,11 @@ fn a_run_killed_during_upload_resumes_without_booting() {
         assert_manifests(&sb, store, image);
     }
     // The cached snapshot is gone once every target has the image.
-    let cached: Vec<_> = std::fs::read_dir(sb.path().join("cache/snapshots"))
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let cached = sb.entries("cache/snapshots");
     assert!(cached.is_empty(), "{cached:?}");
+    // Which targets the rerun uploaded to depends on when the kill came;
+    // that it booted nothing does not.
+    redacted().bind(|| insta::assert_snapshot!("run-resumed-upload", run_summary(&err)));
     // And a third run has nothing to do.
     let o = sb.run(&["run", "inc.toml"]);
     assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
@@ -231,7 +216,7 @@ fn a_run_killed_during_upload_resumes_without_booting() {
 fn two_runs_of_a_recipe_never_overlap() {
     let _vm = vm_lock();
     let sb = Sandbox::new();
-    recipe(&sb, &["slow"]);
+    recipe(&["slow"]).write(&sb);
     let mut first = sb.command(&["run", "inc.toml"]).spawn().unwrap();
     let start = Instant::now();
     while !sb.path().join("state/runs/inc").exists() {
@@ -246,6 +231,13 @@ fn two_runs_of_a_recipe_never_overlap() {
         "{err}"
     );
     assert!(err.contains("use --wait to wait for it"), "{err}");
+    // The lock's name has a hash of the recipe's path, a sandbox's.
+    let mut settings = redacted();
+    settings.add_filter(
+        r"(/locks/[\w.-]+)-[0-9a-f]{12}\.lock",
+        "$1-[path hash].lock",
+    );
+    settings.bind(|| insta::assert_snapshot!("run-locked", output(&o)));
 
     let waited = sb.run(&["run", "inc.toml", "--wait"]);
     let first_status = first.wait().unwrap();
@@ -260,4 +252,6 @@ fn two_runs_of_a_recipe_never_overlap() {
     for store in ["local", "mirror"] {
         assert_eq!(sb.revisions(store, "inc-tiny-x64-case-slow"), [1]);
     }
+    // A run with nothing to do, whole.
+    redacted().bind(|| insta::assert_snapshot!("run-waited-nothing-to-do", output(&waited)));
 }

@@ -1,7 +1,10 @@
 //! OpenStack targets against a real Keystone and two real Glances
 //! (`tests/openstack/rig`, one per test), with the tiny test image.
 
-use crate::support::{Rig, Sandbox, fixture, fixture_sha256, stderr, stdout, vm_lock, with_clouds};
+use crate::support::{
+    Recipe, Rig, Sandbox, Target, fixture, output, redacted, run_result, run_summary, sh, stderr,
+    stdout, vm_lock, with_clouds,
+};
 use camino::Utf8PathBuf;
 use md5::Md5;
 use pipeline::cancel::CancelToken;
@@ -24,51 +27,15 @@ mkdir -p /etc/pipeline-test
 echo {{ case | shell_quote }} >/etc/pipeline-test/case
 "#;
 
-/// The recipe `glance.toml` (owner `pipeline:glance`) on `base` with the
-/// given cases and targets (TOML `[[target]]` tables).
-fn recipe(sb: &Sandbox, base: &Path, sha256: &str, cases: &[&str], targets: &str) {
-    sb.write("t.sh.tera", TEMPLATE);
-    let cases: Vec<String> = cases.iter().map(|c| format!("\"{c}\"")).collect();
-    sb.write(
-        "glance.toml",
-        &format!(
-            r#"[image]
-prefix = "gl"
-template = "t.sh.tera"
-
-[bases.tiny]
-url = "{}"
-sha256 = "{sha256}"
-os_distro = "debian"
-os_version = "12"
-
-[matrix]
-base = ["tiny"]
-case = [{}]
-
-[build]
-cpus = 1
-memory = "256M"
-timeout = "3m"
-compression = "none"
-
-{targets}"#,
-            base.display(),
-            cases.join(", ")
-        ),
-    );
-}
-
-fn openstack_target(name: &str, cloud: &str, keep: u32) -> String {
-    format!(
-        "[[target]]\nname = \"{name}\"\nkind = \"openstack\"\ncloud = \"{cloud}\"\nkeep = {keep}\n\n"
-    )
-}
-
-fn tiny() -> (PathBuf, String) {
-    let image = fixture("tiny-image.sh");
-    let sha = fixture_sha256(&image);
-    (image, sha)
+/// The recipe `glance.toml` (owner `pipeline:glance`, images
+/// `gl-tiny-x64-case-<case>`) on the tiny image, uncompressed, with the
+/// given cases and targets.
+fn recipe(cases: &[&str], targets: Vec<Target>) -> Recipe {
+    Recipe::new("glance", "gl", TEMPLATE)
+        .os("debian", "12")
+        .cases(cases)
+        .compression("none")
+        .targets(targets)
 }
 
 fn command(sb: &Sandbox, clouds: &Path, args: &[&str]) -> Command {
@@ -126,13 +93,15 @@ fn every_cell_goes_to_both_clouds_with_its_properties_and_latest_finds_them() {
     let rig = Rig::start();
     let clouds = rig.clouds_yaml();
     let sb = Sandbox::new();
-    let (image, sha) = tiny();
-    let targets = format!(
-        "{}{}[[target]]\nname = \"local\"\nkind = \"directory\"\npath = \"images\"\nkeep = 2\n",
-        openstack_target("a", "cloud-a", 2),
-        openstack_target("b", "cloud-b", 2)
-    );
-    recipe(&sb, &image, &sha, &["one", "two"], &targets);
+    recipe(
+        &["one", "two"],
+        vec![
+            Target::openstack("a", "cloud-a", 2),
+            Target::openstack("b", "cloud-b", 2),
+            Target::directory("local", "images", 2),
+        ],
+    )
+    .write(&sb);
 
     // plan and validate never touch the network: they work with the clouds down.
     let o = run(
@@ -141,16 +110,24 @@ fn every_cell_goes_to_both_clouds_with_its_properties_and_latest_finds_them() {
         &["plan", "glance.toml"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    redacted().bind(|| insta::assert_snapshot!("plan-two-clouds", stdout(&o)));
 
     let logins_before = keystone_logins(&rig);
     let o = run(&sb, &clouds, &["run", "glance.toml", "--jobs", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     // One login per cloud for the whole run (4 uploads, 4 prunes).
     assert_eq!(keystone_logins(&rig) - logins_before, 2);
+    redacted().bind(|| insta::assert_snapshot!("run-two-clouds", run_result(&o)));
 
     let token = rig.ci_token();
     let latest = latest(&sb, &clouds);
     assert_eq!(latest.as_array().unwrap().len(), 2);
+    let table = run(&sb, &clouds, &["latest", "glance.toml"]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("latest-two-clouds-json", latest);
+        insta::assert_snapshot!("latest-two-clouds", stdout(&table));
+    });
     for (cell, case) in latest.as_array().unwrap().iter().zip(["one", "two"]) {
         let name = format!("gl-tiny-x64-case-{case}");
         assert_eq!(cell["image_name"], name);
@@ -205,19 +182,15 @@ fn three_runs_keep_the_two_newest_and_never_touch_foreign_images() {
     let rig = Rig::start();
     let clouds = rig.clouds_yaml();
     let sb = Sandbox::new();
-    let (image, sha) = tiny();
     let name = "gl-tiny-x64-case-k";
     recipe(
-        &sb,
-        &image,
-        &sha,
         &["k"],
-        &format!(
-            "{}{}",
-            openstack_target("a", "cloud-a", 2),
-            openstack_target("b", "cloud-b", 2)
-        ),
-    );
+        vec![
+            Target::openstack("a", "cloud-a", 2),
+            Target::openstack("b", "cloud-b", 2),
+        ],
+    )
+    .write(&sb);
 
     // Same name, made by hand: one without the ownership property (ci's
     // own project), one owned by another recipe, one by the admin project.
@@ -307,15 +280,16 @@ fn three_runs_keep_the_two_newest_and_never_touch_foreign_images() {
     let o = run(&sb, &clouds, &["prune", "glance.toml", "--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
+    redacted().bind(|| insta::assert_snapshot!("prune-dry-run-nothing", output(&o)));
 }
 
 /// The tiny image with 400 MB of random data past its partition, so an
 /// upload lasts a few seconds.
 fn big_base(dir: &Path) -> (PathBuf, String) {
-    let (tiny, _) = tiny();
+    let tiny = fixture("tiny-image.sh");
     let raw = dir.join("big.raw");
     let qcow2 = dir.join("big.qcow2");
-    let sh = format!(
+    let script = format!(
         "set -e; qemu-img convert -O raw '{}' '{raw}'; truncate -s 640M '{raw}'; \
          head -c 400M /dev/urandom | dd of='{raw}' bs=1M seek=200 conv=notrunc status=none; \
          qemu-img convert -O qcow2 '{raw}' '{qcow2}'; rm '{raw}'",
@@ -323,13 +297,7 @@ fn big_base(dir: &Path) -> (PathBuf, String) {
         raw = raw.display(),
         qcow2 = qcow2.display()
     );
-    assert!(
-        Command::new("sh")
-            .args(["-c", &sh])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sh(&script);
     let sha = hex::encode(Sha256::digest(std::fs::read(&qcow2).unwrap()));
     (qcow2, sha)
 }
@@ -341,13 +309,9 @@ fn killing_glance_mid_upload_leaves_no_partial_image_and_the_previous_revision_s
     let clouds = rig.clouds_yaml();
     let sb = Sandbox::new();
     let (base, sha) = big_base(sb.path());
-    recipe(
-        &sb,
-        &base,
-        &sha,
-        &["big"],
-        &openstack_target("a", "cloud-a", 2),
-    );
+    recipe(&["big"], vec![Target::openstack("a", "cloud-a", 2)])
+        .base(&base, &sha)
+        .write(&sb);
     let o = run(&sb, &clouds, &["run", "glance.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let before = latest(&sb, &clouds)[0]["images"]["a"].clone();
@@ -414,6 +378,7 @@ fn killing_glance_mid_upload_leaves_no_partial_image_and_the_previous_revision_s
         "{err}"
     );
     assert!(!err.contains("could not delete"), "{err}");
+    redacted().bind(|| insta::assert_snapshot!("run-glance-killed", run_summary(&err)));
 
     let admin = rig.admin_token();
     let all = rig.images("a", &admin, "visibility=all");
@@ -430,22 +395,11 @@ fn a_wrong_password_and_an_unknown_cloud_fail_clearly_and_create_nothing() {
     let _vm = vm_lock();
     let rig = Rig::start();
     let sb = Sandbox::new();
-    let (image, sha) = tiny();
     // The rig's clouds plus one with a wrong password.
-    let mut yaml = std::fs::read_to_string(rig.clouds_yaml()).unwrap();
-    yaml.push_str(&format!(
-        "  bad-password:\n    auth:\n      auth_url: \"{}\"\n      username: \"ci-user\"\n      password: \"not-the-password\"\n      project_name: \"ci\"\n      user_domain_name: \"Default\"\n      project_domain_name: \"Default\"\n    region_name: \"RegionOne\"\n",
-        rig.env("KEYSTONE_URL")
-    ));
+    let yaml = rig.clouds_yaml_with("bad-password", "not-the-password", "RegionOne");
     let clouds = sb.write("my-clouds.yaml", &yaml);
 
-    recipe(
-        &sb,
-        &image,
-        &sha,
-        &["p"],
-        &openstack_target("a", "bad-password", 2),
-    );
+    recipe(&["p"], vec![Target::openstack("a", "bad-password", 2)]).write(&sb);
     let o = run(&sb, &clouds, &["run", "glance.toml"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -457,6 +411,7 @@ fn a_wrong_password_and_an_unknown_cloud_fail_clearly_and_create_nothing() {
     );
     // Authentication is not retried: one attempt, not three.
     assert!(!err.contains("retrying"), "{err}");
+    redacted().bind(|| insta::assert_snapshot!("run-wrong-password", run_result(&o)));
     let o = run(&sb, &clouds, &["latest", "glance.toml"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -464,15 +419,10 @@ fn a_wrong_password_and_an_unknown_cloud_fail_clearly_and_create_nothing() {
         "{}",
         stderr(&o)
     );
+    redacted().bind(|| insta::assert_snapshot!("latest-wrong-password", output(&o)));
 
     let sb = Sandbox::new();
-    recipe(
-        &sb,
-        &image,
-        &sha,
-        &["p"],
-        &openstack_target("a", "no-such-cloud", 2),
-    );
+    recipe(&["p"], vec![Target::openstack("a", "no-such-cloud", 2)]).write(&sb);
     let o = run(&sb, &clouds, &["run", "glance.toml"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
@@ -483,6 +433,7 @@ fn a_wrong_password_and_an_unknown_cloud_fail_clearly_and_create_nothing() {
         )),
         "{err}"
     );
+    redacted().bind(|| insta::assert_snapshot!("run-unknown-cloud", output(&o)));
     // Failed before anything started: no run, no VM, no image.
     assert!(!sb.path().join("state/runs").exists(), "a run started");
     let admin = rig.admin_token();
@@ -498,18 +449,12 @@ fn a_wrong_password_and_an_unknown_cloud_fail_clearly_and_create_nothing() {
 fn random_qcow2(dir: &Path, name: &str, mib: u32) -> (Utf8PathBuf, String, u64) {
     let raw = dir.join(format!("{name}.raw"));
     let qcow2 = dir.join(format!("{name}.qcow2"));
-    let sh = format!(
+    let script = format!(
         "set -e; head -c {mib}M /dev/urandom > '{raw}'; qemu-img convert -O qcow2 '{raw}' '{qcow2}'; rm '{raw}'",
         raw = raw.display(),
         qcow2 = qcow2.display()
     );
-    assert!(
-        Command::new("sh")
-            .args(["-c", &sh])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sh(&script);
     let bytes = std::fs::read(&qcow2).unwrap();
     let path = Utf8PathBuf::from_path_buf(qcow2).unwrap();
     (path, hex_digest::<Sha256>(&bytes), bytes.len() as u64)
@@ -550,12 +495,8 @@ fn the_store_against_a_real_cloud() {
     let rig = Rig::start();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let mut yaml = std::fs::read_to_string(rig.clouds_yaml()).unwrap();
-    yaml.push_str(&format!(
-        "  cloud-c:\n    auth:\n      auth_url: \"{}\"\n      username: \"ci-user\"\n      password: \"ci-password\"\n      project_name: \"ci\"\n      user_domain_name: \"Default\"\n      project_domain_name: \"Default\"\n    region_name: \"RegionThree\"\n",
-        rig.env("KEYSTONE_URL")
-    ));
     let clouds = dir.join("clouds.yaml");
+    let yaml = rig.clouds_yaml_with("cloud-c", "ci-password", "RegionThree");
     std::fs::write(&clouds, yaml).unwrap();
     let env = ConfigEnv::new(dir, None).with_var("OS_CLIENT_CONFIG_FILE", clouds.to_str().unwrap());
     let open = |cloud: &str| {

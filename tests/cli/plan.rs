@@ -1,8 +1,7 @@
-use crate::support::{ok, run, stderr};
+use crate::support::{Recipe, Sandbox, Target, feed, ok, redacted, run, stderr, stdout};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn plan_json(args: &[&str]) -> Value {
     let mut all = vec!["plan"];
@@ -11,15 +10,20 @@ fn plan_json(args: &[&str]) -> Value {
     serde_json::from_str(&ok(&all)).unwrap()
 }
 
-#[test]
-fn runner_recipe_has_18_cells_with_conventional_names() {
-    let plan = plan_json(&["recipes/github-runner.toml"]);
-    let names: Vec<&str> = plan["cells"]
+/// The image names of a JSON plan's cells, in order.
+fn image_names(plan: &Value) -> Vec<&str> {
+    plan["cells"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["image_name"].as_str().unwrap())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn runner_recipe_has_18_cells_with_conventional_names() {
+    let plan = plan_json(&["recipes/github-runner.toml"]);
+    let names = image_names(&plan);
     let mut expected = Vec::new();
     for base in ["jammy", "noble"] {
         for juju in ["", "-juju-3.1-stable", "-juju-2.9-stable"] {
@@ -139,22 +143,59 @@ fn text_plan_snapshot() {
 }
 
 #[test]
+fn json_plan_snapshot() {
+    let plan = plan_json(&[
+        "recipes/github-runner.toml",
+        "--only",
+        "base=noble",
+        "--only",
+        "juju=",
+        "--only",
+        "microk8s=",
+    ]);
+    redacted().bind(|| insta::assert_json_snapshot!("plan-json-noble-x64", plan));
+}
+
+/// `plan --status` without a VM: a store with no image yet, then `--force`.
+#[test]
+fn status_says_what_a_run_would_do_and_why() {
+    let sb = Sandbox::new();
+    Recipe::new("status", "st", "#!/bin/sh\necho ok\n")
+        .base("tiny.qcow2", &"0".repeat(64))
+        .cases(&["a", "b"])
+        .targets(vec![
+            Target::directory("local", "images", 2),
+            Target::directory("mirror", "mirror", 3),
+        ])
+        .write(&sb);
+    let o = sb.run(&["plan", "status.toml", "--status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("build st-tiny-x64-case-a: no image on local yet; no image on mirror yet"),
+        "{text}"
+    );
+    redacted().bind(|| insta::assert_snapshot!("plan-status-no-images", text));
+
+    let o = sb.run(&["plan", "status.toml", "--status", "--force", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(plan["cells"][1]["reason"], "--force");
+    redacted().bind(|| {
+        insta::assert_json_snapshot!("plan-status-force-json", plan, {
+            ".cells[].input_key" => "[input key]",
+        })
+    });
+    // Nothing was built or written to a store.
+    assert!(sb.entries("images").is_empty());
+    assert!(!sb.path().join("state/runs").exists());
+}
+
+#[test]
 fn dot_output_is_valid_graphviz() {
     let dot = ok(&["plan", "recipes/github-runner.toml", "--dot"]);
-    let mut child = Command::new("dot")
-        .arg("-Tsvg")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let out = feed(Command::new("dot").arg("-Tsvg"), dot.as_bytes())
         .expect("graphviz is installed (apt-get install graphviz)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(dot.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "dot rejected the plan: {}",
@@ -186,12 +227,7 @@ fn only_filters_cells_and_rejects_unknown_keys() {
         "--only",
         "base=noble",
     ]);
-    let names: Vec<&str> = plan["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["image_name"].as_str().unwrap())
-        .collect();
+    let names = image_names(&plan);
     assert_eq!(
         names,
         ["github-runner-jammy-x64", "github-runner-noble-x64"]

@@ -1,34 +1,27 @@
 //! `pipeline schedule`: idempotent install and removal, and a cron line that
 //! the real Debian cron daemon runs.
 
-use crate::support::{Sandbox, repo, stderr, stdout};
+use crate::support::{Recipe, Sandbox, feed, output, redacted, repo, stderr, stdout};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// [`redacted`] plus the times that `schedule` derives from the recipe's
+/// path (a sandbox's differs every run): the minute and the hour.
+fn schedule_redacted() -> insta::Settings {
+    let mut settings = redacted();
+    settings.add_filter(r"\b\d{1,2} (\*/\d+|\d{1,2}) \* \* \*", "[minute] $1 * * *");
+    settings.add_filter(r"\[minute\] \d{1,2} \*", "[minute] [hour] *");
+    settings.add_filter(r"(OnCalendar=\S+ \d\d/\d+):\d\d:00", "$1:[minute]:00");
+    settings
+}
+
+/// `nightly.toml`, on a base that is never fetched.
 fn sandbox_with_recipe() -> Sandbox {
     let sb = Sandbox::new();
-    sb.write("ok.sh.tera", "#!/bin/sh\necho ok\n");
-    sb.write(
-        "nightly.toml",
-        r#"[image]
-prefix = "nightly"
-template = "ok.sh.tera"
-
-[bases.tiny]
-url = "tiny.qcow2"
-sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
-
-[matrix]
-base = ["tiny"]
-
-[[target]]
-name = "local"
-kind = "directory"
-path = "images"
-keep = 2
-"#,
-    );
+    Recipe::new("nightly", "nightly", "#!/bin/sh\necho ok\n")
+        .base("tiny.qcow2", &"0".repeat(64))
+        .write(&sb);
     sb
 }
 
@@ -55,6 +48,8 @@ fn a_cron_entry_is_installed_once_and_removed() {
         "{}",
         stdout(&o)
     );
+    // What each call printed, in order.
+    let mut said = stdout(&o);
     let o = sb.run(&args);
     assert!(o.status.success());
     assert!(
@@ -62,6 +57,7 @@ fn a_cron_entry_is_installed_once_and_removed() {
         "{}",
         stdout(&o)
     );
+    said.push_str(&stdout(&o));
 
     let file = cron.join("pipeline-nightly");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -92,6 +88,7 @@ fn a_cron_entry_is_installed_once_and_removed() {
     );
 
     // A different interval changes the entry in place.
+    let every_6h = text;
     let o = sb.run(&[
         "schedule",
         "nightly.toml",
@@ -103,6 +100,7 @@ fn a_cron_entry_is_installed_once_and_removed() {
         log.to_str().unwrap(),
     ]);
     assert!(stdout(&o).starts_with("changed"), "{}", stdout(&o));
+    said.push_str(&stdout(&o));
     assert!(
         std::fs::read_to_string(&file)
             .unwrap()
@@ -116,9 +114,15 @@ fn a_cron_entry_is_installed_once_and_removed() {
         "--cron-dir",
         cron_dir,
     ];
-    assert!(stdout(&sb.run(&remove)).starts_with("changed pipeline-nightly: removed"));
+    let removed = stdout(&sb.run(&remove));
+    assert!(removed.starts_with("changed pipeline-nightly: removed"));
     assert!(!file.exists());
-    assert!(stdout(&sb.run(&remove)).starts_with("unchanged pipeline-nightly: removed"));
+    let again = stdout(&sb.run(&remove));
+    assert!(again.starts_with("unchanged pipeline-nightly: removed"));
+    said.push_str(&removed);
+    said.push_str(&again);
+    let shown = format!("{said}--- cron.d/pipeline-nightly, every 6h\n{every_6h}");
+    schedule_redacted().bind(|| insta::assert_snapshot!("schedule-cron-d", shown));
 }
 
 #[test]
@@ -139,6 +143,7 @@ fn intervals_cron_cannot_express_are_refused() {
         stderr(&o)
     );
     assert!(!sb.path().join("c/pipeline-nightly").exists());
+    redacted().bind(|| insta::assert_snapshot!("schedule-every-5h", output(&o)));
 }
 
 #[test]
@@ -157,11 +162,16 @@ fn a_systemd_timer_has_a_calendar_systemd_accepts() {
         "--log",
         log.to_str().unwrap(),
     ];
-    assert!(stdout(&sb.run(&args)).starts_with("changed"));
+    let first = stdout(&sb.run(&args));
+    assert!(first.starts_with("changed"), "{first}");
     assert!(stdout(&sb.run(&args)).starts_with("unchanged"));
     let timer = std::fs::read_to_string(units.join("pipeline-nightly.timer")).unwrap();
     let service = std::fs::read_to_string(units.join("pipeline-nightly.service")).unwrap();
     assert!(service.contains(" run /"), "{service}");
+    let shown = format!(
+        "{first}--- pipeline-nightly.timer\n{timer}--- pipeline-nightly.service\n{service}"
+    );
+    schedule_redacted().bind(|| insta::assert_snapshot!("schedule-systemd", shown));
     let calendar = timer
         .lines()
         .find_map(|l| l.strip_prefix("OnCalendar="))
@@ -187,14 +197,8 @@ fn a_user_crontab_block_is_idempotent_and_leaves_the_rest_alone() {
         String::new()
     };
     let restore = |text: &str| {
-        let mut c = Command::new("crontab")
-            .arg("-")
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        assert!(c.wait().unwrap().success());
+        let o = feed(Command::new("crontab").arg("-"), text.as_bytes()).unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
     };
     restore(&format!("{original}# a line of someone else's\n"));
     let log = sb.path().join("n.log");
@@ -225,6 +229,10 @@ fn a_user_crontab_block_is_idempotent_and_leaves_the_rest_alone() {
     assert!(listed.contains("# a line of someone else's"));
     assert!(removed.starts_with("changed"), "{removed}");
     assert_eq!(after, format!("{original}# a line of someone else's\n"));
+    let block = &listed[listed.find("# BEGIN pipeline-nightly").unwrap()..];
+    let block = &block[..block.find("# END pipeline-nightly\n").unwrap() + 23];
+    let shown = format!("{first}{second}{removed}--- the block in the crontab\n{block}");
+    schedule_redacted().bind(|| insta::assert_snapshot!("schedule-user-crontab", shown));
 }
 
 /// The real test of a cron line: Debian's cron daemon reads the file and runs

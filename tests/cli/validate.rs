@@ -1,6 +1,5 @@
-use crate::support::{ok, pipeline, repo, run, stderr, stdout, tree};
+use crate::support::{feed, ok, pipeline, repo, run, stderr, stdout, tree};
 use std::collections::HashMap;
-use std::process::Stdio;
 
 #[test]
 fn shipped_recipes_are_valid() {
@@ -201,15 +200,11 @@ fn render_verify(recipe: &str, name: &str) -> std::process::Output {
 
 /// shellcheck's findings (gcc format) about `script`, if any.
 fn shellcheck(script: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    let mut check = std::process::Command::new("shellcheck")
-        .args(["--format=gcc", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("shellcheck is installed (apt-get install shellcheck)");
-    check.stdin.take().unwrap().write_all(script).unwrap();
-    let result = check.wait_with_output().unwrap();
+    let result = feed(
+        std::process::Command::new("shellcheck").args(["--format=gcc", "-"]),
+        script,
+    )
+    .expect("shellcheck is installed (apt-get install shellcheck)");
     if result.status.success() {
         Ok(())
     } else {

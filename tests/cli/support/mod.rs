@@ -1,0 +1,97 @@
+//! What the tests share: the `pipeline` command, [`Sandbox`] (a private
+//! directory to run it in), the fixture images and the disk helpers, the
+//! OpenStack [`Rig`], one recipe builder ([`Recipe`]) and the redactions
+//! that make run output fit for a snapshot ([`redacted`]).
+
+mod fixtures;
+mod recipes;
+mod rig;
+mod sandbox;
+mod snapshot;
+
+pub use fixtures::*;
+pub use recipes::*;
+pub use rig::*;
+pub use sandbox::*;
+pub use snapshot::*;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `pipeline` command run from the repository root, without colors or
+/// secrets from the caller's environment.
+pub fn pipeline(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+    cmd.args(args).current_dir(repo()).env("NO_COLOR", "1");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PIPELINE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+pub fn run(args: &[&str]) -> Output {
+    pipeline(args).output().expect("pipeline runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("utf-8 stdout")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("utf-8 stderr")
+}
+
+/// Run and expect success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "pipeline {args:?} failed: {}\n{}",
+        o.status,
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Run a shell script; it must succeed.
+pub fn sh(script: &str) {
+    let st = Command::new("sh").args(["-c", script]).status().unwrap();
+    assert!(st.success(), "sh -c {script:?}: {st}");
+}
+
+/// Run `cmd` with `input` on its stdin; its output (stdout and stderr
+/// captured), or why it did not start.
+pub fn feed(cmd: &mut Command, input: &[u8]) -> std::io::Result<Output> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().unwrap().write_all(input)?;
+    child.wait_with_output()
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
