@@ -6,93 +6,18 @@
 //! process exits.
 
 use crate::support::{
-    Sandbox, debugfs_cat, demo_recipe, repo, stderr, stdout, to_raw, vm_lock, with_clouds,
+    Rig, Sandbox, debugfs_cat, demo_recipe, repo, stderr, stdout, to_raw, vm_lock, with_clouds,
 };
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// A `--nova` rig in a directory of its own.
-struct NovaRig {
-    dir: tempfile::TempDir,
-}
-
-impl NovaRig {
-    fn shared() -> &'static NovaRig {
-        static RIG: OnceLock<NovaRig> = OnceLock::new();
-        RIG.get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("pipeline-nova-rig-")
-                .tempdir()
-                .unwrap();
-            let out = Command::new(repo().join("tests/openstack/rig"))
-                .arg("start")
-                .arg(dir.path())
-                .args(["--nova", "--watch-pid", &std::process::id().to_string()])
-                .output()
-                .expect("tests/openstack/rig runs");
-            assert!(
-                out.status.success(),
-                "rig start --nova failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            NovaRig { dir }
-        })
-    }
-
-    fn env(&self, key: &str) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("rig.env")).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .map(|v| v.trim_matches('\'').to_owned())
-            .unwrap_or_else(|| panic!("{key} not in rig.env"))
-    }
-
-    fn clouds_yaml(&self) -> PathBuf {
-        self.dir.path().join("clouds.yaml")
-    }
-
-    /// A project-scoped token and its project id.
-    fn token(&self, user: &str, password: &str, project: &str) -> (String, String) {
-        let body = json!({"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": user, "domain": {"name": "Default"}, "password": password}}},
-            "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}});
-        let (status, answer, token) = call(
-            "POST",
-            &format!("{}/auth/tokens", self.env("KEYSTONE_URL")),
-            None,
-            Some(body),
-        );
-        assert_eq!(status, 201, "{answer}");
-        let project = answer["token"]["project"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        (token.unwrap(), project)
-    }
-
-    /// ci-user's token in project ci (the build cloud `cloud-a`) and the
-    /// project's id.
-    fn ci(&self) -> (String, String) {
-        self.token(
-            &self.env("CI_USER"),
-            &self.env("CI_PASSWORD"),
-            &self.env("CI_PROJECT"),
-        )
-    }
-
-    fn admin(&self) -> String {
-        self.token("admin", &self.env("ADMIN_PASSWORD"), "admin").0
-    }
-
+/// The rig's build cloud, as the tests here look at it.
+impl Rig {
     /// Every server of project ci: (name, id, metadata).
     fn servers(&self) -> Vec<(String, String, Value)> {
-        let (token, _) = self.ci();
         let url = format!("{}/servers/detail", self.env("NOVA_URL"));
-        let (status, answer, _) = call("GET", &url, Some(&token), None);
+        let (status, answer) = self.api("GET", &url, &self.ci_token(), None);
         assert_eq!(status, 200, "{answer}");
         answer["servers"]
             .as_array()
@@ -109,96 +34,42 @@ impl NovaRig {
     }
 
     /// Every image of Glance a (the build cloud's) that project ci sees.
-    fn images(&self) -> Vec<Value> {
-        let (token, _) = self.ci();
-        let url = format!("{}/v2/images?limit=1000", self.env("GLANCE_A_URL"));
-        let (status, answer, _) = call("GET", &url, Some(&token), None);
-        assert_eq!(status, 200, "{answer}");
-        answer["images"].as_array().unwrap().clone()
+    fn build_images(&self) -> Vec<Value> {
+        self.images("a", &self.ci_token(), "visibility=all")
     }
 
     /// Project ci's instance quota (as admin).
     fn set_instance_quota(&self, instances: i64) {
-        let (_, project) = self.ci();
+        let project = self.project_id(&self.env("CI_PROJECT"));
         let url = format!("{}/os-quota-sets/{project}", self.env("NOVA_URL"));
-        let (status, answer, _) = call(
-            "PUT",
-            &url,
-            Some(&self.admin()),
-            Some(json!({"quota_set": {"instances": instances}})),
-        );
+        let body = json!({"quota_set": {"instances": instances}});
+        let (status, answer) = self.api("PUT", &url, &self.admin_token(), Some(body));
         assert_eq!(status, 200, "{answer}");
     }
 
-    /// A server made by hand (no pipeline owner), from a Glance a image.
+    /// A server made by hand (not pipeline's owner), from a Glance a image.
     fn hand_made_server(&self, name: &str, image: &str) -> String {
-        let (token, _) = self.ci();
         let url = format!("{}/servers", self.env("NOVA_URL"));
         let body = json!({"server": {
             "name": name, "imageRef": image, "flavorRef": self.env("FLAVOR_BUILDER_ID"),
             "networks": "none", "metadata": {"pipeline_owner": "someone:else"}}});
-        let (status, answer, _) = call("POST", &url, Some(&token), Some(body));
+        let (status, answer) = self.api("POST", &url, &self.ci_token(), Some(body));
         assert_eq!(status, 202, "{answer}");
         answer["server"]["id"].as_str().unwrap().to_owned()
     }
 
     fn delete_server(&self, id: &str) {
-        let (token, _) = self.ci();
         let url = format!("{}/servers/{id}", self.env("NOVA_URL"));
-        call("DELETE", &url, Some(&token), None);
+        self.api("DELETE", &url, &self.ci_token(), None);
     }
 
     /// An image in Glance a as ci-user, with `properties`, and no data.
     fn queued_image(&self, properties: Value) -> String {
-        let (token, _) = self.ci();
-        let url = format!("{}/v2/images", self.env("GLANCE_A_URL"));
-        let (status, answer, _) = call("POST", &url, Some(&token), Some(properties));
+        let url = format!("{}/v2/images", self.glance_url("a"));
+        let (status, answer) = self.api("POST", &url, &self.ci_token(), Some(properties));
         assert_eq!(status, 201, "{answer}");
         answer["id"].as_str().unwrap().to_owned()
     }
-}
-
-/// A JSON call to the rig (loopback, no proxy): status, body, and
-/// `X-Subject-Token` when there is one.
-fn call(
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value, Option<String>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .proxy(None)
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = ureq::http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header("OpenStack-API-Version", "compute 2.45");
-    if let Some(t) = token {
-        request = request.header("X-Auth-Token", t);
-    }
-    let result = match body {
-        Some(b) => agent.run(
-            request
-                .header("Content-Type", "application/json")
-                .body(serde_json::to_vec(&b).unwrap())
-                .unwrap(),
-        ),
-        None => agent.run(request.body(()).unwrap()),
-    };
-    let mut response = result.unwrap();
-    let status = response.status().as_u16();
-    let token = response
-        .headers()
-        .get("X-Subject-Token")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_default(),
-        token,
-    )
 }
 
 /// The demo recipe as `file` (owner `pipeline:<its stem>`) building on the
@@ -231,7 +102,7 @@ fn nova_recipe(sb: &Sandbox, file: &str, build: &[&str], template: Option<&str>,
     sb.write(file, &format!("{recipe}\n{targets}"));
 }
 
-fn run_on(rig: &NovaRig, sb: &Sandbox, args: &[&str]) -> Command {
+fn run_on(rig: &Rig, sb: &Sandbox, args: &[&str]) -> Command {
     let mut cmd = sb.command(args);
     with_clouds(&mut cmd, &rig.clouds_yaml());
     cmd
@@ -253,7 +124,7 @@ fn wait_for_log(sb: &Sandbox, needle: &str, limit: Duration) {
 
 /// No server of `owner` is left in the build cloud (Nova takes a moment to
 /// forget a deleted one).
-fn assert_no_server_of(rig: &NovaRig, owner: &str) {
+fn assert_no_server_of(rig: &Rig, owner: &str) {
     let start = Instant::now();
     loop {
         let ours: Vec<String> = rig
@@ -274,7 +145,7 @@ fn assert_no_server_of(rig: &NovaRig, owner: &str) {
 }
 
 /// Restores ci's instance quota when dropped.
-struct Quota<'r>(&'r NovaRig);
+struct Quota<'r>(&'r Rig);
 
 impl Drop for Quota<'_> {
     fn drop(&mut self) {
@@ -285,7 +156,7 @@ impl Drop for Quota<'_> {
 #[test]
 fn cells_build_on_nova_and_reach_every_target() {
     let _vm = vm_lock();
-    let rig = NovaRig::shared();
+    let rig = Rig::nova();
     let sb = Sandbox::new();
     // Two servers asked for, room for one: the second waits for the first.
     rig.set_instance_quota(1);
@@ -335,7 +206,7 @@ fn cells_build_on_nova_and_reach_every_target() {
         "{log}"
     );
 
-    let (token, _) = rig.ci();
+    let token = rig.ci_token();
     for cell in cells.as_array().unwrap() {
         assert_eq!(cell["status"], "built", "{cell}");
         let name = cell["image_name"].as_str().unwrap();
@@ -377,7 +248,7 @@ fn cells_build_on_nova_and_reach_every_target() {
             rig.env("GLANCE_A_URL"),
             host["snapshot"].as_str().unwrap()
         );
-        let (_, adopted, _) = call("GET", &url, Some(&token), None);
+        let (_, adopted) = rig.api("GET", &url, &token, None);
         assert_eq!(adopted["name"], name);
         assert_eq!(adopted["pipeline_owner"], owner);
         assert!(adopted.get("pipeline_kind").is_none(), "{adopted}");
@@ -409,7 +280,7 @@ fn cells_build_on_nova_and_reach_every_target() {
     // adopted revisions.
     assert_no_server_of(rig, owner);
     let ours: Vec<Value> = rig
-        .images()
+        .build_images()
         .into_iter()
         .filter(|i| i["pipeline_owner"] == owner)
         .collect();
@@ -440,7 +311,7 @@ const FAILING: &str = "#!/bin/sh\necho 'about to fail on purpose'\nexit 1\n";
 #[test]
 fn failures_on_nova_leave_no_server_and_a_killed_run_is_cleaned_up_next_time() {
     let _vm = vm_lock();
-    let rig = NovaRig::shared();
+    let rig = Rig::nova();
     let owner = "pipeline:novafail";
 
     // A script that exits 1: the cell fails with the console's tail.
@@ -508,7 +379,7 @@ fn failures_on_nova_leave_no_server_and_a_killed_run_is_cleaned_up_next_time() {
     // ...beside a server made by hand with a similar name, and a staged base
     // of a base the recipe no longer uses.
     let base = rig
-        .images()
+        .build_images()
         .into_iter()
         .find(|i| i["pipeline_owner"] == owner && i["pipeline_kind"] == "base")
         .expect("the staged base");
@@ -542,13 +413,13 @@ fn failures_on_nova_leave_no_server_and_a_killed_run_is_cleaned_up_next_time() {
         names.contains(&format!("{}-by-hand", left[0].0)),
         "{names:?}"
     );
-    assert!(!rig.images().iter().any(|i| i["id"] == stale.as_str()));
+    assert!(!rig.build_images().iter().any(|i| i["id"] == stale.as_str()));
     rig.delete_server(&hand);
     assert_no_server_of(rig, owner);
 
     // Secrets with this backend: refused before anything is created.
     let servers = rig.servers().len();
-    let images = rig.images().len();
+    let images = rig.build_images().len();
     let mut cmd = run_on(rig, &sb, &[&["run", "novafail.toml"][..], &one].concat());
     cmd.env("PIPELINE_SECRET_TOKEN", "s3cret-value");
     let o = cmd.output().unwrap();
@@ -562,7 +433,10 @@ fn failures_on_nova_leave_no_server_and_a_killed_run_is_cleaned_up_next_time() {
     let mut cmd = run_on(rig, &sb, &["validate", "novafail.toml"]);
     cmd.env("PIPELINE_SECRET_TOKEN", "s3cret-value");
     assert_eq!(cmd.output().unwrap().status.code(), Some(2));
-    assert_eq!((rig.servers().len(), rig.images().len()), (servers, images));
+    assert_eq!(
+        (rig.servers().len(), rig.build_images().len()),
+        (servers, images)
+    );
 }
 
 fn signal(child: &std::process::Child, signal: rustix::process::Signal) {
