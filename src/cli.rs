@@ -199,6 +199,11 @@ pub struct RunArgs {
     /// If another run of this recipe is in progress, wait for it instead of exiting
     #[arg(long)]
     pub wait: bool,
+
+    /// Read NAME=value lines (secrets: PIPELINE_SECRET_*) from FILE into the
+    /// environment, literally: no quoting, no expansion
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<Utf8PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,37 @@ pub fn secrets() -> Result<Secrets, String> {
     }))
 }
 
+/// The variables of an env file: `NAME=value` lines, the value taken
+/// literally to the end of the line (no quotes, escapes or `$`: nothing a
+/// shell or systemd would interpret), `#` comments and blank lines skipped.
+/// A name is letters, digits and `_`, not starting with a digit. The error
+/// names the file and line.
+pub fn env_file(path: &Utf8Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("failed to read env file `{path}`: {}", io_message(&e)))?;
+    let mut vars = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let valid_name = |n: &str| {
+            n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        match trimmed.split_once('=') {
+            Some((name, value)) if valid_name(name) => vars.push((name.to_owned(), value.to_owned())),
+            _ => {
+                return Err(format!(
+                    "{path}:{}: expected NAME=value (a name of letters, digits and `_`)",
+                    i + 1
+                ));
+            }
+        }
+    }
+    Ok(vars)
+}
+
 fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
@@ -100,6 +131,32 @@ mod tests {
         assert_eq!(
             display_path("a.toml".into(), "../x.tera"),
             Utf8PathBuf::from("../x.tera")
+        );
+    }
+
+    #[test]
+    fn env_files_are_read_literally() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("env")).unwrap();
+        std::fs::write(
+            &path,
+            "# secrets\n\nPIPELINE_SECRET_A=$(rm -rf /) `x` \"q\" 'y' $HOME\nB==2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            env_file(&path).unwrap(),
+            [
+                (
+                    "PIPELINE_SECRET_A".to_owned(),
+                    "$(rm -rf /) `x` \"q\" 'y' $HOME".to_owned()
+                ),
+                ("B".to_owned(), "=2".to_owned()),
+            ]
+        );
+        std::fs::write(&path, "ok=1\nexport X=1\n").unwrap();
+        assert_eq!(
+            env_file(&path).unwrap_err(),
+            format!("{path}:2: expected NAME=value (a name of letters, digits and `_`)")
         );
     }
 

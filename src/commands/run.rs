@@ -17,6 +17,12 @@ use std::io::IsTerminal;
 use std::sync::mpsc;
 
 pub fn run(args: &RunArgs) -> Result<()> {
+    if let Some(path) = &args.env_file {
+        for (name, value) in crate::loader::env_file(path).map_err(Error::Usage)? {
+            // SAFETY: no other thread runs yet.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
     let (recipe, cells) = load(&args.selection)?;
     let secrets = crate::loader::secrets().map_err(Error::Usage)?;
     // Every template renders before anything starts.
