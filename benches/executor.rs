@@ -45,6 +45,9 @@ impl Backend for Instant_ {
     fn start(&self, _: usize, _: &std::collections::BTreeMap<String, String>) -> Vec<String> {
         Vec::new()
     }
+    fn init(&self, _: &[(&str, &FetchedBase)]) -> Vec<pipeline::check::Check> {
+        Vec::new()
+    }
     fn prepare_base(&self, _: &BaseJob, _: &FetchedBase) -> StepResult<()> {
         Ok(())
     }
@@ -98,6 +101,9 @@ impl Store for Nowhere {
     }
     fn attach_manifest(&self, _: &Revision, _: &serde_json::Value) -> StepResult<()> {
         Ok(())
+    }
+    fn init(&self, _: &pipeline::targets::StoreNeed) -> Vec<pipeline::check::Check> {
+        Vec::new()
     }
 }
 

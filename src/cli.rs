@@ -14,6 +14,7 @@ prune) and runs them in parallel.";
 
 const EXAMPLES: &str = "\
 Examples:
+  pipeline init recipes/demo.toml
   pipeline run recipes/demo.toml
   pipeline validate recipes/github-runner.toml
   pipeline plan recipes/github-runner.toml --only base=noble
@@ -29,6 +30,29 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Prepare and check everything a first run needs, before it fails late
+    #[command(after_help = "\
+Checks, and prepares where it can, what a first `run` needs, so that a
+scheduled run never finds a missing firmware or a wrong password at 3 a.m.:
+the host (QEMU for the recipe's arch, qemu-img, UEFI firmware for arm64, the
+accelerator, free disk in the cache and state directories, memory for the
+VMs at once) or, with `backend = \"openstack\"`, the build cloud
+(credentials, flavor, network, quota, the bases staged as images); the
+bases, fetched and verified into the cache now; every target (a directory
+exists and is writable, a cloud's credentials work and its image quota has
+room for keep + 1 revisions of every cell). Nothing else is created.
+
+Every item is reported: ok, created (made now), changed, or problem (with
+how to fix it). Running it again changes nothing and reports ok.
+
+Exit codes: 0 ready, 1 a problem found (all of them are listed), 2 invalid
+recipe.
+
+Examples:
+  pipeline init recipes/demo.toml
+  pipeline init recipes/github-runner.toml --json | jq '.[] | select(.status == \"problem\")'")]
+    Init(InitArgs),
+
     /// Check a recipe: parse it, validate every value and render every cell's template
     #[command(after_help = "\
 Every problem found is printed, not only the first, each with its file,
@@ -204,6 +228,20 @@ pub struct RunArgs {
     /// environment, literally: no quoting, no expansion
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<Utf8PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// VMs at once to check memory and disk for [default: as `run` chooses]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+
+    /// Print every item as JSON: item, status, detail
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 pub mod backends;
 pub mod bases;
 pub mod cancel;
+pub mod check;
 pub mod cli;
 mod commands;
 pub mod diagnostic;
@@ -41,6 +42,7 @@ use std::io::IsTerminal;
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Init(args) => commands::init(args),
         Command::Validate(selection) => commands::validate(selection),
         Command::Plan(args) => commands::plan(args),
         Command::Run(args) => commands::run(args),

@@ -56,11 +56,15 @@ pub fn env_file(path: &Utf8Path) -> Result<Vec<(String, String)>, String> {
             continue;
         }
         let valid_name = |n: &str| {
-            n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            n.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         };
         match trimmed.split_once('=') {
-            Some((name, value)) if valid_name(name) => vars.push((name.to_owned(), value.to_owned())),
+            Some((name, value)) if valid_name(name) => {
+                vars.push((name.to_owned(), value.to_owned()))
+            }
             _ => {
                 return Err(format!(
                     "{path}:{}: expected NAME=value (a name of letters, digits and `_`)",

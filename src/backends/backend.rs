@@ -1,5 +1,6 @@
 use super::{BaseJob, CellJob};
 use crate::bases::FetchedBase;
+use crate::check::Check;
 use crate::plan::{BackendSteps, Resource};
 use crate::step_error::StepResult;
 use crate::targets::Artifact;
@@ -39,6 +40,12 @@ pub trait Backend: Send + Sync {
     /// for the user: which accelerator, how many machines at once, what
     /// was cleaned up, warnings.
     fn start(&self, cells: usize, bases: &BTreeMap<String, String>) -> Vec<String>;
+
+    /// What `pipeline init` checks and prepares for a first run: what this
+    /// host or cloud needs (tools, firmware, the accelerator, room, quota,
+    /// credentials), and `bases` (fetched, by name) made ready as
+    /// `prepare_base` would (a cloud stages them). Creates nothing else.
+    fn init(&self, bases: &[(&str, &FetchedBase)]) -> Vec<Check>;
 
     fn prepare_base(&self, job: &BaseJob, fetched: &FetchedBase) -> StepResult<Self::Base>;
 

@@ -10,9 +10,9 @@ pub mod qemu;
 pub use backend::Backend;
 pub use cell_job::{BaseJob, CellJob};
 
+use crate::layout::Layout;
 use crate::model::{self, Recipe, Secrets};
 use crate::plan::BackendSteps;
-use camino::Utf8Path;
 
 /// The steps a recipe's backend adds to its plan (pure).
 pub fn steps_of(kind: model::Backend) -> &'static BackendSteps {
@@ -26,8 +26,9 @@ pub fn steps_of(kind: model::Backend) -> &'static BackendSteps {
 pub struct Options<'a> {
     /// Build machines at once (`--jobs`), when given.
     pub jobs: Option<usize>,
-    /// The state directory (a backend may remember things about the host).
-    pub state_dir: &'a Utf8Path,
+    /// Where pipeline keeps things here (a backend may remember things
+    /// about the host in the state directory).
+    pub layout: &'a Layout,
     /// The recipe's ownership mark (what a backend makes carries it).
     pub owner: &'a str,
     /// This run's id.
@@ -51,7 +52,7 @@ pub fn open<W: WithBackend>(
         model::Backend::Qemu => Ok(code.with(&qemu::QemuBackend::new(
             recipe,
             options.jobs,
-            options.state_dir,
+            options.layout,
         ))),
         model::Backend::Openstack => {
             let settings = recipe

@@ -1,6 +1,7 @@
 //! One function per verb. Each loads what it needs, does the work through
 //! the layers below, and prints its result.
 
+mod init;
 mod latest;
 mod plan;
 mod prune;
@@ -11,6 +12,7 @@ mod schema;
 mod status;
 mod validate;
 
+pub use init::init;
 pub use latest::latest;
 pub use plan::plan;
 pub use prune::prune;

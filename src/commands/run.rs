@@ -40,7 +40,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     );
     let options = backends::Options {
         jobs: args.jobs.map(usize::from),
-        state_dir: &layout.state,
+        layout: &layout,
         owner: &owner,
         run_id: &run_id,
     };

@@ -104,6 +104,11 @@ impl Accelerator {
         }
     }
 
+    /// Where a verdict for this host (with QEMU `qemu_version`) is kept.
+    pub fn verdict_file(qemu_version: Option<&str>, state_dir: &Utf8Path) -> Utf8PathBuf {
+        HostKey::of_this_host(qemu_version.unwrap_or("unknown")).verdict_file(state_dir)
+    }
+
     pub fn current(&self) -> Accel {
         self.lock().0
     }

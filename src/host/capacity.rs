@@ -8,6 +8,30 @@ pub fn available_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Bytes free for us on the file system that holds `path` (or would: the
+/// nearest existing parent is asked).
+pub fn free_disk(path: &camino::Utf8Path) -> Option<u64> {
+    let mut dir = Some(path);
+    while let Some(d) = dir {
+        if d.exists() {
+            let stat = rustix::fs::statvfs(d.as_std_path()).ok()?;
+            return Some(stat.f_bavail.saturating_mul(stat.f_frsize));
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// Bytes of memory one VM needs: its guest RAM and QEMU's own.
+pub fn vm_memory(guest: u64) -> u64 {
+    guest + VM_OVERHEAD
+}
+
+/// `12.3 GiB`.
+pub fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -20,7 +44,7 @@ const VM_OVERHEAD: u64 = 384 << 20;
 /// (4 cells): 2 at a time was fastest; 1 at a time took 1.76× as long and 4
 /// at a time 1.32× (more VMs than cores only add contention).
 pub fn default_jobs(cores: usize, available: Option<u64>, memory_per_vm: u64) -> usize {
-    let by_memory = available.map_or(usize::MAX, |a| (a / (memory_per_vm + VM_OVERHEAD)) as usize);
+    let by_memory = available.map_or(usize::MAX, |a| (a / vm_memory(memory_per_vm)) as usize);
     cores.min(by_memory).max(1)
 }
 

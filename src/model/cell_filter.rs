@@ -2,7 +2,7 @@ use super::{Cell, Recipe};
 
 /// `--only KEY=VALUE` selections, shared by every verb. Values given for the
 /// same key are alternatives; different keys must all match. `name` matches
-/// the image name.
+/// the image name, `arch` the recipe's architecture (one per recipe).
 #[derive(Debug, Clone, Default)]
 pub struct CellFilter {
     terms: Vec<(String, Vec<String>)>,
@@ -34,15 +34,16 @@ impl CellFilter {
     pub fn select(&self, recipe: &Recipe) -> Result<Vec<usize>, String> {
         let axes: Vec<&str> = recipe.matrix.axis_names().collect();
         for (key, _) in &self.terms {
-            if key != "name" && !axes.contains(&key.as_str()) {
+            if key != "name" && key != "arch" && !axes.contains(&key.as_str()) {
                 return Err(format!(
-                    "invalid --only key `{key}`: the matrix axes are {}, or use `name`",
+                    "invalid --only key `{key}`: the matrix axes are {}, or use `name` or `arch`",
                     axes.join(", ")
                 ));
             }
         }
+        let arch = recipe.image.arch.as_str();
         let cells: Vec<usize> = (0..recipe.cells.len())
-            .filter(|&i| self.matches(&recipe.cells[i]))
+            .filter(|&i| self.matches(&recipe.cells[i], arch))
             .collect();
         if cells.is_empty() {
             return Err(format!(
@@ -57,12 +58,13 @@ impl CellFilter {
         Ok(cells)
     }
 
-    pub fn matches(&self, cell: &Cell) -> bool {
+    /// Whether `cell`, of a recipe for `arch`, is selected.
+    pub fn matches(&self, cell: &Cell, arch: &str) -> bool {
         self.terms.iter().all(|(key, values)| {
-            let actual = if key == "name" {
-                Some(cell.image_name.as_str())
-            } else {
-                cell.get(key)
+            let actual = match key.as_str() {
+                "name" => Some(cell.image_name.as_str()),
+                "arch" => Some(arch),
+                _ => cell.get(key),
             };
             actual.is_some_and(|a| values.iter().any(|v| v == a))
         })

@@ -734,7 +734,7 @@ impl Validator {
                             None
                         }
                         Some(p) => Some(TargetKind::Directory {
-                            path: self.dir.join(&p.value),
+                            path: lexical(&self.dir.join(&p.value)),
                         }),
                         None => {
                             self.error_with_help(
@@ -827,6 +827,22 @@ fn collision_span(raw: &RawRecipe, a: &Cell, b: &Cell) -> Option<Range<usize>> {
         )
         .find(|v| v.value == value)
         .map(|v| v.span.clone())
+}
+
+/// `a/b/../c` as `a/c`: a path as people would write it (no file system
+/// is asked, so a link in it is not followed).
+fn lexical(path: &camino::Utf8Path) -> Utf8PathBuf {
+    let mut out = Utf8PathBuf::new();
+    for part in path.components() {
+        match part {
+            camino::Utf8Component::CurDir => {}
+            camino::Utf8Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Names that end up in file names and image names.

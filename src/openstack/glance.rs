@@ -16,6 +16,13 @@ const MAX_PAGES: usize = 1000;
 /// answer or the transport error.
 pub type Sent = (String, Result<(u16, String), ureq::Error>);
 
+/// A project's image quota: (limit, used), when limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub count: Option<(u64, u64)>,
+    pub size_mib: Option<(u64, u64)>,
+}
+
 pub struct Glance<'s> {
     session: &'s Session,
 }
@@ -158,6 +165,32 @@ impl<'s> Glance<'s> {
         } else {
             Err(status_error(&what, status, &text))
         }
+    }
+
+    /// What the project may store (`GET /v2/info/usage`, unified limits):
+    /// `None` when Glance enforces no quota.
+    pub fn usage(&self) -> StepResult<Option<Usage>> {
+        let what = format!("read the image quota on cloud `{}`", self.cloud());
+        let (status, text) = self.session.image_call(&what, "GET", "/info/usage", None)?;
+        match status {
+            200 => {}
+            404 => return Ok(None),
+            _ => return Err(status_error(&what, status, &text)),
+        }
+        let usage: Value = serde_json::from_str(&text).map_err(|e| {
+            StepError::transient(format!("{what}: glance's answer is not JSON: {e}"))
+        })?;
+        let pair = |key: &str| -> Option<(u64, u64)> {
+            let entry = &usage["usage"][key];
+            let limit = entry["limit"].as_i64()?;
+            // A negative limit means none.
+            (limit >= 0).then(|| (limit as u64, entry["usage"].as_u64().unwrap_or(0)))
+        };
+        let usage = Usage {
+            count: pair("image_count_total"),
+            size_mib: pair("image_size_total"),
+        };
+        Ok((usage.count.is_some() || usage.size_mib.is_some()).then_some(usage))
     }
 
     /// `PUT /v2/images/{id}/file` with `len` bytes from `reader`. The inner

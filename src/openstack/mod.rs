@@ -18,7 +18,7 @@ pub use catalog::Catalog;
 pub use cloud_config::CloudConfig;
 pub use clouds_yaml::CloudsYaml;
 pub use config_env::ConfigEnv;
-pub use glance::{Glance, encode, sleep};
+pub use glance::{Glance, Usage, encode, sleep};
 pub use glance_image::GlanceImage;
 pub use hashing_reader::HashingReader;
 pub use service::Service;

@@ -10,8 +10,9 @@
 //! handed out, so numbers are never reused even after the newest revision is
 //! deleted.
 
-use super::{Artifact, ImageMeta, Revision, Store};
+use super::{Artifact, ImageMeta, Revision, Store, StoreNeed};
 use crate::cancel::CancelToken;
+use crate::check::{Check, CheckStatus};
 use crate::digest::{CopyError, copy_hashing};
 use crate::step_error::{StepError, StepResult};
 use crate::temp_file::{TempFile, sync_dir};
@@ -199,6 +200,48 @@ impl Store for DirectoryStore {
 
     fn attach_manifest(&self, revision: &Revision, manifest: &serde_json::Value) -> StepResult<()> {
         write_manifest(self, revision, manifest)
+    }
+
+    fn init(&self, need: &StoreNeed) -> Vec<Check> {
+        let item = format!("target {}", self.name);
+        let existed = self.root.is_dir();
+        if let Err(e) = fs::create_dir_all(&self.root) {
+            return vec![Check::problem(
+                item,
+                format!("failed to create {}: {e}", self.root),
+            )];
+        }
+        let probe = self
+            .root
+            .join(format!(".init-{}.tmp", uuid::Uuid::new_v4()));
+        if let Err(e) = TempFile::create(probe).and_then(|mut t| t.write_all(b"x")) {
+            return vec![Check::problem(
+                item,
+                format!("{} is not writable: {e}", self.root),
+            )];
+        }
+        let bytes = need.count() * need.image_bytes;
+        let room = crate::host::capacity::free_disk(&self.root);
+        let detail = format!(
+            "{}; {} image(s) of about {} take {}{}",
+            self.root,
+            need.count(),
+            crate::host::capacity::gib(need.image_bytes),
+            crate::host::capacity::gib(bytes),
+            room.map_or(String::new(), |r| format!(
+                ", {} free",
+                crate::host::capacity::gib(r)
+            ))
+        );
+        if room.is_some_and(|r| r < bytes) {
+            return vec![Check::problem(item, format!("not enough room: {detail}"))];
+        }
+        let status = if existed {
+            CheckStatus::Ok
+        } else {
+            CheckStatus::Created
+        };
+        vec![Check::new(item, status, detail)]
     }
 }
 

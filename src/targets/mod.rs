@@ -13,4 +13,4 @@ pub use directory::DirectoryStore;
 pub use image_meta::{ImageMeta, Revision};
 pub use open::open;
 pub use openstack::OpenstackStore;
-pub use store::{Store, prunable};
+pub use store::{Store, StoreNeed, prunable};

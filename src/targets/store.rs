@@ -1,5 +1,6 @@
 use super::{Artifact, ImageMeta, Revision};
 use crate::cancel::CancelToken;
+use crate::check::Check;
 use crate::step_error::StepResult;
 
 /// A place that keeps revisions of images: a local directory or a Glance.
@@ -34,6 +35,11 @@ pub trait Store: Send + Sync {
         Vec::new()
     }
 
+    /// What `pipeline init` checks: the target can be reached and written,
+    /// and has room for `need`. May create the store itself (a directory);
+    /// nothing else.
+    fn init(&self, need: &StoreNeed) -> Vec<Check>;
+
     /// Complete revisions of `name` owned by `owner`, newest first.
     fn revisions(&self, name: &str, owner: &str) -> StepResult<Vec<Revision>>;
 
@@ -43,6 +49,26 @@ pub trait Store: Send + Sync {
     /// Keep the build's provenance manifest with a revision this run made
     /// (directory: `<n>.manifest.json` beside the image).
     fn attach_manifest(&self, revision: &Revision, manifest: &serde_json::Value) -> StepResult<()>;
+}
+
+/// What a recipe will keep on a target.
+#[derive(Debug, Clone)]
+pub struct StoreNeed {
+    /// The owner mark of the recipe's images.
+    pub owner: String,
+    /// Image names of the recipe's cells.
+    pub images: Vec<String>,
+    /// Revisions kept of each, plus the one being uploaded before a prune.
+    pub keep: u32,
+    /// About how many bytes one image takes (the largest base's file).
+    pub image_bytes: u64,
+}
+
+impl StoreNeed {
+    /// Images the target holds at most: `keep + 1` of every cell.
+    pub fn count(&self) -> u64 {
+        self.images.len() as u64 * (u64::from(self.keep) + 1)
+    }
 }
 
 /// Which revisions a prune removes: everything after the `keep` newest, but

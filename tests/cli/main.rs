@@ -2,8 +2,10 @@
 //! on real files and checks what a user would see.
 
 mod accel;
+mod arm64;
 mod build;
 mod incremental;
+mod init;
 mod nova;
 mod openstack;
 mod plan;

@@ -831,10 +831,11 @@ fn a_real_json_schema_validator_agrees_with_validate() {
 #[test]
 fn help_teaches_each_verb_with_an_example() {
     for verb in [
-        "validate", "plan", "render", "schema", "run", "latest", "prune",
+        "init", "validate", "plan", "render", "schema", "run", "latest", "prune", "schedule",
     ] {
         let help = ok(&[verb, "--help"]);
         assert!(help.contains("Example"), "{verb} --help has no example");
         insta::assert_snapshot!(format!("help-{verb}"), help);
     }
+    insta::assert_snapshot!("help", ok(&["--help"]));
 }

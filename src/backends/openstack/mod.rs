@@ -15,6 +15,7 @@ mod snapshot_image;
 use super::{Backend, BaseJob, CellJob};
 use crate::bases::FetchedBase;
 use crate::cancel::CancelToken;
+use crate::check::{Check, CheckStatus};
 use crate::guest::{console_tail, parse_result};
 use crate::host::qemu_img;
 use crate::model::{Compression, OpenstackBuild, Recipe};
@@ -455,6 +456,26 @@ impl<'a> OpenstackBackend<'a> {
         }
     }
 
+    /// The staged image of a fetched base, if an earlier run (or init) made
+    /// it. Snapshots inherit the base's properties: only `base` images count.
+    fn find_staged(
+        &self,
+        name: &str,
+        fetched: &FetchedBase,
+    ) -> StepResult<Option<crate::openstack::GlanceImage>> {
+        let what = format!("find the staged base `{name}` on cloud `{}`", self.cloud());
+        let query = format!(
+            "{OWNER}={}&{KIND}=base&{BASE_SHA256}={}&status=active",
+            encode(&self.owner),
+            encode(&fetched.sha256)
+        );
+        Ok(self.glance().list(&what, &query)?.into_iter().find(|i| {
+            i.property(OWNER) == Some(&self.owner)
+                && i.property(KIND) == Some("base")
+                && i.property(BASE_SHA256) == Some(fetched.sha256.as_str())
+        }))
+    }
+
     /// What the manifest says built it.
     fn built_by(&self, server: &BuiltServer, snapshot: &str) -> Value {
         json!({
@@ -624,24 +645,118 @@ impl Backend for OpenstackBackend<'_> {
         lines
     }
 
-    fn prepare_base(&self, job: &BaseJob, fetched: &FetchedBase) -> StepResult<StagedBase> {
-        let what = format!(
-            "find the staged base `{}` on cloud `{}`",
-            job.name,
-            self.cloud()
-        );
-        // Snapshots inherit the base's properties: only `base` images count.
-        let query = format!(
-            "{OWNER}={}&{KIND}=base&{BASE_SHA256}={}&status=active",
-            encode(&self.owner),
-            encode(&fetched.sha256)
-        );
-        let found = self.glance().list(&what, &query)?.into_iter().find(|i| {
-            i.property(OWNER) == Some(&self.owner)
-                && i.property(KIND) == Some("base")
-                && i.property(BASE_SHA256) == Some(fetched.sha256.as_str())
+    fn init(&self, bases: &[(&str, &FetchedBase)]) -> Vec<Check> {
+        let item = format!("build cloud `{}`", self.cloud());
+        let token = match self.session.token() {
+            Ok(token) => token,
+            Err(e) => return vec![Check::problem(item, e.message)],
+        };
+        let mut checks = vec![Check::ok(
+            item,
+            format!(
+                "authenticated as {} in project {}",
+                self.session.cloud().user_label(),
+                token.project_id.as_deref().unwrap_or("?")
+            ),
+        )];
+        let largest = bases.iter().map(|(_, b)| b.virtual_size).max();
+        let flavor = match self.flavor(largest) {
+            Ok(f) => {
+                checks.push(Check::ok(
+                    "flavor",
+                    format!(
+                        "{}: {} vCPU, {} MiB, {} GiB disk",
+                        f.name, f.vcpus, f.ram, f.disk
+                    ),
+                ));
+                Some(f.clone())
+            }
+            Err(e) => {
+                checks.push(Check::problem("flavor", e));
+                None
+            }
+        };
+        checks.push(match self.networks() {
+            Ok(n) => Check::ok(
+                "network",
+                if n == json!("none") {
+                    "none".to_owned()
+                } else {
+                    n.to_string()
+                },
+            ),
+            Err(e) => Check::problem("network", e),
         });
-        if let Some(image) = found {
+        if let Some(flavor) = &flavor {
+            let servers = u64::from(self.settings.servers.unwrap_or(1));
+            checks.push(match self.nova().room() {
+                Ok(room) => {
+                    let short: Vec<String> = [
+                        ("instances", room.instances, servers),
+                        ("cores", room.cores, servers * u64::from(flavor.vcpus)),
+                        ("RAM (MiB)", room.ram, servers * flavor.ram),
+                    ]
+                    .into_iter()
+                    .filter_map(|(what, left, need)| {
+                        left.filter(|l| *l < need)
+                            .map(|l| format!("{what}: {l} left, {need} needed"))
+                    })
+                    .collect();
+                    if short.is_empty() {
+                        Check::ok("quota", format!("room for {servers} server(s) of {}", flavor.name))
+                    } else {
+                        Check::problem(
+                            "quota",
+                            format!(
+                                "no room for {servers} server(s) of {} at once ({}): lower build.servers or ask for more quota",
+                                flavor.name,
+                                short.join("; ")
+                            ),
+                        )
+                    }
+                }
+                Err(e) => Check::problem("quota", e.message),
+            });
+        }
+        for (name, fetched) in bases {
+            let item = format!("staged base {name}");
+            let found = match self.find_staged(name, fetched) {
+                Ok(found) => found,
+                Err(e) => {
+                    checks.push(Check::problem(item, e.message));
+                    continue;
+                }
+            };
+            if let Some(image) = found {
+                checks.push(Check::ok(
+                    item,
+                    format!("image {} ({})", image.id, image.name),
+                ));
+                continue;
+            }
+            let cancel = CancelToken::new();
+            let job = BaseJob {
+                recipe: self.recipe,
+                name,
+                log: camino::Utf8Path::new("/dev/null"),
+                cancel: &cancel,
+                notify: &|_| {},
+                bytes: &|_, _| {},
+            };
+            checks.push(match self.prepare_base(&job, fetched) {
+                Ok(staged) => Check::new(
+                    item,
+                    CheckStatus::Created,
+                    format!("image {} uploaded", staged.image_id),
+                ),
+                Err(e) => Check::problem(item, e.message),
+            });
+        }
+        checks
+    }
+
+    fn prepare_base(&self, job: &BaseJob, fetched: &FetchedBase) -> StepResult<StagedBase> {
+        if let Some(image) = self.find_staged(job.name, fetched)? {
             (job.notify)(format!(
                 "base image {} is staged already ({})",
                 image.id, image.name

@@ -10,9 +10,11 @@ mod snapshot;
 
 use super::{Backend, BaseJob, CellJob};
 use crate::bases::FetchedBase;
+use crate::check::{Check, CheckStatus};
 use crate::host::accel::{Accel, Accelerator};
 use crate::host::capacity;
 use crate::host::qemu;
+use crate::layout::Layout;
 use crate::model::Recipe;
 use crate::plan::{BackendSteps, Resource, StepShape};
 use crate::step_error::StepResult;
@@ -44,7 +46,7 @@ pub struct QemuBackend<'a> {
     recipe: &'a Recipe,
     /// VMs at once.
     jobs: usize,
-    state_dir: &'a Utf8Path,
+    layout: &'a Layout,
     /// Chosen (maybe probed) when a run first needs it.
     accel: OnceLock<Accelerator>,
     qemu_version: OnceLock<Option<String>>,
@@ -53,7 +55,7 @@ pub struct QemuBackend<'a> {
 impl<'a> QemuBackend<'a> {
     /// `jobs`: VMs at once; by default one per core, as far as free memory
     /// allows for `build.memory` each.
-    pub fn new(recipe: &'a Recipe, jobs: Option<usize>, state_dir: &'a Utf8Path) -> Self {
+    pub fn new(recipe: &'a Recipe, jobs: Option<usize>, layout: &'a Layout) -> Self {
         let jobs = jobs.unwrap_or_else(|| {
             capacity::default_jobs(
                 capacity::cores(),
@@ -64,7 +66,7 @@ impl<'a> QemuBackend<'a> {
         Self {
             recipe,
             jobs,
-            state_dir,
+            layout,
             accel: OnceLock::new(),
             qemu_version: OnceLock::new(),
         }
@@ -75,23 +77,15 @@ impl<'a> QemuBackend<'a> {
             Accelerator::choose(
                 self.recipe.image.arch,
                 self.qemu_version().as_deref(),
-                self.state_dir,
+                &self.layout.state,
             )
         })
     }
 
     /// `qemu-system-… --version`, first line.
     fn qemu_version(&self) -> &Option<String> {
-        self.qemu_version.get_or_init(|| {
-            let out = std::process::Command::new(qemu::system_binary(self.recipe.image.arch))
-                .arg("--version")
-                .output()
-                .ok()?;
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .next()
-                .map(str::to_owned)
-        })
+        self.qemu_version
+            .get_or_init(|| tool_version(qemu::system_binary(self.recipe.image.arch)))
     }
 }
 
@@ -128,6 +122,105 @@ impl Backend for QemuBackend<'_> {
             build.memory >> 20
         ));
         lines
+    }
+
+    fn init(&self, bases: &[(&str, &FetchedBase)]) -> Vec<Check> {
+        let recipe = self.recipe;
+        let arch = recipe.image.arch;
+        let mut checks = Vec::new();
+        let binary = qemu::system_binary(arch);
+        let package = match arch {
+            crate::model::Arch::X64 => "qemu-system-x86",
+            crate::model::Arch::Arm64 => "qemu-system-arm",
+        };
+        checks.push(match self.qemu_version() {
+            Some(version) => Check::ok(binary, version.clone()),
+            None => Check::problem(binary, format!("not found: apt-get install {package}")),
+        });
+        checks.push(match tool_version("qemu-img") {
+            Some(version) => Check::ok("qemu-img", version),
+            None => Check::problem("qemu-img", "not found: apt-get install qemu-utils"),
+        });
+        if arch == crate::model::Arch::Arm64 {
+            checks.push(if Utf8Path::new(qemu::AARCH64_FIRMWARE).exists() {
+                Check::ok("UEFI firmware", qemu::AARCH64_FIRMWARE)
+            } else {
+                Check::problem(
+                    "UEFI firmware",
+                    format!(
+                        "{} is missing: apt-get install qemu-efi-aarch64",
+                        qemu::AARCH64_FIRMWARE
+                    ),
+                )
+            });
+        }
+        if self.qemu_version().is_some() {
+            let file =
+                Accelerator::verdict_file(self.qemu_version().as_deref(), &self.layout.state);
+            let known = file.exists();
+            let accel = self.accel();
+            let detail = match accel.warning() {
+                Some(why) => format!("{}: {why}", accel.current().as_str()),
+                None => format!("{}: the probe guest ran", accel.current().as_str()),
+            };
+            let status = if !known && file.exists() {
+                CheckStatus::Created
+            } else {
+                CheckStatus::Ok
+            };
+            checks.push(Check::new("accelerator", status, detail));
+        }
+        // Room for the cells built at once: an overlay and a snapshot each,
+        // at most about the base's size each (more if the script writes more).
+        let largest = bases
+            .iter()
+            .filter_map(|(_, b)| std::fs::metadata(&b.path).ok().map(|m| m.len()))
+            .max()
+            .unwrap_or(0);
+        let at_once = self.jobs;
+        let need = at_once as u64 * 2 * largest + (1 << 30);
+        for (item, dir, need) in [
+            ("disk (cache)", &self.layout.cache, need),
+            ("disk (state)", &self.layout.state, 100 << 20),
+        ] {
+            checks.push(match capacity::free_disk(dir) {
+                Some(free) if free >= need => Check::ok(
+                    item,
+                    format!("{} free in {dir}; a run needs about {}", capacity::gib(free), capacity::gib(need)),
+                ),
+                Some(free) => Check::problem(
+                    item,
+                    format!(
+                        "{} free in {dir}, a run needs about {} ({at_once} VM(s) × overlay and snapshot): free some, or set PIPELINE_CACHE_DIR / PIPELINE_STATE_DIR elsewhere",
+                        capacity::gib(free),
+                        capacity::gib(need)
+                    ),
+                ),
+                None => Check::problem(item, format!("cannot read the free space of {dir}")),
+            });
+        }
+        let per_vm = capacity::vm_memory(recipe.build.memory);
+        let need = at_once as u64 * per_vm;
+        checks.push(match capacity::available_memory() {
+            Some(free) if free >= need => Check::ok(
+                "memory",
+                format!(
+                    "{} available; {at_once} VM(s) at once need {}",
+                    capacity::gib(free),
+                    capacity::gib(need)
+                ),
+            ),
+            Some(free) => Check::problem(
+                "memory",
+                format!(
+                    "{} available, {at_once} VM(s) at once need {}: lower --jobs or build.memory",
+                    capacity::gib(free),
+                    capacity::gib(need)
+                ),
+            ),
+            None => Check::ok("memory", "unknown (no /proc/meminfo)"),
+        });
+        checks
     }
 
     fn prepare_base(&self, _job: &BaseJob, fetched: &FetchedBase) -> StepResult<FetchedBase> {
@@ -209,6 +302,18 @@ impl Backend for QemuBackend<'_> {
     fn release(&self, _artifact: &Artifact, _adopted: bool) -> StepResult<()> {
         Ok(())
     }
+}
+
+/// The first line a tool prints for `--version`.
+fn tool_version(program: &str) -> Option<String> {
+    let out = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_owned)
 }
 
 impl QemuBackend<'_> {

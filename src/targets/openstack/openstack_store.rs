@@ -20,13 +20,14 @@
 use super::created_image::CreatedImage;
 use super::glance_image::{self, ImageProperties};
 use crate::cancel::CancelToken;
+use crate::check::Check;
 use crate::http::failure::{status_error, transport_error};
 use crate::model::Visibility;
 use crate::openstack::{
     CloudConfig, ConfigEnv, Glance, GlanceImage, HashingReader, Service, Session, encode,
 };
 use crate::step_error::{StepError, StepResult};
-use crate::targets::{Artifact, ImageMeta, Revision, Store};
+use crate::targets::{Artifact, ImageMeta, Revision, Store, StoreNeed};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
@@ -421,6 +422,66 @@ impl Store for OpenstackStore {
             &revision.id,
             &[(glance_image::MANIFEST, &manifest_value(manifest))],
         )
+    }
+
+    fn init(&self, need: &StoreNeed) -> Vec<Check> {
+        let item = format!("target {}", self.name);
+        let token = match self.session.token() {
+            Ok(token) => token,
+            Err(e) => return vec![Check::problem(item, e.message)],
+        };
+        let what = format!("list images on cloud `{}`", self.cloud());
+        let ours = match self.glance().list(
+            &what,
+            &format!("{}={}&limit=100", glance_image::OWNER, encode(&need.owner)),
+        ) {
+            Ok(images) => images,
+            Err(e) => return vec![Check::problem(item, e.message)],
+        };
+        let mut detail = format!(
+            "cloud `{}` as {} in project {}; {} image(s) of this recipe there",
+            self.cloud(),
+            self.session.cloud().user_label(),
+            token.project_id.as_deref().unwrap_or("?"),
+            ours.len()
+        );
+        match self.glance().usage() {
+            Ok(None) => detail.push_str("; no image quota"),
+            Ok(Some(usage)) => {
+                let ours_bytes: u64 = ours.iter().filter_map(|i| i.size).sum();
+                let short: Vec<String> = [
+                    ("images", usage.count, need.count(), ours.len() as u64),
+                    (
+                        "MiB",
+                        usage.size_mib,
+                        (need.count() * need.image_bytes) >> 20,
+                        ours_bytes >> 20,
+                    ),
+                ]
+                .into_iter()
+                .filter_map(|(what, quota, needed, held)| {
+                    let (limit, used) = quota?;
+                    // What this recipe holds already is part of what it needs.
+                    let room = limit.saturating_sub(used) + held;
+                    (room < needed).then(|| format!("{what}: room for {room}, needs {needed}"))
+                })
+                .collect();
+                if !short.is_empty() {
+                    return vec![Check::problem(
+                        item,
+                        format!(
+                            "the image quota is too small for keep + 1 = {} revisions of {} cell(s) ({}): raise the quota or lower keep",
+                            need.keep + 1,
+                            need.images.len(),
+                            short.join("; ")
+                        ),
+                    )];
+                }
+                detail.push_str("; the image quota has room");
+            }
+            Err(e) => return vec![Check::problem(item, e.message)],
+        }
+        vec![Check::ok(item, detail)]
     }
 
     /// Partial images whose delete failed get one more chance while the

@@ -240,15 +240,31 @@ pub fn tiny_recipe(cases: &[&str]) -> Recipe {
 /// recipes/demo.toml on the Debian cloud image fixture, its template by
 /// absolute path, storing into `images` beside the recipe.
 pub fn demo_recipe() -> String {
-    let image = fixture("cloud-image.sh");
-    let recipe = std::fs::read_to_string(repo().join("recipes/demo.toml"))
+    shipped_demo("recipes/demo.toml", "cloud-image.sh", "debian-cloud.qcow2")
+}
+
+/// recipes/demo-arm64.toml on the arm64 Debian cloud image fixture, as
+/// [`demo_recipe`] makes the x64 one.
+pub fn demo_arm64_recipe() -> String {
+    shipped_demo(
+        "recipes/demo-arm64.toml",
+        "arm64-cloud-image.sh",
+        "debian-cloud-arm64.qcow2",
+    )
+}
+
+/// A shipped demo recipe on a fixture image (by absolute path and digest),
+/// its template by absolute path, storing into `images` beside it.
+fn shipped_demo(recipe: &str, fixture_script: &str, base: &str) -> String {
+    let image = fixture(fixture_script);
+    let recipe = std::fs::read_to_string(repo().join(recipe))
         .unwrap()
         .replace(
             "../templates/demo.sh.tera",
             &repo().join("templates/demo.sh.tera").display().to_string(),
         )
         .replace(
-            "url = \"demo-base/debian-cloud.qcow2\"\nsha256sums = \"demo-base/SHA256SUMS\"\n",
+            &format!("url = \"demo-base/{base}\"\nsha256sums = \"demo-base/SHA256SUMS\"\n"),
             &format!(
                 "url = \"{}\"\nsha256 = \"{}\"\n",
                 image.display(),

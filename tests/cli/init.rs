@@ -1,0 +1,105 @@
+//! `pipeline init`: what a first run needs, prepared and checked, every
+//! item reported; idempotent.
+
+use crate::support::{Rig, Sandbox, demo_recipe, stderr, stdout, with_clouds};
+use serde_json::Value;
+
+fn statuses(o: &std::process::Output) -> Vec<(String, String)> {
+    let items: Value = serde_json::from_str(&stdout(o)).unwrap();
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["item"].as_str().unwrap().to_owned(),
+                i["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn init_prepares_the_demo_once_and_then_says_everything_is_ok() {
+    let sb = Sandbox::new();
+    sb.write("demo.toml", &demo_recipe());
+    let o = sb.run(&["init", "demo.toml", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = statuses(&o);
+    let items: Vec<&str> = first.iter().map(|(i, _)| i.as_str()).collect();
+    assert_eq!(
+        items,
+        [
+            "base bookworm",
+            "qemu-system-x86_64",
+            "qemu-img",
+            "accelerator",
+            "disk (cache)",
+            "disk (state)",
+            "memory",
+            "target local",
+        ]
+    );
+    let status_of = |checks: &[(String, String)], item: &str| {
+        checks.iter().find(|(i, _)| i == item).unwrap().1.clone()
+    };
+    // The base is fetched, verified and cached now; the store made.
+    assert_eq!(status_of(&first, "base bookworm"), "created");
+    assert_eq!(status_of(&first, "target local"), "created");
+    let cached: Vec<_> = std::fs::read_dir(sb.path().join("cache/bases"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(sb.path().join("images").is_dir());
+    // Again: nothing to do, everything ok.
+    let o = sb.run(&["init", "demo.toml", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let second = statuses(&o);
+    assert!(second.iter().all(|(_, s)| s == "ok"), "{second:?}");
+    assert!(
+        stderr(&o).contains("demo.toml is ready: nothing to do"),
+        "{}",
+        stderr(&o)
+    );
+    // The text form says the same, one line per item.
+    let o = sb.run(&["init", "demo.toml"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(text.starts_with("STATUS  ITEM"), "{text}");
+    assert_eq!(text.lines().count(), 1 + second.len(), "{text}");
+}
+
+#[test]
+fn a_wrong_password_is_a_problem_named_before_any_build() {
+    let rig = Rig::start();
+    let sb = Sandbox::new();
+    let clouds = sb.write(
+        "clouds.yaml",
+        &rig.clouds_yaml_with("broken", "not-the-password", "RegionOne"),
+    );
+    let recipe = format!(
+        "{}\n[[target]]\nname = \"broken\"\nkind = \"openstack\"\ncloud = \"broken\"\nkeep = 3\n",
+        demo_recipe()
+    );
+    sb.write("demo.toml", &recipe);
+    let mut cmd = sb.command(&["init", "demo.toml"]);
+    with_clouds(&mut cmd, &clouds);
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.contains("target broken"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.starts_with("problem"), "{line}");
+    assert!(
+        line.contains("authentication failed for cloud `broken` as user `ci-user`"),
+        "{line}"
+    );
+    assert!(err.contains("demo.toml is not ready: 1 problem"), "{err}");
+    // Nothing was created in the cloud.
+    let images = rig.images("a", &rig.ci_token(), "visibility=all");
+    assert!(images.is_empty(), "{images:?}");
+}
