@@ -147,12 +147,15 @@ Examples:
     /// Print the provisioning script the template renders for one cell
     #[command(after_help = "\
 Select exactly one cell with --only. Secret values are never rendered: the
-script reads them from its environment when it runs.
+script reads them from its environment when it runs. With --verify, the
+script of `[verify]` instead: what the cell's new instance runs before the
+image is published.
 
 Example:
   pipeline render recipes/github-runner.toml --only name=github-runner-noble-x64
-  pipeline render recipes/github-runner.toml --only base=noble --only juju= --only microk8s= | shellcheck -")]
-    Render(Selection),
+  pipeline render recipes/github-runner.toml --only base=noble --only juju= --only microk8s= | shellcheck -
+  pipeline render recipes/github-runner.toml --only name=github-runner-noble-x64 --verify")]
+    Render(RenderArgs),
 
     /// Print the JSON Schema of recipes (for editors: taplo, Even Better TOML)
     #[command(after_help = "\
@@ -174,6 +177,16 @@ pub struct Selection {
     /// Repeat for more: values of one key are alternatives, different keys must all match.
     #[arg(long = "only", value_name = "KEY=VALUE")]
     pub only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Print the verify script (`[verify] template`) instead
+    #[arg(long)]
+    pub verify: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,7 +49,7 @@ pub fn main() -> i32 {
         Command::Latest(args) => commands::latest(args),
         Command::Prune(args) => commands::prune(args),
         Command::Schedule(args) => commands::schedule(args),
-        Command::Render(selection) => commands::render(selection),
+        Command::Render(args) => commands::render(args),
         Command::Schema => commands::schema(),
     };
     match result {

@@ -21,14 +21,22 @@ pub fn load(path: &Utf8Path) -> Result<Recipe, Diagnostics> {
     let raw = recipe::parse(&file)?;
     let dir = absolute_dir(path);
     let written = &raw.image.value.template.value;
-    let template = SourceFile::read(&dir.join(written))
-        .map(|t| Arc::new(SourceFile::new(display_path(path, written), t.text)))
-        .map_err(|e| io_message(&e));
+    let read_template = |written: &str| {
+        SourceFile::read(&dir.join(written))
+            .map(|t| Arc::new(SourceFile::new(display_path(path, written), t.text)))
+            .map_err(|e| io_message(&e))
+    };
+    let template = read_template(written);
+    let verify_template = raw
+        .verify
+        .as_ref()
+        .map(|v| read_template(&v.value.template.value));
     validate(RecipeInput {
         file,
         dir,
         raw,
         template,
+        verify_template,
     })
 }
 

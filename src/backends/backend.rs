@@ -1,4 +1,4 @@
-use super::{BaseJob, CellJob};
+use super::{BaseJob, CellJob, Verified, VerifyJob};
 use crate::bases::FetchedBase;
 use crate::check::Check;
 use crate::plan::{BackendSteps, Resource};
@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 /// A cell's life on a backend: its base is prepared once per run
 /// ([`Backend::prepare_base`]), its machine gets its inputs
 /// ([`Backend::provision`], for backends that list that step), is booted
-/// until the guest reports and then stopped ([`Backend::build`]), and what
-/// it built becomes an [`Artifact`] ([`Backend::export`]). Every method
+/// until the guest reports and then stopped ([`Backend::build`]), what it
+/// built becomes an [`Artifact`] ([`Backend::export`]), and with `[verify]`
+/// that artifact boots once more ([`Backend::verify`]). Every method
 /// cleans up what it started on every path (failure, timeout, cancel); a
 /// built machine that is never exported is given back to
 /// [`Backend::discard`], an artifact the run is done with to
@@ -60,6 +61,14 @@ pub trait Backend: Send + Sync {
 
     /// What targets store, from a built cell.
     fn export(&self, job: &CellJob, built: Self::Built) -> StepResult<Artifact>;
+
+    /// Boot `artifact` once more as a brand-new instance (new instance-id,
+    /// `check.user_data` as its user-data, no secret but what the checks
+    /// need to look for), wait for its verdict and make sure the machine is
+    /// gone. The artifact's bytes stay as they are: what boots is a
+    /// throwaway copy.
+    fn verify(&self, job: &CellJob, artifact: &Artifact, check: &VerifyJob)
+    -> StepResult<Verified>;
 
     /// A built cell that will not be exported (the run stopped): give back
     /// what it holds. The error is for the user; nothing is retried.

@@ -6,9 +6,13 @@ mod backend;
 mod cell_job;
 pub mod openstack;
 pub mod qemu;
+mod verified;
+mod verify_job;
 
 pub use backend::Backend;
 pub use cell_job::{BaseJob, CellJob};
+pub use verified::Verified;
+pub use verify_job::VerifyJob;
 
 use crate::layout::Layout;
 use crate::model::{self, Recipe, Secrets};

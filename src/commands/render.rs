@@ -1,9 +1,9 @@
 use super::load;
-use crate::cli::Selection;
+use crate::cli::RenderArgs;
 use crate::error::{Error, Result};
 
-pub fn render(selection: &Selection) -> Result<()> {
-    let (recipe, cells) = load(selection)?;
+pub fn render(args: &RenderArgs) -> Result<()> {
+    let (recipe, cells) = load(&args.selection)?;
     if cells.len() != 1 {
         let names: Vec<&str> = cells
             .iter()
@@ -17,7 +17,19 @@ pub fn render(selection: &Selection) -> Result<()> {
         )));
     }
     let secrets = crate::loader::secrets().map_err(Error::Usage)?;
-    let script = recipe.render(&recipe.cells[cells[0]], &secrets.names())?;
+    let cell = &recipe.cells[cells[0]];
+    let script = if args.verify {
+        recipe
+            .render_verify(cell, &secrets.names())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "{} has no [verify] section: there is no verify script to render",
+                    recipe.file.path
+                ))
+            })??
+    } else {
+        recipe.render(cell, &secrets.names())?
+    };
     print!("{script}");
     Ok(())
 }

@@ -19,6 +19,8 @@ pub struct CellSlot<B: Backend> {
     /// Built and stopped, not yet exported.
     pub built: Option<B::Built>,
     pub artifact: Option<Arc<Artifact>>,
+    /// What its verify step recorded.
+    pub verified: Option<serde_json::Value>,
     /// The backend no longer needs to hold the artifact for the run.
     pub released: bool,
     /// A target adopted the artifact instead of copying it.
@@ -42,6 +44,7 @@ impl<B: Backend> CellSlot<B> {
             user_data: None,
             built: None,
             artifact: None,
+            verified: None,
             released: false,
             adopted: false,
             uploads: Vec::new(),

@@ -353,6 +353,21 @@ impl<'a, B: Backend> DrainState<'a, B> {
                     timings: slot.timings.clone(),
                 }
             }
+            Step::Verify { cell } => {
+                let slot = self.cells.get(&cell).ok_or_else(|| missing("its cell"))?;
+                Job::Verify {
+                    cell,
+                    user_data: slot
+                        .user_data
+                        .clone()
+                        .ok_or_else(|| missing("its user-data"))?,
+                    artifact: slot
+                        .artifact
+                        .clone()
+                        .ok_or_else(|| missing("its artifact"))?,
+                    timings: slot.timings.clone(),
+                }
+            }
             Step::Upload { cell, target } => {
                 let builds = self.ctx.decision(cell).action.as_str() == "build";
                 let artifact = self.cells.get(&cell).and_then(|s| s.artifact.clone());
@@ -372,6 +387,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
                     uploads: slot.uploads.clone(),
                     artifact: slot.artifact.clone(),
                     adopted: slot.adopted,
+                    verified: slot.verified.clone(),
                     timings: slot.timings.clone(),
                 }
             }
@@ -477,6 +493,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
                 Done::Rendered(u) => slot.user_data = Some(Arc::new(u)),
                 Done::Built(b) => slot.built = Some(b),
                 Done::Exported(a) => slot.artifact = Some(Arc::new(a)),
+                Done::Verified(v) => slot.verified = Some(v),
                 Done::Uploaded(rev, adopted) => {
                     if let Some(t) = step.step.target() {
                         slot.uploads.push((t, *rev));

@@ -4,7 +4,7 @@
 
 use super::manifest::{build_record, manifest};
 use super::{Message, Progress, RunContext};
-use crate::backends::{Backend, BaseJob, CellJob};
+use crate::backends::{Backend, BaseJob, CellJob, VerifyJob};
 use crate::bases::{self, FetchedBase};
 use crate::guest::UserData;
 use crate::layout::ensure_dir;
@@ -48,6 +48,12 @@ pub enum Job<B: Backend> {
         built: B::Built,
         timings: Timings,
     },
+    Verify {
+        cell: usize,
+        user_data: Arc<UserData>,
+        artifact: Arc<Artifact>,
+        timings: Timings,
+    },
     /// `artifact` is `None` for a cell that only uploads a snapshot cached
     /// by an earlier run.
     Upload {
@@ -60,6 +66,8 @@ pub enum Job<B: Backend> {
         uploads: Vec<(usize, Revision)>,
         artifact: Option<Arc<Artifact>>,
         adopted: bool,
+        /// What the verify step recorded, when the cell had one this run.
+        verified: Option<serde_json::Value>,
         timings: Timings,
     },
     Prune {
@@ -80,6 +88,8 @@ pub enum Done<B: Backend> {
     Provisioned,
     Built(B::Built),
     Exported(Artifact),
+    /// The artifact passed verify: what the manifest records of it.
+    Verified(serde_json::Value),
     /// A new revision on the target; `true` when the target adopted the
     /// artifact instead of copying it.
     Uploaded(Box<Revision>, bool),
@@ -120,20 +130,20 @@ pub fn perform<B: Backend>(
         } => {
             let job = cell_job(ctx, cell, &user_data, &notify, &bytes)?;
             let artifact = ctx.backend.export(&job.job(), built)?;
-            if artifact.path() == Some(&job.snapshot_path) {
-                // In the snapshot cache, by input key: if an upload fails,
-                // the next run resumes from here instead of booting again.
-                let build = build_record(&ctx.run_id, &timings, &artifact.built_by);
-                ctx.snapshots
-                    .commit(
-                        &ctx.decision(cell).key.key,
-                        &ctx.recipe.cells[cell].image_name,
-                        &artifact,
-                        &build,
-                    )
-                    .map_err(|e| StepError::io("failed to record the snapshot", &e))?;
+            // With `[verify]`, only a verified snapshot is kept to resume from.
+            if ctx.recipe.verify.is_none() {
+                commit_snapshot(ctx, &job, &artifact, &timings, None)?;
             }
             Ok(Done::Exported(artifact))
+        }
+        Job::Verify {
+            cell,
+            user_data,
+            artifact,
+            timings,
+        } => {
+            let job = cell_job(ctx, cell, &user_data, &notify, &bytes)?;
+            verify(ctx, &job, &artifact, &timings)
         }
         job => retrying(ctx, &progress, || once(ctx, &job, &notify, &bytes)),
     }
@@ -240,8 +250,17 @@ fn once<B: Backend>(
             uploads,
             artifact,
             adopted,
+            verified,
             timings,
-        } => record(ctx, *cell, uploads, artifact.as_deref(), *adopted, timings),
+        } => record(
+            ctx,
+            *cell,
+            uploads,
+            artifact.as_deref(),
+            *adopted,
+            verified.as_ref(),
+            timings,
+        ),
         Job::Prune { cell, target, made } => {
             let cell = &recipe.cells[*cell];
             let store = &ctx.stores[*target];
@@ -264,9 +283,76 @@ fn once<B: Backend>(
             }
             Ok(Done::Pruned(doomed))
         }
-        Job::Build { .. } | Job::Export { .. } => Err(StepError::permanent(
+        Job::Build { .. } | Job::Export { .. } | Job::Verify { .. } => Err(StepError::permanent(
             "a build machine is never started twice (a bug in pipeline)",
         )),
+    }
+}
+
+/// Keep a local snapshot in the snapshot cache, by input key: if an upload
+/// fails, the next run resumes from here instead of booting again.
+fn commit_snapshot<B: Backend>(
+    ctx: &RunContext<B>,
+    job: &OwnedCellJob<B>,
+    artifact: &Artifact,
+    timings: &Timings,
+    verified: Option<&serde_json::Value>,
+) -> StepResult<()> {
+    if artifact.path() != Some(&job.snapshot_path) {
+        return Ok(());
+    }
+    let build = build_record(&ctx.run_id, timings, &artifact.built_by, verified);
+    ctx.snapshots
+        .commit(
+            &ctx.decision(job.cell).key.key,
+            &ctx.recipe.cells[job.cell].image_name,
+            artifact,
+            &build,
+        )
+        .map_err(|e| StepError::io("failed to record the snapshot", &e))
+}
+
+/// Boot the artifact once more with the cell's verify script. A snapshot
+/// that fails is removed: nothing unverified is kept to resume from.
+fn verify<B: Backend>(
+    ctx: &RunContext<B>,
+    job: &OwnedCellJob<B>,
+    artifact: &Artifact,
+    timings: &Timings,
+) -> StepResult<Done<B>> {
+    let recipe = ctx.recipe;
+    let cell = &recipe.cells[job.cell];
+    let (Some(settings), Some(script)) = (
+        recipe.verify.as_ref(),
+        recipe.render_verify(cell, &ctx.secrets.names()),
+    ) else {
+        return Err(StepError::permanent(
+            "a verify step in a recipe without [verify] (a bug in pipeline)",
+        ));
+    };
+    let script = script.map_err(|d| StepError::permanent(d.to_string()))?;
+    let check = VerifyJob {
+        script: &script,
+        disk_size: recipe.image.disk_size.unwrap_or(0),
+        timeout: settings.timeout,
+    };
+    match ctx.backend.verify(&job.job(), artifact, &check) {
+        Ok(verified) => {
+            (job.notify)(format!(
+                "{} checks and the verify script passed in {} s",
+                verified.checks.len(),
+                verified.elapsed.as_secs()
+            ));
+            let record = verified.record();
+            commit_snapshot(ctx, job, artifact, timings, Some(&record))?;
+            Ok(Done::Verified(record))
+        }
+        Err(e) => {
+            if artifact.path() == Some(&job.snapshot_path) {
+                ctx.snapshots.remove(&ctx.decision(job.cell).key.key);
+            }
+            Err(e)
+        }
     }
 }
 
@@ -340,6 +426,7 @@ fn record<B: Backend>(
     uploads: &[(usize, Revision)],
     artifact: Option<&Artifact>,
     adopted: bool,
+    verified: Option<&serde_json::Value>,
     timings: &Timings,
 ) -> StepResult<Done<B>> {
     let decision = ctx.decision(cell);
@@ -375,7 +462,7 @@ fn record<B: Backend>(
         .build_record(&decision.key.key)
         .unwrap_or_else(|| {
             let built_by = artifact.map_or(serde_json::Value::Null, |a| a.built_by.clone());
-            build_record(&ctx.run_id, timings, &built_by)
+            build_record(&ctx.run_id, timings, &built_by, verified)
         });
     let manifest = manifest(ctx, cell, decision, &revisions, &build, timings);
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");

@@ -8,12 +8,17 @@ use crate::targets::Revision;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// How a cell was built: the run, when, how long each step took, and by
-/// what (`host`: the backend and, for QEMU, its version and accelerator).
-/// Kept with a cached snapshot, so that a run that only uploads it can
-/// still say how it was built.
-pub fn build_record(run_id: &str, timings: &BTreeMap<String, f64>, built_by: &Value) -> Value {
-    json!({
+/// How a cell was built: the run, when, how long each step took, by what
+/// (`host`: the backend and, for QEMU, its version and accelerator), and
+/// what its verify boot showed. Kept with a cached snapshot, so that a run
+/// that only uploads it can still say how it was built.
+pub fn build_record(
+    run_id: &str,
+    timings: &BTreeMap<String, f64>,
+    built_by: &Value,
+    verified: Option<&Value>,
+) -> Value {
+    let mut record = json!({
         "run": run_id,
         "built_at": jiff::Timestamp::now()
             .round(jiff::Unit::Second)
@@ -21,7 +26,11 @@ pub fn build_record(run_id: &str, timings: &BTreeMap<String, f64>, built_by: &Va
             .unwrap_or_default(),
         "timings": timings,
         "host": built_by,
-    })
+    });
+    if let Some(verified) = verified {
+        record["verify"] = verified.clone();
+    }
+    record
 }
 
 /// Tool, recipe, cell, base, input key, output, where it was stored, how
@@ -79,5 +88,7 @@ pub fn manifest<B: Backend>(
         "recorded_by_run": ctx.run_id,
         "timings": all_timings,
         "host": build.get("host").cloned().unwrap_or(Value::Null),
+        // `null` for a recipe without `[verify]`.
+        "verify": build.get("verify").cloned().unwrap_or(Value::Null),
     })
 }

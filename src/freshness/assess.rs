@@ -36,11 +36,22 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
     for &c in input.cells {
         let cell = &recipe.cells[c];
         let script = recipe.render(cell, &names).map_err(|d| d.to_string())?;
+        let verify = recipe
+            .render_verify(cell, &names)
+            .transpose()
+            .map_err(|d| d.to_string())?;
         let base_sha = input
             .base_digests
             .get(cell.base())
             .ok_or_else(|| format!("no digest resolved for base `{}`", cell.base()))?;
-        let key = InputKey::compute(recipe, cell, base_sha, &script, input.secrets);
+        let key = InputKey::compute(
+            recipe,
+            cell,
+            base_sha,
+            &script,
+            verify.as_deref(),
+            input.secrets,
+        );
 
         let mut present: Vec<(usize, Revision)> = Vec::new();
         let mut lacking: Vec<(usize, Lacking)> = Vec::new();

@@ -24,6 +24,7 @@ pub fn describe_input(name: &str) -> &str {
         "settings" => "the build settings",
         "secrets" => "the secrets",
         "wrapper" => "pipeline's guest wrapper",
+        "verify" => "the verify script",
         other => other,
     }
 }
@@ -31,17 +32,24 @@ pub fn describe_input(name: &str) -> &str {
 impl InputKey {
     /// `script` is the cell's rendered template; `base_sha256` the digest
     /// the base must have (resolved on every run). Secret values only enter
-    /// as a hash, mixed with their names.
+    /// as a hash, mixed with their names. `verify`, the rendered verify
+    /// script, is an input too: an image is only as good as the checks it
+    /// passed, so new checks mean a new image (recipes without `[verify]`
+    /// keep their keys).
     pub fn compute(
         recipe: &Recipe,
         cell: &Cell,
         base_sha256: &str,
         script: &str,
+        verify: Option<&str>,
         secrets: &Secrets,
     ) -> InputKey {
         let mut inputs = BTreeMap::new();
         inputs.insert("base".to_owned(), base_sha256.to_owned());
         inputs.insert("script".to_owned(), sha256_bytes(script.as_bytes()));
+        if let Some(verify) = verify {
+            inputs.insert("verify".to_owned(), sha256_bytes(verify.as_bytes()));
+        }
         // What changes the bytes of the image: not cpus, memory or timeout.
         let settings = serde_json::json!({
             "image_name": cell.image_name,
@@ -73,12 +81,22 @@ impl InputKey {
         }
     }
 
-    /// The inputs that differ from a stored image's, by name.
-    pub fn changed_since(&self, stored: &BTreeMap<String, String>) -> Vec<&str> {
-        self.inputs
+    /// The inputs that differ from a stored image's, by name (one the
+    /// stored image had and this key lacks counts too).
+    pub fn changed_since<'s>(&'s self, stored: &'s BTreeMap<String, String>) -> Vec<&'s str> {
+        let mut changed: Vec<&str> = self
+            .inputs
             .iter()
             .filter(|(name, hash)| stored.get(*name) != Some(hash))
             .map(|(name, _)| name.as_str())
-            .collect()
+            .collect();
+        changed.extend(
+            stored
+                .keys()
+                .filter(|name| !self.inputs.contains_key(*name))
+                .map(String::as_str),
+        );
+        changed.sort_unstable();
+        changed
     }
 }

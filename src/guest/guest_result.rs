@@ -5,6 +5,35 @@ pub struct GuestResult {
     pub script: Option<i32>,
     /// Status of the clean-up that makes the image boot fresh.
     pub clean: Option<i32>,
+    /// A verify boot: how many of pipeline's own checks failed.
+    pub checks: Option<i32>,
+}
+
+/// One of pipeline's own checks of a verify boot, as the guest reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckLine {
+    pub ok: bool,
+    pub text: String,
+}
+
+/// The `PIPELINE_CHECK <nonce> ok|fail <text>` lines, in order.
+pub fn parse_checks(text: &str, nonce: &str) -> Vec<CheckLine> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim_end().strip_prefix("PIPELINE_CHECK ")?;
+            let rest = rest.strip_prefix(nonce)?.strip_prefix(' ')?;
+            let (verdict, text) = rest.split_once(' ')?;
+            let ok = match verdict {
+                "ok" => true,
+                "fail" => false,
+                _ => return None,
+            };
+            Some(CheckLine {
+                ok,
+                text: text.to_owned(),
+            })
+        })
+        .collect()
 }
 
 pub fn parse_result(text: &str, nonce: &str) -> GuestResult {
@@ -23,6 +52,7 @@ pub fn parse_result(text: &str, nonce: &str) -> GuestResult {
         match key {
             "script" => result.script = Some(value),
             "clean" => result.clean = Some(value),
+            "checks" => result.checks = Some(value),
             _ => {}
         }
     }
@@ -40,9 +70,32 @@ mod tests {
             parse_result(text, "n1"),
             GuestResult {
                 script: Some(3),
-                clean: Some(0)
+                clean: Some(0),
+                checks: None,
             }
         );
         assert_eq!(parse_result(text, "n2"), GuestResult::default());
+    }
+
+    #[test]
+    fn check_lines_carry_the_nonce_and_a_verdict() {
+        let text = "PIPELINE_CHECK n1 ok cloud-init reached done
+PIPELINE_CHECK n0 fail old
+PIPELINE_CHECK n1 fail disk is 1 MiB
+PIPELINE_CHECK n1 maybe x
+";
+        assert_eq!(
+            parse_checks(text, "n1"),
+            [
+                CheckLine {
+                    ok: true,
+                    text: "cloud-init reached done".into()
+                },
+                CheckLine {
+                    ok: false,
+                    text: "disk is 1 MiB".into()
+                },
+            ]
+        );
     }
 }

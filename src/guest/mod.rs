@@ -5,10 +5,12 @@
 mod console;
 mod guest_result;
 mod user_data;
+mod verify_data;
 
 pub use console::console_tail;
-pub use guest_result::{GuestResult, parse_result};
+pub use guest_result::{CheckLine, GuestResult, parse_checks, parse_result};
 pub use user_data::{UserData, WRAPPER_VERSION, user_data};
+pub use verify_data::VerifyFacts;
 
 /// Name of the virtio-serial port a guest reports its result on, when it
 /// has one (local QEMU); the console gets a copy of every line.
@@ -17,4 +19,24 @@ pub const RESULT_PORT: &str = "org.pipeline.result";
 /// A fresh nonce: the host only believes result lines that carry it.
 pub fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Fails the test unless `shellcheck -s sh` accepts `text`.
+#[cfg(test)]
+fn assert_shellcheck_sh(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut sc = Command::new("shellcheck")
+        .args(["-s", "sh", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("shellcheck is installed");
+    sc.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = sc.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -35,45 +35,35 @@ pub const LINGER: std::time::Duration = std::time::Duration::from_secs(120);
 /// The user-data for one build: `script` (the rendered template) embedded
 /// in the wrapper, with the build's nonce.
 pub fn user_data(script: &str, nonce: &str) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(script.as_bytes());
-    // Lines of 76 characters, as base64(1) writes them.
-    let wrapped: Vec<&str> = encoded
-        .as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
     WRAPPER
         .replace("@WRAPPER_VERSION@", WRAPPER_VERSION)
         .replace("@RESULT_PORT@", RESULT_PORT)
         .replace("@NONCE@", nonce)
         .replace("@LINGER@", &LINGER.as_secs().to_string())
-        .replace("@SCRIPT_BASE64@", &wrapped.join("\n"))
+        .replace("@SCRIPT_BASE64@", &base64_lines(script.as_bytes()))
+}
+
+/// `bytes` in base64, in lines of 76 characters as base64(1) writes them.
+pub(super) fn base64_lines(bytes: &[u8]) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    lines.join("\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-    use std::process::{Command, Stdio};
 
     #[test]
     fn the_wrapper_is_posix_sh_that_shellcheck_accepts() {
         let text = user_data("#!/bin/bash\necho hi\n", "abc123");
         assert!(text.starts_with("#!/bin/sh\n"));
         assert!(!text.contains('@'), "a placeholder was left: {text}");
-        let mut sc = Command::new("shellcheck")
-            .args(["-s", "sh", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("shellcheck is installed");
-        sc.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        let out = sc.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        crate::guest::assert_shellcheck_sh(&text);
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod services;
 mod target;
 mod template;
 mod validator;
+mod verify;
 
 pub use arch::Arch;
 pub use base::{Base, Checksum};
@@ -33,3 +34,4 @@ pub use services::Services;
 pub use target::{Target, TargetKind, Visibility};
 pub use template::Template;
 pub use validator::{RecipeInput, validate};
+pub use verify::Verify;

@@ -1,4 +1,4 @@
-use super::{Base, Build, Cell, Image, Matrix, Services, Target};
+use super::{Base, Build, Cell, Image, Matrix, Services, Target, Template, Verify};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source_file::SourceFile;
 use camino::Utf8PathBuf;
@@ -21,6 +21,8 @@ pub struct Recipe {
     pub services: Services,
     pub vars: IndexMap<String, serde_json::Value>,
     pub targets: Vec<Target>,
+    /// `[verify]`: when present, every built image boots once more first.
+    pub verify: Option<Verify>,
     pub cells: Vec<Cell>,
 }
 
@@ -48,9 +50,26 @@ impl Recipe {
 
     /// The cell's provisioning script.
     pub fn render(&self, cell: &Cell, secret_names: &[String]) -> Result<String, Diagnostic> {
-        let script = self
-            .image
-            .template
+        self.render_script(&self.image.template, cell, secret_names)
+    }
+
+    /// The cell's verify script, when the recipe has `[verify]`.
+    pub fn render_verify(
+        &self,
+        cell: &Cell,
+        secret_names: &[String],
+    ) -> Option<Result<String, Diagnostic>> {
+        let verify = self.verify.as_ref()?;
+        Some(self.render_script(&verify.template, cell, secret_names))
+    }
+
+    fn render_script(
+        &self,
+        template: &Template,
+        cell: &Cell,
+        secret_names: &[String],
+    ) -> Result<String, Diagnostic> {
+        let script = template
             .render(&self.template_context(cell, secret_names))
             .map_err(|d| Diagnostic {
                 message: format!("{} (cell {})", d.message, cell.describe()),
@@ -58,14 +77,14 @@ impl Recipe {
             })?;
         if !script.starts_with("#!") {
             return Err(Diagnostic::at(
-                &self.image.template.file,
+                &template.file,
                 0..0,
                 format!(
                     "the template must render a script starting with `#!` (cell {})",
                     cell.describe()
                 ),
             )
-            .key("image.template")
+            .key(template.key)
             .help("start the template with a shebang line such as `#!/bin/bash`"));
         }
         Ok(script)
@@ -75,7 +94,13 @@ impl Recipe {
     pub fn check_templates(&self, secret_names: &[String]) -> Diagnostics {
         let mut found: IndexMap<(Option<String>, String), (Diagnostic, usize)> = IndexMap::new();
         for cell in &self.cells {
-            if let Err(d) = self.render(cell, secret_names) {
+            let verify = self.render_verify(cell, secret_names).and_then(Result::err);
+            for d in self
+                .render(cell, secret_names)
+                .err()
+                .into_iter()
+                .chain(verify)
+            {
                 let message = d
                     .message
                     .rsplit_once(" (cell ")

@@ -5,9 +5,12 @@ use tera::{Context, ErrorKind, Kwargs, State, Tera};
 
 const NAME: &str = "template";
 
-/// The provisioning script template of a recipe (Tera syntax).
+/// A script template of a recipe (Tera syntax): the provisioning script
+/// (`image.template`) or the verify script (`verify.template`).
 pub struct Template {
     pub file: Arc<SourceFile>,
+    /// The recipe key that names it, for diagnostics.
+    pub key: &'static str,
     tera: Tera,
 }
 
@@ -20,22 +23,23 @@ impl std::fmt::Debug for Template {
 }
 
 impl Template {
-    /// Parse the template; a syntax error points into the template file.
-    pub fn parse(file: Arc<SourceFile>) -> Result<Self, Diagnostic> {
+    /// Parse the template named by the recipe key `key`; a syntax error
+    /// points into the template file.
+    pub fn parse(file: Arc<SourceFile>, key: &'static str) -> Result<Self, Diagnostic> {
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
         tera.register_filter("shell_quote", shell_quote);
         match tera.add_raw_template(NAME, &file.text) {
-            Ok(()) => Ok(Self { file, tera }),
-            Err(error) => Err(template_diagnostic(&file, &error, "invalid template")),
+            Ok(()) => Ok(Self { file, key, tera }),
+            Err(error) => Err(template_diagnostic(&file, key, &error, "invalid template")),
         }
     }
 
     /// Render with a cell's context; an error points at the template line.
     pub fn render(&self, context: &Context) -> Result<String, Diagnostic> {
-        self.tera
-            .render(NAME, context)
-            .map_err(|error| template_diagnostic(&self.file, &error, "failed to render template"))
+        self.tera.render(NAME, context).map_err(|error| {
+            template_diagnostic(&self.file, self.key, &error, "failed to render template")
+        })
     }
 }
 
@@ -47,7 +51,12 @@ fn shell_quote(value: &str, _: Kwargs, _: &State) -> String {
         .unwrap_or_else(|_| "''".to_owned())
 }
 
-fn template_diagnostic(file: &Arc<SourceFile>, error: &tera::Error, what: &str) -> Diagnostic {
+fn template_diagnostic(
+    file: &Arc<SourceFile>,
+    key: &str,
+    error: &tera::Error,
+    what: &str,
+) -> Diagnostic {
     let report = match error.kind() {
         ErrorKind::SyntaxError(report) | ErrorKind::RenderingError(report) => Some(report),
         _ => None,
@@ -61,7 +70,7 @@ fn template_diagnostic(file: &Arc<SourceFile>, error: &tera::Error, what: &str) 
         Some(report) => Diagnostic::at(file, report.span().range.clone(), message),
         None => Diagnostic::at(file, 0..0, message),
     }
-    .key("image.template")
+    .key(key)
 }
 
 fn lowercase_first(s: &str) -> String {
@@ -77,7 +86,10 @@ mod tests {
     use super::*;
 
     fn template(text: &str) -> Result<Template, Diagnostic> {
-        Template::parse(Arc::new(SourceFile::new("t.sh.tera", text)))
+        Template::parse(
+            Arc::new(SourceFile::new("t.sh.tera", text)),
+            "image.template",
+        )
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::channel::{CHANNEL_AXES, check_channel};
 use super::{
     Arch, Axis, Backend, Base, Build, Cell, Checksum, Combination, Compression, Image, Matrix,
-    OpenstackBuild, Recipe, Resource, Services, Target, TargetKind, Template, Visibility,
+    OpenstackBuild, Recipe, Resource, Services, Target, TargetKind, Template, Verify, Visibility,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::recipe::{self, RawCombination, RawRecipe, RawTargetKind, Spanned};
@@ -28,6 +28,9 @@ pub struct RecipeInput {
     pub raw: RawRecipe,
     /// The template `image.template` names, or why it could not be read.
     pub template: Result<Arc<SourceFile>, String>,
+    /// The template `verify.template` names (when there is one), or why it
+    /// could not be read.
+    pub verify_template: Option<Result<Arc<SourceFile>, String>>,
 }
 
 /// Validate a recipe, reporting every problem found.
@@ -37,11 +40,13 @@ pub fn validate(input: RecipeInput) -> Result<Recipe, Diagnostics> {
         dir,
         raw,
         template,
+        verify_template,
     } = input;
     Validator {
         file,
         dir,
         template: Some(template),
+        verify_template,
         problems: Diagnostics::default(),
     }
     .recipe(raw)
@@ -53,6 +58,7 @@ struct Validator {
     dir: Utf8PathBuf,
     /// Taken by the one check that needs it.
     template: Option<Result<Arc<SourceFile>, String>>,
+    verify_template: Option<Result<Arc<SourceFile>, String>>,
     problems: Diagnostics,
 }
 
@@ -83,6 +89,7 @@ impl Validator {
         let build = self.build(&raw);
         let services = self.services(&raw);
         let targets = self.targets(&raw);
+        let verify = self.verify(&raw);
         let (Some(image), Some(matrix)) = (image, matrix) else {
             return Err(self.problems);
         };
@@ -99,6 +106,7 @@ impl Validator {
             services,
             vars: raw.vars,
             targets,
+            verify,
             cells,
         };
         self.problems.into_result(recipe)
@@ -121,7 +129,8 @@ impl Validator {
             .disk_size
             .as_ref()
             .and_then(|size| self.size(size, "image.disk_size", 1 << 30));
-        let template = self.template(&image.template)?;
+        let file = self.template.take();
+        let template = self.template(file, &image.template, "image.template")?;
         Some(Image {
             prefix: prefix.value.clone(),
             arch: image.arch.as_ref().map_or(Arch::X64, |a| a.value.into()),
@@ -135,26 +144,44 @@ impl Validator {
         })
     }
 
-    fn template(&mut self, path: &Spanned<String>) -> Option<Template> {
-        let file = match self.template.take() {
+    /// `file` is what the loader read for the template at `path`.
+    fn template(
+        &mut self,
+        file: Option<Result<Arc<SourceFile>, String>>,
+        path: &Spanned<String>,
+        key: &'static str,
+    ) -> Option<Template> {
+        let file = match file {
             Some(Ok(file)) => file,
             Some(Err(why)) => {
                 self.error(
                     path.span.clone(),
-                    "image.template",
+                    key,
                     format!("failed to read template `{}`: {why}", path.value),
                 );
                 return None;
             }
             None => return None,
         };
-        match Template::parse(file) {
+        match Template::parse(file, key) {
             Ok(t) => Some(t),
             Err(d) => {
                 self.problems.push(d);
                 None
             }
         }
+    }
+
+    fn verify(&mut self, raw: &RawRecipe) -> Option<Verify> {
+        let verify = &raw.verify.as_ref()?.value;
+        let timeout = verify
+            .timeout
+            .as_ref()
+            .and_then(|t| self.duration(t, "verify.timeout"))
+            .unwrap_or(Verify::DEFAULT_TIMEOUT);
+        let file = self.verify_template.take();
+        let template = self.template(file, &verify.template, "verify.template")?;
+        Some(Verify { template, timeout })
     }
 
     fn size(&mut self, size: &Spanned<String>, key: &str, min: u64) -> Option<u64> {

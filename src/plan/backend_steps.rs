@@ -14,6 +14,8 @@ pub struct BackendSteps {
     pub build: StepShape,
     /// Per cell: the artifact the targets store.
     pub export: StepShape,
+    /// Per cell, with `[verify]`: boot the artifact as a new instance.
+    pub verify: StepShape,
 }
 
 /// A backend step's name (what `plan` shows) and what it holds.

@@ -65,8 +65,8 @@ impl Plan {
     /// One fetch (then the backend's prepare step, if it has one) per
     /// distinct base of the cells that boot; per booting cell render, the
     /// backend's provision step (after render and the base), build (after
-    /// the base) and export; per target upload; then record (after every
-    /// upload of the cell) and prune per target. A cell with nothing to
+    /// the base), export and, with `[verify]`, verify; per target upload;
+    /// then record (after every upload of the cell) and prune per target. A cell with nothing to
     /// boot, upload or prune has no steps.
     pub fn for_work(recipe: &Recipe, backend: &BackendSteps, work: &[CellWork]) -> Plan {
         let mut builder = Builder::default();
@@ -114,7 +114,8 @@ impl Plan {
             let ci = w.cell;
             let cell = &recipe.cells[ci];
             let name = &cell.image_name;
-            let export = if w.boot {
+            // The step whose artifact targets get (export, or verify).
+            let published = if w.boot {
                 let base = ready_base[&recipe
                     .bases
                     .get_index_of(cell.base())
@@ -139,7 +140,15 @@ impl Plan {
                 builder.edge(base, build);
                 let export = builder.add(planned(Step::Export { cell: ci }, backend.export, name));
                 builder.edge(build, export);
-                Some(export)
+                // Targets get what passed verify, never what only built.
+                if recipe.verify.is_some() {
+                    let verify =
+                        builder.add(planned(Step::Verify { cell: ci }, backend.verify, name));
+                    builder.edge(export, verify);
+                    Some(verify)
+                } else {
+                    Some(export)
+                }
             } else {
                 None
             };
@@ -157,8 +166,8 @@ impl Plan {
                         id: format!("upload:{name}@{}", target_name(ti)),
                         holds: Some(Resource::Upload(ti)),
                     });
-                    if let Some(export) = export {
-                        builder.edge(export, upload);
+                    if let Some(published) = published {
+                        builder.edge(published, upload);
                     }
                     upload
                 })
@@ -172,10 +181,10 @@ impl Plan {
             for &upload in &uploads {
                 builder.edge(upload, record);
             }
-            if let Some(export) = export
+            if let Some(published) = published
                 && uploads.is_empty()
             {
-                builder.edge(export, record);
+                builder.edge(published, record);
             }
             for &ti in &w.prune {
                 let prune = builder.add(PlannedStep {

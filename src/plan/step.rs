@@ -18,6 +18,9 @@ pub enum Step {
     Build { cell: usize },
     /// Turn the stopped machine into an artifact the targets can store.
     Export { cell: usize },
+    /// Boot the artifact once more, as a new instance running the verify
+    /// script; only then may targets have it (recipes with `[verify]`).
+    Verify { cell: usize },
     /// Store the artifact on one target.
     Upload { cell: usize, target: usize },
     /// Write the provenance manifest, in the run directory and with every
@@ -38,6 +41,7 @@ pub enum StepKind {
     Provision,
     Build,
     Export,
+    Verify,
     Upload,
     Record,
     Prune,
@@ -52,6 +56,7 @@ impl Step {
             Step::Provision { .. } => StepKind::Provision,
             Step::Build { .. } => StepKind::Build,
             Step::Export { .. } => StepKind::Export,
+            Step::Verify { .. } => StepKind::Verify,
             Step::Upload { .. } => StepKind::Upload,
             Step::Record { .. } => StepKind::Record,
             Step::Prune { .. } => StepKind::Prune,
@@ -66,6 +71,7 @@ impl Step {
             | Step::Provision { cell }
             | Step::Build { cell }
             | Step::Export { cell }
+            | Step::Verify { cell }
             | Step::Upload { cell, .. }
             | Step::Record { cell }
             | Step::Prune { cell, .. } => Some(cell),
@@ -108,6 +114,7 @@ impl fmt::Display for StepKind {
             StepKind::Provision => "provision",
             StepKind::Build => "build",
             StepKind::Export => "export",
+            StepKind::Verify => "verify",
             StepKind::Upload => "upload",
             StepKind::Record => "record",
             StepKind::Prune => "prune",

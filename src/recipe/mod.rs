@@ -12,6 +12,7 @@ mod raw_matrix;
 mod raw_recipe;
 mod raw_services;
 mod raw_target;
+mod raw_verify;
 pub mod rules;
 mod spanned;
 
@@ -24,6 +25,7 @@ pub use raw_matrix::{RawCombination, RawMatrix};
 pub use raw_recipe::RawRecipe;
 pub use raw_services::RawServices;
 pub use raw_target::{RawTarget, RawTargetKind, RawVisibility};
+pub use raw_verify::RawVerify;
 pub use spanned::Spanned;
 
 /// The JSON Schema of a recipe, derived from the same types the parser uses.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 const SECTIONS: &[&str] = &[
-    "image", "bases", "matrix", "build", "services", "vars", "target",
+    "image", "bases", "matrix", "build", "services", "vars", "verify", "target",
 ];
 
 /// Parse a recipe file into its raw form. Each top-level section is
@@ -31,6 +31,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<RawRecipe, Diagnostics> {
     let mut services = None;
     let mut vars = None;
     let mut targets = None;
+    let mut verify = None;
     for (key, value) in table.iter() {
         macro_rules! de {
             ($what:expr) => {
@@ -45,6 +46,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<RawRecipe, Diagnostics> {
             "services" => services = de!("[services]"),
             "vars" => vars = de!("[vars]"),
             "target" => targets = de!("[[target]]"),
+            "verify" => verify = de!("[verify]"),
             other => diagnostics.push(
                 Diagnostic::at(file, key.span(), format!("unknown section `{other}`"))
                     .key(other)
@@ -78,6 +80,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<RawRecipe, Diagnostics> {
             services: services.flatten().unwrap_or_else(RawServices::default),
             vars: vars.flatten().unwrap_or_default(),
             targets: targets.flatten().unwrap_or_default(),
+            verify: verify.flatten(),
         }),
         _ => Err(diagnostics),
     }

@@ -1,4 +1,6 @@
-use super::{RawBase, RawBuild, RawImage, RawMatrix, RawServices, RawTarget, Spanned, rules};
+use super::{
+    RawBase, RawBuild, RawImage, RawMatrix, RawServices, RawTarget, RawVerify, Spanned, rules,
+};
 use indexmap::IndexMap;
 use schemars::{JsonSchema, Schema};
 use serde::Deserialize;
@@ -22,6 +24,9 @@ pub struct RawRecipe {
     /// Free-form settings for the template, e.g. `runner_version`.
     #[serde(default)]
     pub vars: IndexMap<String, serde_json::Value>,
+    /// Boot every built image once more before it is uploaded.
+    #[serde(default)]
+    pub verify: Option<Spanned<RawVerify>>,
     /// Upload targets: at least one.
     #[serde(default, rename = "target")]
     #[schemars(length(min = 1))]

@@ -7,6 +7,7 @@
 
 use crate::support::{
     Sandbox, assert_no_qemu_left, debugfs_cat, demo_recipe, stderr, tiny_recipe, to_raw, vm_lock,
+    without_verify,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -48,7 +49,7 @@ fn a_guest_that_kvm_stops_is_built_on_tcg_and_the_host_remembers_it() {
     );
     let sb = Sandbox::new();
     let bin = sb.path().join("fake-bin");
-    sb.write("demo.toml", &demo_recipe());
+    sb.write("demo.toml", &without_verify(&demo_recipe()));
 
     let started = Instant::now();
     let mut cmd = sb.command(&["run", "demo.toml", "--only", "juju=", "--only", "microk8s="]);

@@ -4,8 +4,8 @@
 
 use crate::support::{
     Sandbox, assert_no_qemu_left, debugfs_cat, debugfs_ls, file_contains, fixture, fixture_sha256,
-    live_qemus, output, redacted, run_result, run_summary, stderr, stdout, tiny_recipe, to_raw,
-    vm_lock,
+    live_qemus, output, redacted, repo, run_result, run_summary, stderr, stdout, tiny_recipe,
+    to_raw, vm_lock, without_verify,
 };
 use std::time::{Duration, Instant};
 
@@ -369,6 +369,30 @@ fn demo_recipe_builds_real_images_in_parallel() {
             };
             assert!(env.contains(&line), "{name}: {line:?} not in {env}");
         }
+        // It was verified before any target got it: booted as a new
+        // instance, pipeline's checks and the demo's all passed.
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(sb.path().join("images").join(format!("{id}.manifest.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        let verify = &manifest["verify"];
+        assert_eq!(verify["result"], "passed", "{manifest}");
+        assert!(verify["seconds"].as_f64().unwrap() > 1.0, "{verify}");
+        assert_eq!(verify["checks"].as_array().unwrap().len(), 7, "{verify}");
+        let console =
+            std::fs::read_to_string(sb.run_dir().join(name).join("verify-console.log")).unwrap();
+        assert!(
+            console.contains("ok: the cell's image name is in /etc/pipeline-demo/cell.env"),
+            "{console}"
+        );
+        let at = |needle: String| {
+            log.lines()
+                .position(|l| l.contains(&needle))
+                .unwrap_or_else(|| panic!("no {needle:?} in the run log"))
+        };
+        assert!(at(format!("snapshot {name}: done")) < at(format!("verify {name}: started")));
+        assert!(at(format!("verify {name}: done")) < at(format!("upload {name}@local: started")));
         // Each secret reached the script: its digest is in the image...
         let digests = debugfs_cat(&raw, "/etc/pipeline-demo/secrets.sha256").unwrap();
         for (k, v) in secrets {
@@ -440,6 +464,77 @@ fn demo_recipe_builds_real_images_in_parallel() {
             assert_eq!(img["pipeline_microk8s"], cell["values"]["microk8s"]);
         }
     }
+    assert_no_qemu_left(&sb);
+}
+
+/// An image that fails verify is published nowhere, and `latest` still
+/// names the good image from before: here the recipe gains `[verify]` with
+/// a check that cannot hold, and the new provisioning script leaves a
+/// secret on the disk, which pipeline's own checks find.
+#[test]
+fn an_image_that_fails_verify_is_not_published() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    let name = "demo-bookworm-x64";
+    let one = ["--only", "juju=", "--only", "microk8s="];
+    sb.write("demo.toml", &without_verify(&crate::support::demo_recipe()));
+    let o = sb.run(&[&["run", "demo.toml"][..], &one].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(sb.revisions("images", name), [1]);
+
+    let shipped = |t: &str| repo().join("templates").join(t).display().to_string();
+    let leaky = std::fs::read_to_string(shipped("demo.sh.tera")).unwrap()
+        + "printf '%s' \"$PIPELINE_SECRET_DEMO_TOKEN\" >/root/.token\n";
+    sb.write("leaky.sh.tera", &leaky);
+    sb.write(
+        "never.sh.tera",
+        "#!/bin/bash\necho 'checking for a juju that was never asked for'\ngrep -qx 'JUJU=never' /etc/pipeline-demo/cell.env\n",
+    );
+    let recipe = crate::support::demo_recipe()
+        .replace(&shipped("demo-checks.sh.tera"), "never.sh.tera")
+        .replace(&shipped("demo.sh.tera"), "leaky.sh.tera");
+    sb.write("demo.toml", &recipe);
+    let mut cmd = sb.command(&[&["run", "demo.toml"][..], &one].concat());
+    cmd.env("PIPELINE_SECRET_DEMO_TOKEN", "tok-leaked-on-purpose-7c1e");
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("tok-leaked-on-purpose-7c1e"), "{err}");
+    for said in [
+        &format!("verify {name}: failed"),
+        "the image failed verification, so no target gets it: 1 of pipeline's checks failed:",
+        "the build's seed or a secret is still on the disk, in: /root/.token",
+        "the verify script exited with 1",
+        // The verify console's last lines: the script's own output.
+        "checking for a juju that was never asked for",
+    ] {
+        assert!(err.contains(said), "no {said:?} in:\n{err}");
+    }
+    // pipeline's other checks held: this is a new instance of a good build.
+    let console =
+        std::fs::read_to_string(sb.run_dir().join(name).join("verify-console.log")).unwrap();
+    for ok in [
+        " ok cloud-init reached done",
+        " ok cloud-init ran as the new instance pipeline-verify-",
+        " ok no earlier instance in /var/lib/cloud",
+        " ok /etc/machine-id was made at this boot",
+        " ok one seed attached: this boot's",
+        " ok the root filesystem fills /dev/vda",
+    ] {
+        assert!(console.contains(ok), "no {ok:?} in the console:\n{console}");
+    }
+    assert!(!console.contains("tok-leaked-on-purpose-7c1e"), "{console}");
+    // Nothing reached the store, nothing unverified is kept to resume
+    // from, and latest still names the image from before.
+    assert_eq!(sb.revisions("images", name), [1]);
+    let snapshots: Vec<_> = std::fs::read_dir(sb.path().join("cache/snapshots"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(snapshots.is_empty(), "{snapshots:?}");
+    let o = sb.run(&[&["latest", "demo.toml", "--json"][..], &one].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let latest: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(latest[0]["images"]["local"], format!("{name}/1"));
     assert_no_qemu_left(&sb);
 }
 

@@ -227,6 +227,15 @@ fn cells_build_on_nova_and_reach_every_target() {
         .unwrap();
         let host = &manifest["host"];
         assert_eq!(host["backend"], "openstack", "{manifest}");
+        // A server booted from the snapshot verified it before any target
+        // got it (and is gone: see below).
+        assert_eq!(manifest["verify"]["result"], "passed", "{manifest}");
+        assert!(
+            log.contains(&format!(
+                "verify {name}: verify server pipeline-verify-{name}-"
+            )),
+            "{log}"
+        );
         assert_eq!(host["cloud"], "cloud-a");
         assert_eq!(host["flavor"], "m1.builder");
         assert!(

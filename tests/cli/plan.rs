@@ -67,8 +67,9 @@ fn one_fetch_per_base_shared_by_every_cell() {
         *boots_per_fetch.entry(fetch[0]).or_default() += 1;
     }
     assert_eq!(boots_per_fetch.values().collect::<Vec<_>>(), [&9, &9]);
-    // 2 fetches + 18 × (render, seed, boot, snapshot, record) + 18 × 2 targets × (upload, prune)
-    assert_eq!(steps.len(), 2 + 18 * 5 + 18 * 2 * 2);
+    // 2 fetches + 18 × (render, seed, boot, snapshot, verify, record)
+    // + 18 × 2 targets × (upload, prune)
+    assert_eq!(steps.len(), 2 + 18 * 6 + 18 * 2 * 2);
 }
 
 #[test]
@@ -237,7 +238,7 @@ fn only_filters_cells_and_rejects_unknown_keys() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o),
-        "error: invalid --only key `colour`: the matrix axes are base, juju, microk8s, or use `name`\n"
+        "error: invalid --only key `colour`: the matrix axes are base, juju, microk8s, or use `name` or `arch`\n"
     );
     let o = run(&["plan", "recipes/github-runner.toml", "--only", "base=focal"]);
     assert_eq!(o.status.code(), Some(2));

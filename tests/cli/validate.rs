@@ -171,27 +171,15 @@ fn every_rendered_runner_script_passes_shellcheck() {
     }
 }
 
-/// The verify script of the cell `name` of `recipe`, as `pipeline render`
-/// prints it. Recipes have no verify template yet, so this renders a copy of
-/// the recipe whose `image.template` is `templates/runner-checks.sh.tera`.
+/// The verify script of the cell `name` of `recipe` (`[verify] template`),
+/// as `pipeline render --verify` prints it.
 fn render_verify(recipe: &str, name: &str) -> std::process::Output {
-    let text = std::fs::read_to_string(repo().join(recipe)).unwrap();
-    let mut copy: toml::Table = text.parse().unwrap();
-    let template = repo().join("templates/runner-checks.sh.tera");
-    copy["image"].as_table_mut().unwrap().insert(
-        "template".to_owned(),
-        toml::Value::String(template.to_str().unwrap().to_owned()),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir
-        .path()
-        .join(std::path::Path::new(recipe).file_name().unwrap());
-    std::fs::write(&path, toml::to_string(&copy).unwrap()).unwrap();
     pipeline(&[
         "render",
-        path.to_str().unwrap(),
+        recipe,
         "--only",
         &format!("name={name}"),
+        "--verify",
     ])
     .env("PIPELINE_SECRET_GITHUB_TOKEN", "t0ken")
     .output()

@@ -8,11 +8,13 @@
 //! the next run of the recipe, which says so.
 
 mod flavor_choice;
+mod launch;
 mod nova;
 mod server;
 mod snapshot_image;
+mod verify_boot;
 
-use super::{Backend, BaseJob, CellJob};
+use super::{Backend, BaseJob, CellJob, Verified, VerifyJob};
 use crate::bases::FetchedBase;
 use crate::cancel::CancelToken;
 use crate::check::{Check, CheckStatus};
@@ -31,9 +33,11 @@ use serde_json::{Value, json};
 use server::Server;
 use snapshot_image::SnapshotImage;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use verify_boot::Kept;
 
 pub const STEPS: BackendSteps = BackendSteps {
     backend: "openstack",
@@ -49,6 +53,11 @@ pub const STEPS: BackendSteps = BackendSteps {
     },
     export: StepShape {
         name: "snapshot",
+        holds: Some(Resource::Machine),
+    },
+    // A VM (a server) again, booted from the artifact.
+    verify: StepShape {
+        name: "verify",
         holds: Some(Resource::Machine),
     },
 };
@@ -97,6 +106,12 @@ pub struct OpenstackBackend<'a> {
     network: OnceLock<Result<Option<String>, String>>,
     /// Servers of this run that exist now.
     alive: AtomicUsize,
+    /// The quota (or the hosts) were full once in this run: servers start
+    /// one at a time from then on (see `launch`).
+    contended: AtomicBool,
+    launching: Mutex<()>,
+    /// What export kept of each cell for its verify step, by image name.
+    kept: Mutex<HashMap<String, Kept>>,
 }
 
 impl<'a> OpenstackBackend<'a> {
@@ -120,6 +135,9 @@ impl<'a> OpenstackBackend<'a> {
             flavor: OnceLock::new(),
             network: OnceLock::new(),
             alive: AtomicUsize::new(0),
+            contended: AtomicBool::new(false),
+            launching: Mutex::new(()),
+            kept: Mutex::new(HashMap::new()),
         })
     }
 
@@ -282,78 +300,6 @@ impl<'a> OpenstackBackend<'a> {
         }
     }
 
-    /// Create the cell's server, waiting while the quota is full and other
-    /// servers of this run are building; its id.
-    fn create_server(
-        &self,
-        body: &Value,
-        deadline: Instant,
-        cancel: &CancelToken,
-        notify: &(dyn Fn(String) + Sync),
-        room: &mut RoomWait,
-    ) -> StepResult<String> {
-        loop {
-            cancel.check()?;
-            match self.nova().create_server(body)? {
-                Ok(id) => {
-                    self.alive.fetch_add(1, Ordering::SeqCst);
-                    return Ok(id);
-                }
-                Err((status, text)) => {
-                    let why = crate::http::failure::error_message(&text);
-                    let quota = matches!(status, 403 | 413) && why.contains("quota");
-                    if !quota {
-                        return Err(crate::http::failure::status_error(
-                            &format!("create a server on cloud `{}`", self.cloud()),
-                            status,
-                            &text,
-                        ));
-                    }
-                    let why = format!("nova refused a server ({why}, http {status})");
-                    self.wait_for_room(&why, deadline, cancel, notify, room)?;
-                }
-            }
-        }
-    }
-
-    /// No room for a server now. While another server of this run runs,
-    /// wait for it; when none does, try once more (one may just have
-    /// finished), then give up. Says so the first time (`room.notified`).
-    fn wait_for_room(
-        &self,
-        why: &str,
-        deadline: Instant,
-        cancel: &CancelToken,
-        notify: &(dyn Fn(String) + Sync),
-        room: &mut RoomWait,
-    ) -> StepResult<()> {
-        if Instant::now() >= deadline {
-            return Err(StepError::permanent(format!(
-                "{why} on cloud `{}` until build.timeout ran out",
-                self.cloud()
-            )));
-        }
-        if self.alive.load(Ordering::SeqCst) == 0 {
-            if room.tried_alone {
-                return Err(StepError::permanent(format!(
-                    "{why} on cloud `{}`, and no other server of this run is running to make room",
-                    self.cloud()
-                )));
-            }
-            room.tried_alone = true;
-        } else {
-            room.tried_alone = false;
-        }
-        if !room.notified {
-            room.notified = true;
-            notify(format!(
-                "{why} on cloud `{}`; waiting for another server of this run to finish",
-                self.cloud()
-            ));
-        }
-        sleep(QUOTA_PAUSE, cancel)
-    }
-
     /// Delete a server and wait until it is gone (bounded); counted out of
     /// this run's live servers.
     fn delete_server(&self, id: &str) -> StepResult<()> {
@@ -487,6 +433,18 @@ impl<'a> OpenstackBackend<'a> {
         })
     }
 
+    /// Keep what the cell's verify step needs, when the recipe verifies.
+    fn keep(&self, job: &CellJob, verifies: bool, kept: Kept) {
+        if verifies {
+            self.kept().insert(job.cell.image_name.clone(), kept);
+        }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
+        // A worker that panicked holding it left nothing half-written.
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The snapshot of a stopped server, active in Glance.
     fn snapshot(
         &self,
@@ -570,15 +528,6 @@ impl<'a> OpenstackBackend<'a> {
         partial.rename_to(job.snapshot_path)?.keep();
         Ok((sha256, size))
     }
-}
-
-/// Where a wait for room for a server stands.
-#[derive(Default)]
-struct RoomWait {
-    /// The user was told.
-    notified: bool,
-    /// Tried again once with no other server of the run running.
-    tried_alone: bool,
 }
 
 /// How the wait for a guest ended.
@@ -862,91 +811,82 @@ impl Backend for OpenstackBackend<'_> {
                 "pipeline_image": base.image_id,
             },
         }});
-        let mut room = RoomWait::default();
-        loop {
-            let id = self.create_server(&body, deadline, job.cancel, job.notify, &mut room)?;
+        let created = |id: &str| {
             (job.notify)(format!(
                 "server {name} ({id}) created with flavor {}",
                 flavor.name
-            ));
-            let watched = self.watch(job, &id, deadline);
-            let failed = |e: StepError| match self.forget_server(&id) {
-                Ok(()) => e,
-                Err(cleanup) if e.kind == StepErrorKind::Cancelled => cleanup,
-                Err(cleanup) => e.context(cleanup.message),
-            };
-            let end = match watched {
-                Ok(end) => end,
-                Err(e) => return Err(failed(e)),
-            };
-            let console = |tail: String| {
-                if tail.is_empty() {
-                    "the guest wrote nothing to its console".to_owned()
-                } else {
-                    format!("last console lines:\n{tail}")
-                }
-            };
-            match end {
-                WatchEnd::Done => {}
-                WatchEnd::Error(server) => {
-                    let fault = server.fault.unwrap_or_default();
-                    // No room in the quota or on the hosts now: another
-                    // server of this run may make some.
-                    if fault.contains("Quota exceeded") || fault.contains("No valid host") {
-                        let _ = self.forget_server(&id);
-                        let why = format!("nova could not start server {name} ({fault})");
-                        self.wait_for_room(&why, deadline, job.cancel, job.notify, &mut room)?;
-                        continue;
-                    }
-                    return Err(failed(StepError::permanent(format!(
-                        "nova put server {name} in ERROR: {fault}"
-                    ))));
-                }
-                WatchEnd::Failed(code, tail) => {
-                    return Err(failed(StepError::permanent(format!(
-                        "the provisioning script exited with {code}; {}",
-                        console(tail)
-                    ))));
-                }
-                WatchEnd::CleanFailed(code, tail) => {
-                    return Err(failed(StepError::permanent(format!(
-                        "the provisioning script succeeded but the clean-up before power-off failed with {code}; {}",
-                        console(tail)
-                    ))));
-                }
-                WatchEnd::Silent(tail) => {
-                    return Err(failed(StepError::permanent(format!(
-                        "the server powered off without reporting a result (did cloud-init run the user-data from the config drive?); {}",
-                        console(tail)
-                    ))));
-                }
-                WatchEnd::TimedOut(tail) => {
-                    return Err(failed(StepError::permanent(format!(
-                        "the guest did not report within {} and the server was deleted; {}",
-                        humantime::format_duration(job.recipe.build.timeout),
-                        console(tail)
-                    ))));
-                }
+            ))
+        };
+        let id = self.launch(&body, &name, deadline, job.cancel, job.notify, &created)?;
+        let watched = self.watch(job, &id, deadline);
+        let failed = |e: StepError| match self.forget_server(&id) {
+            Ok(()) => e,
+            Err(cleanup) if e.kind == StepErrorKind::Cancelled => cleanup,
+            Err(cleanup) => e.context(cleanup.message),
+        };
+        let end = match watched {
+            Ok(end) => end,
+            Err(e) => return Err(failed(e)),
+        };
+        let console = |tail: String| {
+            if tail.is_empty() {
+                "the guest wrote nothing to its console".to_owned()
+            } else {
+                format!("last console lines:\n{tail}")
             }
-            // The guest lingers after its last line: stopping it now saves
-            // the 15 s or more Nova takes to notice a guest's own poweroff.
-            if let Err(e) = self
-                .nova()
-                .stop(&id)
-                .and_then(|()| self.wait_shutoff(&id, job.cancel))
-            {
-                return Err(failed(e));
+        };
+        match end {
+            WatchEnd::Done => {}
+            WatchEnd::Error(server) => {
+                return Err(failed(StepError::permanent(format!(
+                    "nova put server {name} in ERROR: {}",
+                    server.fault.unwrap_or_default()
+                ))));
             }
-            (job.notify)(format!(
-                "server {name} stopped after {}",
-                humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
-            ));
-            return Ok(BuiltServer {
-                id,
-                name,
-                flavor: flavor.name,
-            });
+            WatchEnd::Failed(code, tail) => {
+                return Err(failed(StepError::permanent(format!(
+                    "the provisioning script exited with {code}; {}",
+                    console(tail)
+                ))));
+            }
+            WatchEnd::CleanFailed(code, tail) => {
+                return Err(failed(StepError::permanent(format!(
+                    "the provisioning script succeeded but the clean-up before power-off failed with {code}; {}",
+                    console(tail)
+                ))));
+            }
+            WatchEnd::Silent(tail) => {
+                return Err(failed(StepError::permanent(format!(
+                    "the server powered off without reporting a result (did cloud-init run the user-data from the config drive?); {}",
+                    console(tail)
+                ))));
+            }
+            WatchEnd::TimedOut(tail) => {
+                return Err(failed(StepError::permanent(format!(
+                    "the guest did not report within {} and the server was deleted; {}",
+                    humantime::format_duration(job.recipe.build.timeout),
+                    console(tail)
+                ))));
+            }
         }
+        // The guest lingers after its last line: stopping it now saves
+        // the 15 s or more Nova takes to notice a guest's own poweroff.
+        if let Err(e) = self
+            .nova()
+            .stop(&id)
+            .and_then(|()| self.wait_shutoff(&id, job.cancel))
+        {
+            return Err(failed(e));
+        }
+        (job.notify)(format!(
+            "server {name} stopped after {}",
+            humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
+        ));
+        Ok(BuiltServer {
+            id,
+            name,
+            flavor: flavor.name,
+        })
     }
 
     fn export(&self, job: &CellJob, built: BuiltServer) -> StepResult<Artifact> {
@@ -960,6 +900,12 @@ impl Backend for OpenstackBackend<'_> {
         // The snapshot holds everything now: the server goes.
         self.forget_server(&built.id)?;
         let built_by = self.built_by(&built, &image.id);
+        let verifies = job.recipe.verify.is_some();
+        let mut kept = Kept {
+            build_server: built.id.clone(),
+            snapshot: None,
+            artifact_path: None,
+        };
         match job.recipe.build.compression {
             Compression::None => {
                 let size = image.size.ok_or_else(|| {
@@ -973,6 +919,7 @@ impl Backend for OpenstackBackend<'_> {
                     project_id: token.project_id.clone(),
                     image_id: image.id.clone(),
                 };
+                self.keep(job, verifies, kept);
                 Ok(Artifact {
                     size,
                     sha256: None,
@@ -985,8 +932,15 @@ impl Backend for OpenstackBackend<'_> {
             }
             compression => {
                 let compressed = self.compress(job, &image, compression);
-                // The compressed copy is what the targets get.
-                let _ = self.glance().delete(&image.id);
+                // The compressed copy is what the targets get; the snapshot
+                // stays only for verify to boot.
+                if verifies && compressed.is_ok() {
+                    kept.snapshot = Some(image.id.clone());
+                    kept.artifact_path = Some(job.snapshot_path.to_owned());
+                    self.keep(job, verifies, kept);
+                } else {
+                    let _ = self.glance().delete(&image.id);
+                }
                 let (sha256, size) = compressed?;
                 Ok(Artifact::file(
                     job.snapshot_path.to_owned(),
@@ -998,11 +952,58 @@ impl Backend for OpenstackBackend<'_> {
         }
     }
 
+    fn verify(
+        &self,
+        job: &CellJob,
+        artifact: &Artifact,
+        check: &VerifyJob,
+    ) -> StepResult<Verified> {
+        let kept = self.kept().remove(&job.cell.image_name).ok_or_else(|| {
+            StepError::permanent(format!(
+                "{} has no snapshot kept for verify (a bug in pipeline)",
+                job.cell.image_name
+            ))
+        })?;
+        let image = artifact
+            .glance_image()
+            .map(|g| g.image_id.clone())
+            .or_else(|| kept.snapshot.clone());
+        let verdict = match image {
+            Some(image) => self.verify_on_server(job, &image, &kept.build_server, check),
+            None => Err(StepError::permanent(format!(
+                "{} is not an image in cloud `{}` (a bug in pipeline)",
+                artifact.describe(),
+                self.cloud()
+            ))),
+        };
+        if let Some(snapshot) = &kept.snapshot
+            && let Err(e) = self.glance().delete(snapshot)
+        {
+            return Err(match verdict {
+                Ok(_) => e,
+                Err(v) => v.context(e.message),
+            });
+        }
+        verdict
+    }
+
     fn discard(&self, built: BuiltServer) -> StepResult<()> {
         self.forget_server(&built.id)
     }
 
     fn release(&self, artifact: &Artifact, adopted: bool) -> StepResult<()> {
+        // A snapshot kept for a verify step that never ran.
+        if let Some(path) = artifact.path() {
+            let mut kept = self.kept();
+            let cells: Vec<String> = kept
+                .iter()
+                .filter(|(_, k)| k.artifact_path.as_deref() == Some(path))
+                .map(|(c, _)| c.clone())
+                .collect();
+            for snapshot in cells.iter().filter_map(|c| kept.remove(c)?.snapshot) {
+                self.glance().delete(&snapshot)?;
+            }
+        }
         match artifact.glance_image() {
             Some(image) if !adopted => self.glance().delete(&image.image_id),
             _ => Ok(()),

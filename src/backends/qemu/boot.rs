@@ -3,8 +3,9 @@
 //! result comes back on a virtio-serial port; a failed script, a missing
 //! report or a timeout fails the cell with the last console lines.
 
+use crate::backends::Verified;
 use crate::cancel::CancelToken;
-use crate::guest::{GuestResult, console_tail, parse_result};
+use crate::guest::{console_tail, parse_result};
 use crate::host::accel::{Accel, Accelerator, Fallback};
 use crate::host::qemu::{self, BootSpec};
 use crate::host::qemu_img;
@@ -54,7 +55,8 @@ pub struct Booted {
 /// QEMU's lines quoted in an error.
 const QEMU_TAIL: usize = 15;
 
-pub fn boot(input: &BootInput) -> StepResult<Booted> {
+/// Boot until the VM ends; a KVM that faults is retried on TCG.
+pub fn boot(input: &BootInput) -> StepResult<Ran> {
     if let Some(size) = input.disk_size
         && size < input.base_size
     {
@@ -87,7 +89,7 @@ pub fn boot(input: &BootInput) -> StepResult<Booted> {
                 }
             }
         }
-        return outcome(input, &vm, end, accel, overlay);
+        return ended(input, &vm, end, accel, overlay);
     }
 }
 
@@ -125,14 +127,32 @@ fn boot_once(input: &BootInput, accel: Accel) -> StepResult<(Vm, VmEnd, TempPath
     Ok((vm, end, overlay))
 }
 
-/// What a finished boot means: the guest's report, else why there is none.
-fn outcome(
+/// A VM that powered off (or whose QEMU exited) by itself.
+pub struct Ran {
+    /// The overlay with what the guest wrote; removed when dropped.
+    pub overlay: TempPath,
+    pub elapsed: Duration,
+    /// The accelerator it ran on.
+    pub accel: Accel,
+    /// QEMU's exit status; `None` when it was killed.
+    pub code: Option<i32>,
+    /// What the guest wrote on its result port.
+    pub report: String,
+    /// The console's last lines and what QEMU printed, redacted, for errors.
+    pub evidence: String,
+    /// The QEMU binary, for errors.
+    pub program: String,
+}
+
+/// How a finished boot ended: a [`Ran`] when QEMU exited, an error when it
+/// had to be killed.
+fn ended(
     input: &BootInput,
     vm: &Vm,
     end: VmEnd,
     accel: Accel,
     overlay: TempPath,
-) -> StepResult<Booted> {
+) -> StepResult<Ran> {
     let redact = |text: String| input.secrets.redact(&text);
     // The console tail, then what QEMU itself printed, if anything.
     let evidence = || {
@@ -149,71 +169,81 @@ fn outcome(
         }
         redact(text)
     };
-    let exit = match end {
-        VmEnd::Exited(exit) => exit,
-        VmEnd::TimedOut => {
-            return Err(StepError::permanent(format!(
-                "the VM did not power off within {} and was killed; {}",
-                humantime::format_duration(input.timeout),
-                evidence()
-            )));
-        }
+    match end {
+        VmEnd::Exited(exit) => Ok(Ran {
+            overlay,
+            elapsed: exit.elapsed,
+            accel,
+            code: exit.code,
+            report: std::fs::read_to_string(input.work.join("result.txt")).unwrap_or_default(),
+            evidence: evidence(),
+            program: vm.program().to_owned(),
+        }),
+        VmEnd::TimedOut => Err(StepError::permanent(format!(
+            "the VM did not power off within {} and was killed; {}",
+            humantime::format_duration(input.timeout),
+            evidence()
+        ))),
         VmEnd::Stopped(status) => {
             let why = match status.as_str() {
                 "io-error" => ": a disk write failed; is the disk that holds the overlay full?",
                 "guest-panicked" => ": the guest kernel panicked",
                 _ => "",
             };
-            return Err(StepError::permanent(format!(
+            Err(StepError::permanent(format!(
                 "QEMU stopped the guest ({status}{why}) and the VM was killed; {}",
                 evidence()
-            )));
+            )))
         }
-    };
-    let report = std::fs::read_to_string(input.work.join("result.txt")).unwrap_or_default();
-    let result = parse_result(&report, input.nonce);
-    match (exit.code, result) {
-        (
-            Some(0),
-            GuestResult {
-                script: Some(0),
-                clean: Some(0),
-            },
-        ) => Ok(Booted {
-            overlay,
-            elapsed: exit.elapsed,
-            accel,
-        }),
-        (
-            _,
-            GuestResult {
-                script: Some(code), ..
-            },
-        ) if code != 0 => Err(StepError::permanent(format!(
-            "the provisioning script exited with {code}; {}",
-            evidence()
-        ))),
-        (
-            _,
-            GuestResult {
-                script: Some(0),
-                clean,
-            },
-        ) if clean != Some(0) => Err(StepError::permanent(format!(
-            "the provisioning script succeeded but the clean-up before power-off {}; {}",
-            clean.map_or("never reported".to_owned(), |c| format!("failed with {c}")),
-            evidence()
-        ))),
-        (Some(0), _) => Err(StepError::permanent(format!(
-            "the VM powered off without reporting a result (did cloud-init run the user-data?); {}",
-            evidence()
-        ))),
-        (code, _) => Err(StepError::permanent(format!(
-            "{} {}; {}",
-            vm.program(),
-            code.map_or("was killed".to_owned(), |c| format!("exited with {c}")),
-            evidence()
-        ))),
+    }
+}
+
+impl Ran {
+    /// A build boot's verdict: the provisioning script and the clean-up
+    /// after it succeeded, and the VM powered off.
+    pub fn built(self, nonce: &str) -> StepResult<Booted> {
+        let result = parse_result(&self.report, nonce);
+        let evidence = &self.evidence;
+        match (self.code, result.script, result.clean) {
+            (Some(0), Some(0), Some(0)) => Ok(Booted {
+                overlay: self.overlay,
+                elapsed: self.elapsed,
+                accel: self.accel,
+            }),
+            (_, Some(code), _) if code != 0 => Err(StepError::permanent(format!(
+                "the provisioning script exited with {code}; {evidence}"
+            ))),
+            (_, Some(0), clean) if clean != Some(0) => Err(StepError::permanent(format!(
+                "the provisioning script succeeded but the clean-up before power-off {}; {evidence}",
+                clean.map_or("never reported".to_owned(), |c| format!("failed with {c}")),
+            ))),
+            (code, _, _) => Err(self.silent(code, "a result", "the user-data")),
+        }
+    }
+
+    /// A verify boot's verdict.
+    pub fn verified(self, nonce: &str) -> StepResult<Verified> {
+        let evidence = || self.evidence.clone();
+        match Verified::judge(&self.report, nonce, self.elapsed, &evidence) {
+            Some(verdict) => verdict,
+            None => Err(self.silent(self.code, "a verify result", "the verify user-data")),
+        }
+    }
+
+    /// The VM ended without the report expected of it.
+    fn silent(&self, code: Option<i32>, expected: &str, user_data: &str) -> StepError {
+        StepError::permanent(match code {
+            Some(0) => format!(
+                "the VM powered off without reporting {expected} (did cloud-init run {user_data}?); {}",
+                self.evidence
+            ),
+            code => format!(
+                "{} {}; {}",
+                self.program,
+                code.map_or("was killed".to_owned(), |c| format!("exited with {c}")),
+                self.evidence
+            ),
+        })
     }
 }
 

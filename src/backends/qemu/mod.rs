@@ -8,16 +8,17 @@ mod boot;
 mod seed;
 mod snapshot;
 
-use super::{Backend, BaseJob, CellJob};
+use super::{Backend, BaseJob, CellJob, Verified, VerifyJob};
 use crate::bases::FetchedBase;
 use crate::check::{Check, CheckStatus};
+use crate::guest::{UserData, VerifyFacts};
 use crate::host::accel::{Accel, Accelerator};
 use crate::host::capacity;
 use crate::host::qemu;
 use crate::layout::Layout;
 use crate::model::Recipe;
 use crate::plan::{BackendSteps, Resource, StepShape};
-use crate::step_error::StepResult;
+use crate::step_error::{StepError, StepResult};
 use crate::targets::Artifact;
 use camino::Utf8Path;
 use serde_json::json;
@@ -39,6 +40,11 @@ pub const STEPS: BackendSteps = BackendSteps {
     export: StepShape {
         name: "snapshot",
         holds: None,
+    },
+    // A VM (a server) again, booted from the artifact.
+    verify: StepShape {
+        name: "verify",
+        holds: Some(Resource::Machine),
     },
 };
 
@@ -234,10 +240,11 @@ impl Backend for QemuBackend<'_> {
         seed::write_seed(
             &path,
             &seed::SeedContent {
-                instance_id: &format!("pipeline-{}", job.user_data.nonce),
+                instance_id: &build_instance_id(&job.user_data.nonce),
                 hostname: hostname.trim_end_matches(['-', '.']),
                 user_data: &job.user_data.text,
                 secrets: job.secrets,
+                secrets_as: seed::SecretsAs::Environment,
             },
         )
     }
@@ -245,6 +252,7 @@ impl Backend for QemuBackend<'_> {
     fn build(&self, job: &CellJob, base: &FetchedBase) -> StepResult<boot::Booted> {
         let recipe = job.recipe;
         let seed = job.work.join("seed.img");
+        let nonce = &job.user_data.nonce;
         let result = boot::boot(&boot::BootInput {
             name: &job.cell.image_name,
             base: &base.path,
@@ -261,14 +269,14 @@ impl Backend for QemuBackend<'_> {
             cpus: recipe.build.cpus,
             memory: recipe.build.memory,
             timeout: recipe.build.timeout,
-            nonce: &job.user_data.nonce,
+            nonce,
             secrets: job.secrets,
             cancel: job.cancel,
         });
         // The seed holds the secrets: it goes as soon as the VM is done.
         let _ = std::fs::remove_file(&seed);
         let _ = std::fs::remove_file(job.work.join("result.txt"));
-        result
+        result.and_then(|ran| ran.built(nonce))
     }
 
     fn export(&self, job: &CellJob, built: boot::Booted) -> StepResult<Artifact> {
@@ -291,6 +299,77 @@ impl Backend for QemuBackend<'_> {
         ))
     }
 
+    fn verify(
+        &self,
+        job: &CellJob,
+        artifact: &Artifact,
+        check: &VerifyJob,
+    ) -> StepResult<Verified> {
+        let snapshot = artifact.path().ok_or_else(|| {
+            StepError::permanent(format!(
+                "QEMU verifies a local snapshot, not {} (a bug in pipeline)",
+                artifact.describe()
+            ))
+        })?;
+        let recipe = job.recipe;
+        let work = job.work.join("verify");
+        crate::layout::ensure_dir(&work).map_err(|e| StepError::permanent(e.to_string()))?;
+        let seed = work.join("seed.img");
+        let _ = std::fs::remove_file(&seed);
+        let instance_id = format!("pipeline-verify-{}", crate::guest::nonce());
+        let user_data = UserData::wrap_verify(
+            check.script,
+            &VerifyFacts {
+                instance_id: Some(&instance_id),
+                build_instance_id: &build_instance_id(&job.user_data.nonce),
+                build_nonce: &job.user_data.nonce,
+                disk_size: check.disk_size,
+            },
+        );
+        // Kept for people debugging a check; it holds no secret value.
+        let _ = std::fs::write(job.logs.join("verify-user-data"), &user_data.text);
+        let hostname: String = job.cell.image_name.chars().take(63).collect();
+        // The secrets' values travel on this boot's seed (never in its
+        // user-data) so the guest can look for them on the disk.
+        seed::write_seed(
+            &seed,
+            &seed::SeedContent {
+                instance_id: &instance_id,
+                hostname: hostname.trim_end_matches(['-', '.']),
+                user_data: &user_data.text,
+                secrets: job.secrets,
+                secrets_as: seed::SecretsAs::Forbidden,
+            },
+        )?;
+        let nonce = &user_data.nonce;
+        let ran = boot::boot(&boot::BootInput {
+            name: &job.cell.image_name,
+            base: snapshot,
+            base_format: "qcow2",
+            base_size: 0,
+            // The snapshot has the disk's size already.
+            disk_size: None,
+            seed: &seed,
+            work: &work,
+            console: &job.logs.join("verify-console.log"),
+            log: &job.logs.join("verify.log"),
+            arch: recipe.image.arch,
+            accel: self.accel(),
+            notify: job.notify,
+            cpus: recipe.build.cpus,
+            memory: recipe.build.memory,
+            timeout: check.timeout,
+            nonce,
+            secrets: job.secrets,
+            cancel: job.cancel,
+        });
+        // The overlay goes with `ran`, the seed with the directory: only the
+        // snapshot stays, as it was.
+        let verdict = ran.and_then(|ran| ran.verified(nonce));
+        let _ = std::fs::remove_dir_all(&work);
+        verdict
+    }
+
     fn discard(&self, built: boot::Booted) -> StepResult<()> {
         // Dropping the overlay's guard removes it.
         drop(built);
@@ -302,6 +381,11 @@ impl Backend for QemuBackend<'_> {
     fn release(&self, _artifact: &Artifact, _adopted: bool) -> StepResult<()> {
         Ok(())
     }
+}
+
+/// The instance-id of a build's seed: new for every build.
+fn build_instance_id(nonce: &str) -> String {
+    format!("pipeline-{nonce}")
 }
 
 /// The first line a tool prints for `--version`.

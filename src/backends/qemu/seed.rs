@@ -14,6 +14,18 @@ pub struct SeedContent<'a> {
     pub hostname: &'a str,
     pub user_data: &'a str,
     pub secrets: &'a Secrets,
+    pub secrets_as: SecretsAs,
+}
+
+/// What the guest does with the secrets on its seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretsAs {
+    /// A build: the provisioning script gets them in its environment
+    /// (file `secrets`).
+    Environment,
+    /// A verify boot: values no file of the image may hold (file
+    /// `forbidden`).
+    Forbidden,
 }
 
 /// Write the seed image to `path` (mode 0600: it may hold secrets).
@@ -46,7 +58,11 @@ pub fn write_seed(path: &Utf8Path, content: &SeedContent) -> StepResult<()> {
             root.create_file("user-data")?
                 .write_all(content.user_data.as_bytes())?;
             if !secrets.is_empty() {
-                root.create_file("secrets")?.write_all(secrets.as_bytes())?;
+                let name = match content.secrets_as {
+                    SecretsAs::Environment => "secrets",
+                    SecretsAs::Forbidden => "forbidden",
+                };
+                root.create_file(name)?.write_all(secrets.as_bytes())?;
             }
         }
         fs.unmount()
@@ -77,6 +93,7 @@ mod tests {
                 hostname: "img",
                 user_data: "#!/bin/sh\necho hi\n",
                 secrets: &secrets,
+                secrets_as: SecretsAs::Environment,
             },
         )
         .unwrap();

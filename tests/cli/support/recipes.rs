@@ -243,6 +243,16 @@ pub fn demo_recipe() -> String {
     shipped_demo("recipes/demo.toml", "cloud-image.sh", "debian-cloud.qcow2")
 }
 
+/// `recipe` without its `[verify]` section (for tests about something else,
+/// which save the verify boot).
+pub fn without_verify(recipe: &str) -> String {
+    let start = recipe.find("\n[verify]\n").expect("a [verify] section");
+    let end = recipe[start + 1..]
+        .find("\n[")
+        .map_or(recipe.len(), |e| start + 1 + e);
+    format!("{}{}", &recipe[..start], &recipe[end..])
+}
+
 /// recipes/demo-arm64.toml on the arm64 Debian cloud image fixture, as
 /// [`demo_recipe`] makes the x64 one.
 pub fn demo_arm64_recipe() -> String {
@@ -262,6 +272,13 @@ fn shipped_demo(recipe: &str, fixture_script: &str, base: &str) -> String {
         .replace(
             "../templates/demo.sh.tera",
             &repo().join("templates/demo.sh.tera").display().to_string(),
+        )
+        .replace(
+            "../templates/demo-checks.sh.tera",
+            &repo()
+                .join("templates/demo-checks.sh.tera")
+                .display()
+                .to_string(),
         )
         .replace(
             &format!("url = \"demo-base/{base}\"\nsha256sums = \"demo-base/SHA256SUMS\"\n"),

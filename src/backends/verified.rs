@@ -1,0 +1,99 @@
+use crate::guest::{CheckLine, parse_checks, parse_result};
+use crate::step_error::{StepError, StepResult};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// What a verify boot showed: pipeline's own checks of a fresh instance
+/// and the recipe's verify script all passed.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub elapsed: Duration,
+    /// pipeline's checks, as the guest reported them.
+    pub checks: Vec<String>,
+}
+
+impl Verified {
+    /// The verdict in a verify boot's result lines, once the guest gave it
+    /// (`None` before). `evidence` says what the console showed.
+    pub fn judge(
+        report: &str,
+        nonce: &str,
+        elapsed: Duration,
+        evidence: &dyn Fn() -> String,
+    ) -> Option<StepResult<Verified>> {
+        let result = parse_result(report, nonce);
+        let script = result.script?;
+        let checks = parse_checks(report, nonce);
+        let failed: Vec<&CheckLine> = checks.iter().filter(|c| !c.ok).collect();
+        if failed.is_empty() && script == 0 && result.checks == Some(0) {
+            return Some(Ok(Verified {
+                elapsed,
+                checks: checks.into_iter().map(|c| c.text).collect(),
+            }));
+        }
+        let mut why = Vec::new();
+        if !failed.is_empty() {
+            let lines: Vec<String> = failed.iter().map(|c| format!("  {}", c.text)).collect();
+            why.push(format!(
+                "{} of pipeline's checks failed:\n{}",
+                failed.len(),
+                lines.join("\n")
+            ));
+        } else if result.checks != Some(0) {
+            why.push("pipeline's checks did not all report".to_owned());
+        }
+        if script != 0 {
+            why.push(format!("the verify script exited with {script}"));
+        }
+        Some(Err(StepError::permanent(format!(
+            "the image failed verification, so no target gets it: {}\n{}",
+            why.join("\n"),
+            evidence()
+        ))))
+    }
+
+    /// What the manifest records.
+    pub fn record(&self) -> Value {
+        json!({
+            "result": "passed",
+            "seconds": (self.elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            "checks": self.checks,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge(report: &str) -> Option<StepResult<Verified>> {
+        Verified::judge(report, "n", Duration::from_secs(3), &|| "console".into())
+    }
+
+    #[test]
+    fn passes_only_when_every_check_and_the_script_pass() {
+        assert!(judge("PIPELINE_CHECK n ok a\n").is_none(), "no verdict yet");
+        let ok = judge(
+            "PIPELINE_CHECK n ok a\nPIPELINE_RESULT n checks=0\nPIPELINE_RESULT n script=0\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok.checks, ["a"]);
+        assert_eq!(ok.record()["seconds"], 3.0);
+        let err = judge(
+            "PIPELINE_CHECK n fail disk too small\nPIPELINE_RESULT n checks=1\nPIPELINE_RESULT n script=3\n",
+        )
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "the image failed verification, so no target gets it: 1 of pipeline's checks failed:\n  disk too small\nthe verify script exited with 3\nconsole"
+        );
+        let err = judge("PIPELINE_RESULT n script=0\n").unwrap().unwrap_err();
+        assert!(
+            err.message.contains("did not all report"),
+            "{}",
+            err.message
+        );
+    }
+}
