@@ -91,7 +91,9 @@ script, build settings, secrets) matches the newest image on every target is
 skipped; one missing on some targets is uploaded there, from a snapshot
 cached by an earlier run if there is one. --force rebuilds regardless.
 Two runs of one recipe never overlap: the second exits with code 3, or waits
-with --wait.
+with --wait. Two recipe files never share a name (its file stem, or
+`name = \"…\"`), which marks their images: the first run or prune of a name
+records its recipe file, and another file with that name is refused.
 
 Every environment variable PIPELINE_SECRET_<NAME> reaches the provisioning
 script's environment; its value is never printed or stored in the image.
@@ -118,7 +120,8 @@ Examples:
     #[command(after_help = "\
 Only images this recipe owns are considered; the `keep` newest revisions of
 each image name stay. `run` prunes after every upload; this verb is for
-cleaning up by hand.
+cleaning up by hand. Like `run`, it refuses a recipe whose name another
+recipe file owns (exit code 2); --dry-run records nothing.
 
 Examples:
   pipeline prune recipes/demo.toml --dry-run
@@ -138,7 +141,8 @@ The entry is named from the recipe's name: `pipeline-<name>`, the name being
 the file stem unless the recipe sets `name = \"…\"`. When that entry already
 schedules another recipe (prod/runner.toml and staging/runner.toml), nothing
 is written and the exit code is 2: give one of them its own name. --remove
-works for a recipe that no longer loads (by its file stem).
+works for a recipe that no longer loads (by the path its entry records, else
+its file stem).
 
 Secrets for scheduled runs: put `PIPELINE_SECRET_NAME=value` lines in a file
 of mode 0600 owned by the user the runs run as (root; with --user, you) and

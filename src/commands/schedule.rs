@@ -14,20 +14,29 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
     let recipe_path = absolute(&args.recipe);
     if args.remove {
         // The entry is named from the recipe's name; a recipe that no
-        // longer loads can still be unscheduled, by its file stem.
-        let recipe_name = match crate::loader::load(&args.recipe) {
-            Ok(recipe) => recipe.name,
-            Err(_) => recipe_path.file_stem().unwrap_or("recipe").to_owned(),
+        // longer loads can still be unscheduled: by the entry that records
+        // its path, else by its file stem.
+        let (recipe_name, name) = match crate::loader::load(&args.recipe) {
+            Ok(recipe) => (recipe.name.clone(), unit_name(&recipe.name)),
+            Err(_) => {
+                let stem = recipe_path.file_stem().unwrap_or("recipe").to_owned();
+                let name = installed_entries(args)
+                    .into_iter()
+                    .find(|(_, _, r)| *r == recipe_path)
+                    .map_or_else(|| unit_name(&stem), |(name, _, _)| name);
+                (stem, name)
+            }
         };
-        let name = unit_name(&recipe_name);
         let place = Place::of(args, &name);
         if let Some(installed) = place.installed()? {
-            check_identity(&place, &installed, &recipe_path, &recipe_name, true)?;
+            check_identity(&place, &installed, &recipe_path, &name, &recipe_name, true)?;
         }
         return report(remove(args, &place)?, &name, "removed");
     }
     // A schedule of a broken recipe would fail every few hours: check it now.
     let recipe = crate::loader::load(&args.recipe)?;
+    // The runs would refuse a name that another recipe file owns here.
+    crate::name_claim::claim(&Layout::from_env(), &recipe, false)?;
     let name = unit_name(&recipe.name);
     let every = args
         .every
@@ -92,9 +101,9 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
     let files = place.render(&entry).map_err(Error::Usage)?;
     let installed = place.installed()?;
     if let Some(installed) = &installed {
-        check_identity(&place, installed, &recipe_path, &recipe.name, false)?;
+        check_identity(&place, installed, &recipe_path, &name, &recipe.name, false)?;
     }
-    warn_of_other_names(args, &place, &recipe_path);
+    warn_of_other_names(args, &name, &recipe_path);
     if let Some(dir) = entry.log.parent() {
         ensure_dir(dir).map_err(|e| Error::Failed(e.to_string()))?;
     }
@@ -197,11 +206,11 @@ fn check_identity(
     place: &Place,
     installed: &str,
     recipe: &Utf8Path,
+    name: &str,
     recipe_name: &str,
     removing: bool,
 ) -> Result<()> {
     let nothing = if removing { "removed" } else { "written" };
-    let name = unit_name(recipe_name);
     match scheduled_recipe(installed) {
         Some(other) if other == recipe => Ok(()),
         Some(other) if removing => Err(Error::Usage(format!(
@@ -209,15 +218,10 @@ fn check_identity(
             sh_word(other.as_str()),
             place.kind().flag()
         ))),
-        Some(other) => {
-            let folder = recipe
-                .parent()
-                .and_then(Utf8Path::file_name)
-                .unwrap_or("new");
-            Err(Error::Usage(format!(
-                "{name} already schedules {other}; {recipe} has the same name, `{recipe_name}`, and would replace it, so nothing was written; give one of the two recipes its own name: put `name = \"…\"` at the top of it (for example `name = \"{folder}-{recipe_name}\"` in {recipe})"
-            )))
-        }
+        Some(other) => Err(Error::Usage(format!(
+            "{name} already schedules {other}; {recipe} has the same name, `{recipe_name}`, and would replace it, so nothing was written; give one of the two recipes its own name: put `name = \"{}\"` at the top of {recipe}",
+            crate::name_claim::suggested_name(recipe, recipe_name)
+        ))),
         None => Err(Error::Usage(format!(
             "{} exists but does not say which recipe it schedules (no `# recipe:` line): it was not installed by `pipeline schedule`, so it is left alone and nothing was {nothing}; move it away if it is stale",
             place.describe()
@@ -225,63 +229,62 @@ fn check_identity(
     }
 }
 
-/// A recipe whose name changed (its file, or its `name`) is still scheduled
-/// under the old one: say so, since both entries would run it.
-fn warn_of_other_names(args: &ScheduleArgs, place: &Place, recipe: &Utf8Path) {
-    let mut others: Vec<String> = Vec::new();
-    match place {
-        Place::Crontab { name } => {
-            let crontab = read_crontab().unwrap_or_default();
-            for line in crontab.lines() {
-                if let Some(other) = line.strip_prefix("# BEGIN pipeline-")
-                    && format!("pipeline-{other}") != *name
-                    && crontab_block_of(&crontab, &format!("pipeline-{other}"))
-                        .and_then(|b| scheduled_recipe(&b))
-                        .is_some_and(|r| r == recipe)
-                {
-                    others.push(format!("the block `pipeline-{other}` of your crontab"));
-                }
+/// Every entry of `pipeline schedule` where `args` point (the cron
+/// directory, your crontab or the unit directory), sorted: its name, where
+/// it is (for messages) and the recipe it schedules.
+fn installed_entries(args: &ScheduleArgs) -> Vec<(String, String, Utf8PathBuf)> {
+    let mut entries = Vec::new();
+    if args.user {
+        let crontab = read_crontab().unwrap_or_default();
+        for line in crontab.lines() {
+            if let Some(name) = line.strip_prefix("# BEGIN ")
+                && name.starts_with("pipeline-")
+                && let Some(recipe) =
+                    crontab_block_of(&crontab, name).and_then(|b| scheduled_recipe(&b))
+            {
+                entries.push((
+                    name.to_owned(),
+                    format!("the block `{name}` of your crontab"),
+                    recipe,
+                ));
             }
         }
-        Place::CronD { file } | Place::Systemd { service: file, .. } => {
-            let dir = if args.systemd {
-                &args.unit_dir
-            } else {
-                &args.cron_dir
+    } else {
+        let (dir, suffix) = if args.systemd {
+            (&args.unit_dir, ".service")
+        } else {
+            (&args.cron_dir, "")
+        };
+        for entry in dir.read_dir_utf8().into_iter().flatten().flatten() {
+            let file = entry.file_name();
+            // cron.d entries have no dot; a unit is known by its service.
+            let Some(name) = file.strip_suffix(suffix) else {
+                continue;
             };
-            let ours = file.file_name().unwrap_or_default();
-            let mut paths: Vec<Utf8PathBuf> = dir
-                .read_dir_utf8()
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path().to_owned())
-                .filter(|p| {
-                    let n = p.file_name().unwrap_or_default();
-                    n.starts_with("pipeline-")
-                        && n != ours
-                        && (if args.systemd {
-                            n.ends_with(".service")
-                        } else {
-                            !n.contains('.')
-                        })
-                })
-                .collect();
-            paths.sort();
-            for path in paths {
-                if std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| scheduled_recipe(&t))
-                    .is_some_and(|r| r == recipe)
-                {
-                    others.push(path.to_string());
-                }
+            if !name.starts_with("pipeline-") || name.contains('.') {
+                continue;
+            }
+            if let Some(recipe) = std::fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|t| scheduled_recipe(&t))
+            {
+                entries.push((name.to_owned(), entry.path().to_string(), recipe));
             }
         }
     }
-    for other in others {
+    entries.sort();
+    entries
+}
+
+/// A recipe whose name changed (its file, or its `name`) is still scheduled
+/// under the old one: say so, since both entries would run it.
+fn warn_of_other_names(args: &ScheduleArgs, name: &str, recipe: &Utf8Path) {
+    for (_, place, _) in installed_entries(args)
+        .into_iter()
+        .filter(|(other, _, r)| other != name && r == recipe)
+    {
         eprintln!(
-            "warning: {other} schedules {recipe} too, under another name: remove it, or the recipe runs twice"
+            "warning: {place} schedules {recipe} too, under another name: remove it, or the recipe runs twice"
         );
     }
 }

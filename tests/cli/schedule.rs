@@ -3,7 +3,7 @@
 //! otherwise interpret (encoded or refused), env files that reach the run
 //! literally, and one entry per recipe.
 
-use crate::support::{Recipe, Sandbox, feed, output, redacted, repo, stderr, stdout};
+use crate::support::{Recipe, Sandbox, Target, feed, output, redacted, repo, stderr, stdout};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -1132,4 +1132,212 @@ fn a_recipe_that_no_longer_loads_can_be_unscheduled() {
             assert!(sb.entries("cron.d").is_empty() && sb.entries("units").is_empty());
         }
     }
+}
+
+/// `<folder>/runner.toml` (with its template) under `root`, with a `name`
+/// of its own if given; its one directory target is `../images`, shared by
+/// every such recipe, as one cloud would be. Its canonical path.
+fn runner_in(root: &Path, folder: &str, name: Option<&str>, template: &str) -> PathBuf {
+    let recipe = Recipe::new("runner", "runner", template)
+        .base("tiny.qcow2", &"0".repeat(64))
+        .targets(vec![Target::directory("shared", "../images", 2)]);
+    let name = name.map_or_else(String::new, |n| format!("name = \"{n}\"\n\n"));
+    let dir = root.join(folder);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("runner.toml"), name + &recipe.toml()).unwrap();
+    std::fs::write(dir.join("runner.sh.tera"), template).unwrap();
+    dir.canonicalize().unwrap().join("runner.toml")
+}
+
+/// Revisions 1..=count of `image` in the directory store `store`, owned by
+/// `owner`, as a directory target writes them.
+fn stored_revisions(store: &Path, image: &str, owner: &str, count: u64) {
+    let dir = store.join(image);
+    std::fs::create_dir_all(&dir).unwrap();
+    for n in 1..=count {
+        let meta = serde_json::json!({
+            "id": format!("{image}/{n}"),
+            "created_at": format!("2026-01-0{n}T00:00:00Z"),
+            "number": n,
+            "meta": {
+                "name": image,
+                "owner": owner,
+                "arch": "x64",
+                "base": "tiny",
+                "cell": { "base": "tiny" },
+                "sha256": "0".repeat(64),
+                "size": 0,
+                "recipe_hash": "0".repeat(64),
+            },
+        });
+        std::fs::write(dir.join(format!("{n}.json")), meta.to_string()).unwrap();
+        std::fs::write(dir.join(format!("{n}.qcow2")), "").unwrap();
+    }
+}
+
+/// Images carry the owner mark `pipeline:<name>`: with one name,
+/// `staging/runner.toml`'s prune would delete `prod/runner.toml`'s images.
+/// The first `run` or `prune` of a name records its recipe file in the
+/// state directory (a run that then fails fast too: its template does not
+/// render, so nothing boots); another file of that name is refused by
+/// `run`, `prune` (dry or not) and `schedule`, naming both and the fix, and
+/// deletes nothing. A `name` of its own lets it through; a recipe that
+/// moved is told how to hand its name over.
+#[test]
+fn runs_and_prunes_of_two_recipes_with_one_name_are_refused_too() {
+    let sb = Sandbox::new();
+    let root = sb.path().canonicalize().unwrap();
+    let fails = "{{ no_such_variable }}\n";
+    let prod = runner_in(&root, "prod", None, fails);
+    let staging = runner_in(&root, "staging", None, fails);
+    stored_revisions(
+        &root.join("images"),
+        "runner-tiny-x64",
+        "pipeline:runner",
+        3,
+    );
+    let revisions = || sb.revisions("images", "runner-tiny-x64");
+    let claim = root.join("state/recipes/runner.path");
+    let cron = root.join("cron.d");
+    let mut shown = String::new();
+    let mut step = |what: &str, o: &Output| shown.push_str(&format!("--- {what}\n{}", output(o)));
+
+    // A dry run claims nothing.
+    let o = sb.run(&["prune", "--dry-run", "prod/runner.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!claim.exists());
+    // prod's run claims the name, then stops at its template.
+    let o = sb.run(&["run", "prod/runner.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no_such_variable"), "{}", stderr(&o));
+    assert!(sb.entries("state/runs").is_empty(), "nothing ran");
+    assert_eq!(
+        std::fs::read_to_string(&claim).unwrap(),
+        format!("{}\n", s(&prod))
+    );
+
+    let refused: [&[&str]; 4] = [
+        &["run", "staging/runner.toml"],
+        &["prune", "staging/runner.toml"],
+        &["prune", "--dry-run", "staging/runner.toml"],
+        &[
+            "schedule",
+            "staging/runner.toml",
+            "--every",
+            "6h",
+            "--cron-dir",
+            s(&cron),
+        ],
+    ];
+    for args in refused {
+        let o = sb.run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
+        let shown: Vec<&str> = args
+            .iter()
+            .copied()
+            .take_while(|a| *a != "--every")
+            .collect();
+        step(&shown.join(" "), &o);
+    }
+    assert_eq!(
+        revisions(),
+        [1, 2, 3],
+        "staging deleted none of prod's images"
+    );
+    assert!(!cron.exists() && sb.entries("state/runs").is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&claim).unwrap(),
+        format!("{}\n", s(&prod))
+    );
+
+    // prod's own prune keeps 2.
+    let o = sb.run(&["prune", "prod/runner.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(revisions(), [2, 3]);
+
+    // staging with a name of its own: its own claim, and none of prod's images.
+    runner_in(&root, "staging", Some("staging-runner"), fails);
+    let o = sb.run(&["prune", "staging/runner.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "deleted 0 revisions\n");
+    assert_eq!(revisions(), [2, 3]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("state/recipes/staging-runner.path")).unwrap(),
+        format!("{}\n", s(&staging))
+    );
+
+    // prod moves: the old claim stays until it is handed over.
+    let live = runner_in(&root, "live", None, fails);
+    std::fs::remove_dir_all(root.join("prod")).unwrap();
+    let o = sb.run(&["prune", "live/runner.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    step(
+        "prune live/runner.toml, after prod/runner.toml moved there",
+        &o,
+    );
+    std::fs::remove_file(&claim).unwrap();
+    let o = sb.run(&["prune", "live/runner.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&claim).unwrap(),
+        format!("{}\n", s(&live))
+    );
+    assert_eq!(
+        sb.entries("state/recipes"),
+        ["runner.path", "staging-runner.path"]
+    );
+    schedule_redacted().bind(|| insta::assert_snapshot!("schedule-one-name-per-recipe", shown));
+}
+
+/// With `name = "staging-runner"`, `staging/runner.toml` gets its own entry
+/// beside `prod/runner.toml`'s, and `--remove` finds it by the path it
+/// records even once the recipe no longer loads (its stem would not).
+#[test]
+fn a_recipe_with_a_name_of_its_own_gets_its_own_entry() {
+    let sb = Sandbox::new();
+    let root = sb.path().canonicalize().unwrap();
+    let prod = runner_in(&root, "prod", None, "#!/bin/sh\n");
+    let staging = runner_in(&root, "staging", Some("staging-runner"), "#!/bin/sh\n");
+    let cron = root.join("cron.d");
+    let schedule = |recipe: &str, more: &[&str]| {
+        let mut args = vec![
+            "schedule",
+            recipe,
+            "--cron-dir",
+            s(&cron),
+            "--log",
+            "run.log",
+        ];
+        args.extend(more);
+        sb.run(&args)
+    };
+    for recipe in ["prod/runner.toml", "staging/runner.toml"] {
+        let o = schedule(recipe, &["--every", "6h"]);
+        assert!(o.status.success(), "{recipe}: {}", stderr(&o));
+    }
+    assert_eq!(
+        sb.entries("cron.d"),
+        ["pipeline-runner", "pipeline-staging-runner"]
+    );
+    for (entry, recipe) in [
+        ("pipeline-runner", &prod),
+        ("pipeline-staging-runner", &staging),
+    ] {
+        let text = std::fs::read_to_string(cron.join(entry)).unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l == format!("# recipe: {}", s(recipe))),
+            "{text}"
+        );
+    }
+    std::fs::write(&staging, "name = [broken\n").unwrap();
+    let o = schedule("staging/runner.toml", &["--remove"]);
+    assert_eq!(
+        stdout(&o),
+        "changed pipeline-staging-runner: removed\n",
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(sb.entries("cron.d"), ["pipeline-runner"]);
 }
