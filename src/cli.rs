@@ -142,7 +142,8 @@ the file stem unless the recipe sets `name = \"…\"`. When that entry already
 schedules another recipe (prod/runner.toml and staging/runner.toml), nothing
 is written and the exit code is 2: give one of them its own name. --remove
 works for a recipe that no longer loads (by the path its entry records, else
-its file stem).
+its file stem). After installing, run `pipeline init RECIPE` once: it checks
+now what the scheduled runs need.
 
 Secrets for scheduled runs: put `PIPELINE_SECRET_NAME=value` lines in a file
 of mode 0600 owned by the user the runs run as (root; with --user, you) and

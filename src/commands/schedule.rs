@@ -120,7 +120,16 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
         changed,
         &name,
         &format!("runs every {} ({})", entry.every, entry.interval.cron()),
-    )
+    )?;
+    if changed {
+        // What a run needs (firmware, bases, credentials) is checked by
+        // init; otherwise the first scheduled run finds out, unattended.
+        eprintln!(
+            "note: run `pipeline init {}` once, as the user the runs run as, to check and prepare what they need now",
+            sh_word(recipe_path.as_str())
+        );
+    }
+    Ok(())
 }
 
 /// Where the entry of a name goes.

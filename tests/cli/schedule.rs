@@ -308,8 +308,13 @@ fn a_cron_entry_is_installed_once_and_removed() {
         "{}",
         stdout(&o)
     );
-    // What each call printed, in order.
-    let mut said = stdout(&o);
+    // What each call printed, in order; the first also suggests `init`.
+    assert!(
+        stderr(&o).starts_with("note: run `pipeline init "),
+        "{}",
+        stderr(&o)
+    );
+    let mut said = stdout(&o) + &stderr(&o);
     let o = sb.run(&args);
     assert!(o.status.success());
     assert!(
@@ -317,6 +322,7 @@ fn a_cron_entry_is_installed_once_and_removed() {
         "{}",
         stdout(&o)
     );
+    assert_eq!(stderr(&o), "", "said once, when the entry changes");
     said.push_str(&stdout(&o));
 
     let file = cron.join("pipeline-nightly");
