@@ -91,7 +91,9 @@ script, build settings, secrets) matches the newest image on every target is
 skipped; one missing on some targets is uploaded there, from a snapshot
 cached by an earlier run if there is one. --force rebuilds regardless.
 Two runs of one recipe never overlap: the second exits with code 3, or waits
-with --wait.
+with --wait. Two recipe files never share a name (its file stem, or
+`name = \"…\"`), which marks their images: the first run or prune of a name
+records its recipe file, and another file with that name is refused.
 
 Every environment variable PIPELINE_SECRET_<NAME> reaches the provisioning
 script's environment; its value is never printed or stored in the image.
@@ -118,7 +120,8 @@ Examples:
     #[command(after_help = "\
 Only images this recipe owns are considered; the `keep` newest revisions of
 each image name stay. `run` prunes after every upload; this verb is for
-cleaning up by hand.
+cleaning up by hand. Like `run`, it refuses a recipe whose name another
+recipe file owns (exit code 2); --dry-run records nothing.
 
 Examples:
   pipeline prune recipes/demo.toml --dry-run
@@ -134,8 +137,28 @@ file. Running it again with the same settings changes nothing; it prints
 `changed` or `unchanged` and exits 0 either way. A run that finds the
 previous one still going exits with code 3 (the lock) and is logged.
 
+The entry is named from the recipe's name: `pipeline-<name>`, the name being
+the file stem unless the recipe sets `name = \"…\"`. When that entry already
+schedules another recipe (prod/runner.toml and staging/runner.toml), nothing
+is written and the exit code is 2: give one of them its own name. --remove
+works for a recipe that no longer loads (by the path its entry records, else
+its file stem). After installing, run `pipeline init RECIPE` once: it checks
+now what the scheduled runs need.
+
 Secrets for scheduled runs: put `PIPELINE_SECRET_NAME=value` lines in a file
-readable only by the user, and pass it with --env-file.
+of mode 0600 owned by the user the runs run as (root; with --user, you) and
+pass it with --env-file. Each run reads it itself (`pipeline run --env-file
+FILE`), literally: no shell or systemd sees a `$`, quote or backtick in it.
+A file that is missing, readable by others or owned by someone else, or a
+line that is not NAME=value, is refused now rather than at 3 a.m.
+
+Every value written into the entry is quoted for cron, sh or systemd. What a
+format cannot carry is refused (exit code 2, nothing written): a newline or
+other control character anywhere; for systemd, a quote or backslash in the
+program's path, a space at either end of a path or a backslash at its end.
+
+Exit codes: 0 installed, unchanged or removed; 2 invalid recipe or value, an
+env file refused, or an entry of another recipe; 1 a file could not be written.
 
 Examples:
   pipeline schedule recipes/github-runner.toml --every 6h
@@ -311,7 +334,9 @@ pub struct ScheduleArgs {
     #[arg(long, value_name = "FILE")]
     pub log: Option<Utf8PathBuf>,
 
-    /// A file of VAR=value lines (secrets) loaded before each run
+    /// A file of NAME=value lines (secrets: PIPELINE_SECRET_*) that each run
+    /// reads itself with `pipeline run --env-file`, literally; mode 0600, owned
+    /// by root (with --user: by you)
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<Utf8PathBuf>,
 

@@ -7,7 +7,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 ///   files (overlays, seeds, snapshots) that are removed when the run ends;
 /// - state (`$PIPELINE_STATE_DIR`, else `$XDG_STATE_HOME/pipeline`, else
 ///   `~/.local/state/pipeline`): run directories with every step's log and
-///   every VM's console, and lock files.
+///   every VM's console, lock files, and which recipe file owns each name.
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub cache: Utf8PathBuf,
@@ -49,6 +49,11 @@ impl Layout {
 
     pub fn locks(&self) -> Utf8PathBuf {
         self.state.join("locks")
+    }
+
+    /// `<name>.path`: the recipe file that owns a name (see `name_claim`).
+    pub fn recipes(&self) -> Utf8PathBuf {
+        self.state.join("recipes")
     }
 }
 

@@ -22,6 +22,7 @@ pub mod http;
 pub mod layout;
 pub mod loader;
 pub mod model;
+pub mod name_claim;
 pub mod openstack;
 pub mod plan;
 pub mod recipe;

@@ -3,10 +3,13 @@ use crate::cancel::CancelToken;
 use crate::cli::PruneArgs;
 use crate::error::{Error, Result};
 use crate::executor::owner_of;
+use crate::layout::Layout;
 use crate::targets::prunable;
 
 pub fn prune(args: &PruneArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;
+    // A dry run records nothing, but refuses what a prune would.
+    crate::name_claim::claim(&Layout::from_env(), &recipe, !args.dry_run)?;
     let stores = open_stores(&recipe)?;
     let owner = owner_of(&recipe);
     let cancel = CancelToken::new();

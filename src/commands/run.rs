@@ -24,6 +24,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
     }
     let (recipe, cells) = load(&args.selection)?;
+    let layout = Layout::from_env();
+    // Before anything reads a store by the owner mark the name makes.
+    crate::name_claim::claim(&layout, &recipe, true)?;
     let secrets = crate::loader::secrets().map_err(Error::Usage)?;
     // Every template renders before anything starts.
     let problems = recipe.check_templates(&secrets.names());
@@ -31,7 +34,6 @@ pub fn run(args: &RunArgs) -> Result<()> {
         return Err(Error::Invalid(problems));
     }
     backends::check_secrets(&recipe, &secrets).map_err(Error::Usage)?;
-    let layout = Layout::from_env();
     let owner = executor::owner_of(&recipe);
     let run_id = format!(
         "{}-{}",

@@ -1,20 +1,43 @@
 use crate::cli::ScheduleArgs;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, ensure_dir};
-use crate::schedule::{Entry, Interval, absolute, edit_crontab, unit_name};
+use crate::schedule::env_file::{self, Owner};
+use crate::schedule::{
+    Entry, Interval, Kind, absolute, crontab_block_of, edit_crontab, scheduled_recipe, sh_word,
+    unit_name,
+};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 pub fn schedule(args: &ScheduleArgs) -> Result<()> {
     let recipe_path = absolute(&args.recipe);
-    let stem = recipe_path.file_stem().unwrap_or("recipe");
-    let name = unit_name(stem);
     if args.remove {
-        return report(remove(args, &name)?, &name, "removed");
+        // The entry is named from the recipe's name; a recipe that no
+        // longer loads can still be unscheduled: by the entry that records
+        // its path, else by its file stem.
+        let (recipe_name, name) = match crate::loader::load(&args.recipe) {
+            Ok(recipe) => (recipe.name.clone(), unit_name(&recipe.name)),
+            Err(_) => {
+                let stem = recipe_path.file_stem().unwrap_or("recipe").to_owned();
+                let name = installed_entries(args)
+                    .into_iter()
+                    .find(|(_, _, r)| *r == recipe_path)
+                    .map_or_else(|| unit_name(&stem), |(name, _, _)| name);
+                (stem, name)
+            }
+        };
+        let place = Place::of(args, &name);
+        if let Some(installed) = place.installed()? {
+            check_identity(&place, &installed, &recipe_path, &name, &recipe_name, true)?;
+        }
+        return report(remove(args, &place)?, &name, "removed");
     }
     // A schedule of a broken recipe would fail every few hours: check it now.
     let recipe = crate::loader::load(&args.recipe)?;
+    // The runs would refuse a name that another recipe file owns here.
+    crate::name_claim::claim(&Layout::from_env(), &recipe, false)?;
+    let name = unit_name(&recipe.name);
     let every = args
         .every
         .clone()
@@ -26,7 +49,15 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
     .expect("hex");
     let interval = Interval::parse(&every, seed).map_err(Error::Usage)?;
     let program = match &args.program {
-        Some(p) => absolute(p),
+        Some(p) => {
+            let program = absolute(p);
+            if !program.is_file() {
+                return Err(Error::Usage(format!(
+                    "--program `{p}`: no such file; nothing was written"
+                )));
+            }
+            program
+        }
         None => std::env::current_exe()
             .ok()
             .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
@@ -34,38 +65,253 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
     };
     let log = match &args.log {
         Some(l) => absolute(l),
-        None if args.user => Layout::from_env()
-            .state
-            .join("logs")
-            .join(format!("{name}.log")),
+        None if args.user => absolute(
+            &Layout::from_env()
+                .state
+                .join("logs")
+                .join(format!("{name}.log")),
+        ),
         None => Utf8PathBuf::from("/var/log/pipeline").join(format!("{name}.log")),
     };
-    if let Some(dir) = log.parent() {
-        ensure_dir(dir).map_err(|e| Error::Failed(e.to_string()))?;
+    if log.file_name().is_none() || log.is_dir() {
+        return Err(Error::Usage(format!(
+            "--log `{log}` is not a file path; nothing was written"
+        )));
     }
+    let env_file = match &args.env_file {
+        Some(path) => {
+            let path = absolute(path);
+            env_file::check(&path, &run_owner(args)).map_err(Error::Usage)?;
+            Some(path)
+        }
+        None => None,
+    };
     let entry = Entry {
         name: name.clone(),
         program,
         recipe: recipe_path.clone(),
         workdir: recipe.dir.clone(),
         log,
-        env_file: args.env_file.as_deref().map(absolute),
+        env_file,
         interval,
         every,
     };
-    let changed = if args.systemd {
-        install_systemd(args, &entry)?
-    } else if args.user {
-        install_crontab(&entry)?
-    } else {
-        let path = args.cron_dir.join(&name);
-        write_if_changed(&path, &entry.cron_d(&current_user()), 0o644)?
+    let place = Place::of(args, &name);
+    // Everything is rendered (or refused) and checked before anything is written.
+    let files = place.render(&entry).map_err(Error::Usage)?;
+    let installed = place.installed()?;
+    if let Some(installed) = &installed {
+        check_identity(&place, installed, &recipe_path, &name, &recipe.name, false)?;
+    }
+    warn_of_other_names(args, &name, &recipe_path);
+    if let Some(dir) = entry.log.parent() {
+        ensure_dir(dir).map_err(|e| Error::Failed(e.to_string()))?;
+    }
+    let changed = match &place {
+        Place::CronD { file } => write_if_changed(file, &files[0], 0o644)?,
+        Place::Crontab { .. } => install_crontab(&entry.name, &files[0])?,
+        Place::Systemd { service, timer } => install_systemd(
+            args,
+            &entry.name,
+            [(service, &files[0]), (timer, &files[1])],
+        )?,
     };
     report(
         changed,
         &name,
         &format!("runs every {} ({})", entry.every, entry.interval.cron()),
-    )
+    )?;
+    if changed {
+        // What a run needs (firmware, bases, credentials) is checked by
+        // init; otherwise the first scheduled run finds out, unattended.
+        eprintln!(
+            "note: run `pipeline init {}` once, as the user the runs run as, to check and prepare what they need now",
+            sh_word(recipe_path.as_str())
+        );
+    }
+    Ok(())
+}
+
+/// Where the entry of a name goes.
+enum Place {
+    CronD {
+        file: Utf8PathBuf,
+    },
+    Crontab {
+        name: String,
+    },
+    Systemd {
+        service: Utf8PathBuf,
+        timer: Utf8PathBuf,
+    },
+}
+
+impl Place {
+    fn of(args: &ScheduleArgs, name: &str) -> Place {
+        if args.systemd {
+            Place::Systemd {
+                service: args.unit_dir.join(format!("{name}.service")),
+                timer: args.unit_dir.join(format!("{name}.timer")),
+            }
+        } else if args.user {
+            Place::Crontab {
+                name: name.to_owned(),
+            }
+        } else {
+            Place::CronD {
+                file: args.cron_dir.join(name),
+            }
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            Place::CronD { .. } => Kind::CronD,
+            Place::Crontab { .. } => Kind::Crontab,
+            Place::Systemd { .. } => Kind::Systemd,
+        }
+    }
+
+    /// The files' texts (cron.d file, crontab block, or service and timer),
+    /// or why a value cannot be written there.
+    fn render(&self, entry: &Entry) -> std::result::Result<Vec<String>, String> {
+        Ok(match self {
+            Place::CronD { .. } => vec![entry.cron_d(&current_user())?],
+            Place::Crontab { .. } => vec![entry.crontab_block()?],
+            Place::Systemd { .. } => vec![entry.systemd_service()?, entry.systemd_timer()?],
+        })
+    }
+
+    /// What is installed under the name now: the file's (the service's,
+    /// else the timer's) or the crontab block's text.
+    fn installed(&self) -> Result<Option<String>> {
+        let read = |path: &Utf8Path| match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Failed(format!("failed to read {path}: {e}"))),
+        };
+        match self {
+            Place::CronD { file } => read(file),
+            Place::Crontab { name } => Ok(crontab_block_of(&read_crontab()?, name)),
+            Place::Systemd { service, timer } => match read(service)? {
+                Some(text) => Ok(Some(text)),
+                None => read(timer),
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Place::CronD { file } => file.to_string(),
+            Place::Crontab { name } => format!("the block `{name}` of your crontab"),
+            Place::Systemd { service, .. } => service.to_string(),
+        }
+    }
+}
+
+/// An entry of this name that schedules another recipe is not ours to
+/// replace or remove: two recipes with one name would share one entry.
+fn check_identity(
+    place: &Place,
+    installed: &str,
+    recipe: &Utf8Path,
+    name: &str,
+    recipe_name: &str,
+    removing: bool,
+) -> Result<()> {
+    let nothing = if removing { "removed" } else { "written" };
+    match scheduled_recipe(installed) {
+        Some(other) if other == recipe => Ok(()),
+        Some(other) if removing => Err(Error::Usage(format!(
+            "{name} schedules {other}, not {recipe}; nothing was removed; to remove it, run `pipeline schedule {} --remove{}`",
+            sh_word(other.as_str()),
+            place.kind().flag()
+        ))),
+        Some(other) => Err(Error::Usage(format!(
+            "{name} already schedules {other}; {recipe} has the same name, `{recipe_name}`, and would replace it, so nothing was written; give one of the two recipes its own name: put `name = \"{}\"` at the top of {recipe}",
+            crate::name_claim::suggested_name(recipe, recipe_name)
+        ))),
+        None => Err(Error::Usage(format!(
+            "{} exists but does not say which recipe it schedules (no `# recipe:` line): it was not installed by `pipeline schedule`, so it is left alone and nothing was {nothing}; move it away if it is stale",
+            place.describe()
+        ))),
+    }
+}
+
+/// Every entry of `pipeline schedule` where `args` point (the cron
+/// directory, your crontab or the unit directory), sorted: its name, where
+/// it is (for messages) and the recipe it schedules.
+fn installed_entries(args: &ScheduleArgs) -> Vec<(String, String, Utf8PathBuf)> {
+    let mut entries = Vec::new();
+    if args.user {
+        let crontab = read_crontab().unwrap_or_default();
+        for line in crontab.lines() {
+            if let Some(name) = line.strip_prefix("# BEGIN ")
+                && name.starts_with("pipeline-")
+                && let Some(recipe) =
+                    crontab_block_of(&crontab, name).and_then(|b| scheduled_recipe(&b))
+            {
+                entries.push((
+                    name.to_owned(),
+                    format!("the block `{name}` of your crontab"),
+                    recipe,
+                ));
+            }
+        }
+    } else {
+        let (dir, suffix) = if args.systemd {
+            (&args.unit_dir, ".service")
+        } else {
+            (&args.cron_dir, "")
+        };
+        for entry in dir.read_dir_utf8().into_iter().flatten().flatten() {
+            let file = entry.file_name();
+            // cron.d entries have no dot; a unit is known by its service.
+            let Some(name) = file.strip_suffix(suffix) else {
+                continue;
+            };
+            if !name.starts_with("pipeline-") || name.contains('.') {
+                continue;
+            }
+            if let Some(recipe) = std::fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|t| scheduled_recipe(&t))
+            {
+                entries.push((name.to_owned(), entry.path().to_string(), recipe));
+            }
+        }
+    }
+    entries.sort();
+    entries
+}
+
+/// A recipe whose name changed (its file, or its `name`) is still scheduled
+/// under the old one: say so, since both entries would run it.
+fn warn_of_other_names(args: &ScheduleArgs, name: &str, recipe: &Utf8Path) {
+    for (_, place, _) in installed_entries(args)
+        .into_iter()
+        .filter(|(other, _, r)| other != name && r == recipe)
+    {
+        eprintln!(
+            "warning: {place} schedules {recipe} too, under another name: remove it, or the recipe runs twice"
+        );
+    }
+}
+
+/// The user the scheduled runs run as, who must own the env file: root for
+/// systemd units (no `User=`), else the user of the cron line or crontab.
+fn run_owner(args: &ScheduleArgs) -> Owner {
+    if args.systemd {
+        Owner {
+            uid: 0,
+            name: "root".into(),
+        }
+    } else {
+        Owner {
+            uid: rustix::process::getuid().as_raw(),
+            name: current_user(),
+        }
+    }
 }
 
 fn report(changed: bool, name: &str, what: &str) -> Result<()> {
@@ -76,41 +322,42 @@ fn report(changed: bool, name: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn remove(args: &ScheduleArgs, name: &str) -> Result<bool> {
-    if args.systemd {
-        let mut changed = false;
-        for unit in [format!("{name}.timer"), format!("{name}.service")] {
-            let path = args.unit_dir.join(&unit);
-            if path.exists() {
-                if default_unit_dir(args) {
-                    let _ = Command::new("systemctl")
-                        .args(["disable", "--now", &unit])
-                        .status();
+fn remove(args: &ScheduleArgs, place: &Place) -> Result<bool> {
+    match place {
+        Place::Systemd { service, timer } => {
+            let mut changed = false;
+            for path in [timer, service] {
+                if path.exists() {
+                    if default_unit_dir(args) {
+                        let unit = path.file_name().unwrap_or_default();
+                        let _ = Command::new("systemctl")
+                            .args(["disable", "--now", unit])
+                            .status();
+                    }
+                    std::fs::remove_file(path)
+                        .map_err(|e| Error::Failed(format!("failed to remove {path}: {e}")))?;
+                    changed = true;
                 }
-                std::fs::remove_file(&path)
-                    .map_err(|e| Error::Failed(format!("failed to remove {path}: {e}")))?;
-                changed = true;
             }
+            if changed && default_unit_dir(args) {
+                let _ = Command::new("systemctl").arg("daemon-reload").status();
+            }
+            Ok(changed)
         }
-        if changed && default_unit_dir(args) {
-            let _ = Command::new("systemctl").arg("daemon-reload").status();
+        Place::Crontab { name } => {
+            let current = read_crontab()?;
+            let next = edit_crontab(&current, name, None);
+            if next == current {
+                return Ok(false);
+            }
+            write_crontab(&next)?;
+            Ok(true)
         }
-        Ok(changed)
-    } else if args.user {
-        let current = read_crontab()?;
-        let next = edit_crontab(&current, name, None);
-        if next == current {
-            return Ok(false);
-        }
-        write_crontab(&next)?;
-        Ok(true)
-    } else {
-        let path = args.cron_dir.join(name);
-        match std::fs::remove_file(&path) {
+        Place::CronD { file } => match std::fs::remove_file(file) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::Failed(format!("failed to remove {path}: {e}"))),
-        }
+            Err(e) => Err(Error::Failed(format!("failed to remove {file}: {e}"))),
+        },
     }
 }
 
@@ -140,29 +387,32 @@ fn default_unit_dir(args: &ScheduleArgs) -> bool {
     args.unit_dir == "/etc/systemd/system"
 }
 
-fn install_systemd(args: &ScheduleArgs, entry: &Entry) -> Result<bool> {
-    let service = args.unit_dir.join(format!("{}.service", entry.name));
-    let timer = args.unit_dir.join(format!("{}.timer", entry.name));
-    let a = write_if_changed(&service, &entry.systemd_service(), 0o644)?;
-    let b = write_if_changed(&timer, &entry.systemd_timer(), 0o644)?;
-    if (a || b) && default_unit_dir(args) {
+fn install_systemd(
+    args: &ScheduleArgs,
+    name: &str,
+    files: [(&Utf8PathBuf, &String); 2],
+) -> Result<bool> {
+    let mut changed = false;
+    for (path, text) in files {
+        changed |= write_if_changed(path, text, 0o644)?;
+    }
+    if changed && default_unit_dir(args) {
         let reload = Command::new("systemctl").arg("daemon-reload").status();
         let enable = Command::new("systemctl")
-            .args(["enable", "--now", &format!("{}.timer", entry.name)])
+            .args(["enable", "--now", &format!("{name}.timer")])
             .status();
         if !(reload.is_ok_and(|s| s.success()) && enable.is_ok_and(|s| s.success())) {
             eprintln!(
-                "warning: wrote the units, but `systemctl enable --now {}.timer` failed; run it yourself",
-                entry.name
+                "warning: wrote the units, but `systemctl enable --now {name}.timer` failed; run it yourself"
             );
         }
     }
-    Ok(a || b)
+    Ok(changed)
 }
 
-fn install_crontab(entry: &Entry) -> Result<bool> {
+fn install_crontab(name: &str, block: &str) -> Result<bool> {
     let current = read_crontab()?;
-    let next = edit_crontab(&current, &entry.name, Some(&entry.crontab_block()));
+    let next = edit_crontab(&current, name, Some(block));
     if next == current {
         return Ok(false);
     }
@@ -205,14 +455,5 @@ fn write_crontab(text: &str) -> Result<()> {
 
 /// The user name for the cron.d user field.
 fn current_user() -> String {
-    let uid = rustix::process::getuid().as_raw();
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|line| {
-                let fields: Vec<&str> = line.split(':').collect();
-                (fields.len() > 2 && fields[2] == uid.to_string()).then(|| fields[0].to_owned())
-            })
-        })
-        .unwrap_or_else(|| "root".to_owned())
+    env_file::user_name(rustix::process::getuid().as_raw()).unwrap_or_else(|| "root".to_owned())
 }

@@ -12,7 +12,8 @@ pub struct Recipe {
     pub file: Arc<SourceFile>,
     /// Absolute directory of the recipe; relative paths resolve against it.
     pub dir: Utf8PathBuf,
-    /// The recipe's file stem, e.g. `github-runner`.
+    /// The recipe's `name`, else its file stem, e.g. `github-runner`: the
+    /// owner mark of its images, its schedule entry, its runs' state.
     pub name: String,
     pub image: Image,
     pub bases: IndexMap<String, Base>,

@@ -82,6 +82,7 @@ impl Validator {
     }
 
     fn recipe(mut self, raw: RawRecipe) -> Result<Recipe, Diagnostics> {
+        let name = self.name(&raw);
         let image = self.image(&raw);
         let bases = self.bases(&raw);
         let defined: Vec<String> = raw.bases.keys().map(|k| k.value.clone()).collect();
@@ -94,7 +95,6 @@ impl Validator {
             return Err(self.problems);
         };
         let cells = self.cells(&raw, &image, &matrix);
-        let name = self.file.path.file_stem().unwrap_or("recipe").to_owned();
         let recipe = Recipe {
             file: self.file.clone(),
             dir: self.dir.clone(),
@@ -110,6 +110,27 @@ impl Validator {
             cells,
         };
         self.problems.into_result(recipe)
+    }
+
+    /// `name`, else the file stem: existing stores and schedule entries
+    /// know a recipe by its stem, so that stays the default.
+    fn name(&mut self, raw: &RawRecipe) -> String {
+        let stem = self.file.path.file_stem().unwrap_or("recipe").to_owned();
+        let Some(name) = &raw.name else {
+            return stem;
+        };
+        if !is_name(&name.value) {
+            self.error(
+                name.span.clone(),
+                "name",
+                format!(
+                    "invalid recipe name `{}`: use letters, digits, `.`, `_` and `-`",
+                    name.value
+                ),
+            );
+            return stem;
+        }
+        name.value.clone()
     }
 
     fn image(&mut self, raw: &RawRecipe) -> Option<Image> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 const SECTIONS: &[&str] = &[
-    "image", "bases", "matrix", "build", "services", "vars", "verify", "target",
+    "name", "image", "bases", "matrix", "build", "services", "vars", "verify", "target",
 ];
 
 /// Parse a recipe file into its raw form. Each top-level section is
@@ -24,6 +24,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<RawRecipe, Diagnostics> {
         return Err(diagnostics);
     }
 
+    let mut name = None;
     let mut image = None;
     let mut bases = None;
     let mut matrix = None;
@@ -39,6 +40,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<RawRecipe, Diagnostics> {
             };
         }
         match key.get_ref().as_ref() {
+            "name" => name = de!("`name`"),
             "image" => image = de!("[image]"),
             "bases" => bases = de!("[bases]"),
             "matrix" => matrix = de!("[matrix]"),
@@ -73,6 +75,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<RawRecipe, Diagnostics> {
 
     match (image.flatten(), matrix.flatten()) {
         (Some(image), Some(matrix)) if diagnostics.is_empty() => Ok(RawRecipe {
+            name: name.flatten(),
             image,
             bases: bases.flatten().unwrap_or_default(),
             matrix,

@@ -10,6 +10,13 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 #[schemars(title = "pipeline recipe", transform = require_targets)]
 pub struct RawRecipe {
+    /// The recipe's name, if not its file stem: the owner mark of its
+    /// images (`pipeline:<name>`), its schedule entry and its state. Two
+    /// recipes with one file name in different folders need their own.
+    /// Letters, digits, `.`, `_` and `-`.
+    #[serde(default)]
+    #[schemars(pattern(rules::NAME))]
+    pub name: Option<Spanned<String>>,
     pub image: Spanned<RawImage>,
     /// Base cloud images, by the name the matrix uses (letters, digits, `.`,
     /// `_` and `-`).

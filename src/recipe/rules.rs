@@ -12,8 +12,8 @@
 //! would let a value with a trailing newline through, and reject nothing
 //! more.)
 
-/// Names that end up in file and image names: the image prefix, base and
-/// target names (`is_name` in the model).
+/// Names that end up in file and image names: the recipe's name, the image
+/// prefix, base and target names (`is_name` in the model).
 pub const NAME: &str = "^[A-Za-z0-9._-]+$";
 
 /// Matrix axis names: a lowercase letter, then lowercase letters, digits, `_`.

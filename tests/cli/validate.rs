@@ -40,6 +40,7 @@ fn bad_input_is_reported_with_file_line_column_and_key() {
             "image.template",
         ),
         ("unknown-base", "unknown-base.toml:10:18", "matrix.base[1]"),
+        ("invalid-name", "invalid-name.toml:2:8", "name"),
         (
             "duplicate-target",
             "duplicate-target.toml:19:8",
@@ -282,6 +283,7 @@ const SCHEMA_REJECTS: &[(&str, &[(&str, &str)])] = &[
         "invalid-duration",
         &[("build.rebuild_after", "$.build.rebuild_after")],
     ),
+    ("invalid-name", &[("name", "$.name")]),
     ("invalid-prefix", &[("image.prefix", "$.image.prefix")]),
     ("invalid-proxy", &[("services.proxy", "$.services.proxy")]),
     (
@@ -356,6 +358,9 @@ const SCHEMA_CANNOT: &[(&str, &str)] = &[
 /// A line `key = value` replaces or adds the key in the section; `-key`
 /// removes it.
 const SCHEMA_EDGES: &[(&str, &[&str], bool)] = &[
+    ("", &[r#"name = "prod.runner_2""#], true),
+    ("", &[r#"name = "prod/runner""#], false),
+    ("", &[r#"name = """#], false),
     ("[image]", &[r#"prefix = "my.image_2""#], true),
     ("[image]", &[r#"prefix = "my/image""#], false),
     ("[image]", &[r#"disk_size = "20Gi""#], true),
@@ -539,7 +544,9 @@ const SCHEMA_EDGES: &[(&str, &[&str], bool)] = &[
 /// A valid recipe with the edge case's lines applied.
 fn edge_recipe(section: &str, lines: &[&str]) -> String {
     let template = repo().join("tests/recipes/ok.sh.tera");
+    // "": the top-level keys, before the first table.
     let mut sections: Vec<(&str, Vec<String>)> = vec![
+        ("", vec![]),
         (
             "[image]",
             vec![
@@ -584,7 +591,10 @@ fn edge_recipe(section: &str, lines: &[&str]) -> String {
     }
     sections
         .iter()
-        .map(|(header, body)| format!("{header}\n{}\n", body.join("\n")))
+        .map(|(header, body)| match *header {
+            "" => format!("{}\n", body.join("\n")),
+            header => format!("{header}\n{}\n", body.join("\n")),
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
