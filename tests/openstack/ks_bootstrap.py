@@ -1,4 +1,5 @@
-"""`keystone-manage bootstrap`, plus the rig's own projects, users, regions and catalog.
+"""`keystone-manage bootstrap`, plus the rig's own projects, users, regions, catalog and
+registered limits.
 
 Run with the rig venv's python, with keystone-manage's arguments:
     RIG_KEYSTONE_SPEC=spec.json python ks_bootstrap.py --config-file keystone.conf bootstrap ...
@@ -8,10 +9,15 @@ keystone's internal APIs: one Python start-up instead of one keystone-manage run
 admin API calls (each ~100 ms) once keystone serves.  spec.json:
     {"regions": ["RegionTwo"],
      "identity_endpoints": [{"region": "RegionTwo", "interface": "public", "url": "..."}],
-     "projects": ["service", "ci"],
+     "projects": ["service", {"name": "ci", "id": "<32 hex>"}],
      "users": [{"name": "glance", "password": "...", "project": "service", "roles": ["admin", "service"]}],
-     "services": [{"type": "image", "name": "glance",
-                   "endpoints": [{"region": "RegionOne", "interface": "public", "url": "..."}]}]}
+     "services": [{"type": "image", "name": "glance", "id": "<32 hex>",
+                   "endpoints": [{"region": "RegionOne", "interface": "public", "url": "...",
+                                  "id": "<32 hex>"}]}],
+     "registered_limits": [{"service_id": "<32 hex>", "region_id": "RegionOne",
+                            "resource_name": "image_count_total", "default_limit": 1000}]}
+An "id" is optional (a random one otherwise): the rig picks the ids it needs to know (Glance's
+service and endpoints for [oslo_limit], the ci project for rig.env) before keystone runs.
 """
 
 import json
@@ -27,7 +33,7 @@ _keystone_bootstrap = bootstrap.Bootstrapper.bootstrap
 
 
 def _endpoint(service_id, ep):
-    ref = {"id": uuid.uuid4().hex, "interface": ep["interface"], "url": ep["url"],
+    ref = {"id": ep.get("id") or uuid.uuid4().hex, "interface": ep["interface"], "url": ep["url"],
            "service_id": service_id, "region_id": ep["region"], "enabled": True}
     PROVIDERS.catalog_api.create_endpoint(endpoint_id=ref["id"], endpoint_ref=ref)
 
@@ -44,8 +50,9 @@ def _rig_bootstrap(self):
     for ep in spec.get("identity_endpoints", []):
         _endpoint(self.service_id, ep)
     projects = {}
-    for name in spec.get("projects", []):
-        pid = uuid.uuid4().hex
+    for p in spec.get("projects", []):
+        name, pid = (p, None) if isinstance(p, str) else (p["name"], p.get("id"))
+        pid = pid or uuid.uuid4().hex
         PROVIDERS.resource_api.create_project(pid, {
             "id": pid, "name": name, "domain_id": self.default_domain_id, "enabled": True,
             "description": "tests/openstack rig"})
@@ -58,12 +65,18 @@ def _rig_bootstrap(self):
             PROVIDERS.assignment_api.add_role_to_user_and_project(
                 user_id=user["id"], project_id=projects[u["project"]], role_id=roles[role])
     for s in spec.get("services", []):
-        sid = uuid.uuid4().hex
+        sid = s.get("id") or uuid.uuid4().hex
         PROVIDERS.catalog_api.create_service(sid, {"id": sid, "type": s["type"], "name": s["name"],
                                                    "enabled": True})
         for ep in s["endpoints"]:
             _endpoint(sid, ep)
-    print("rig: projects, users and catalog created", file=sys.stderr)
+    # Unified limits (Glance's use_keystone_limits): one registered limit per service, region
+    # and resource; a project limit (POST /v3/limits) needs its registered limit to exist.
+    rls = [{"id": uuid.uuid4().hex, "description": "tests/openstack rig default", **rl}
+           for rl in spec.get("registered_limits", [])]
+    if rls:
+        PROVIDERS.unified_limit_api.create_registered_limits(rls)
+    print(f"rig: projects, users, catalog and {len(rls)} registered limits created", file=sys.stderr)
 
 
 bootstrap.Bootstrapper.bootstrap = _rig_bootstrap

@@ -34,6 +34,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts in the work tree
 import rig_nova  # noqa: E402
@@ -48,6 +49,11 @@ CI_PASSWORD = "ci-password"
 CI_ROLE = "member"
 REGIONS = {"a": "RegionOne", "b": "RegionTwo"}
 GLANCES = ("a", "b")
+# Keystone unified limits the Glances enforce (use_keystone_limits): the registered (default)
+# limit of every project, in each Glance's region.  Sizes in MiB.  Generous, so that no test
+# meets them unless it lowers a project's limit (POST /v3/limits, see README.md).
+GLANCE_LIMITS = {"image_size_total": 100000, "image_stage_total": 100000,
+                 "image_count_total": 1000, "image_count_uploading": 1000}
 
 START_TIMEOUT = float(os.environ.get("RIG_START_TIMEOUT", "120"))
 # --nova: MariaDB, RabbitMQ, libvirt and five more Python services on 2 shared cores.
@@ -342,6 +348,11 @@ def keystone_conf(d, db):
         "fernet_receipts": {"key_repository": f"{k}/fernet-receipts"},
         "credential": {"key_repository": f"{k}/credential-keys"},
         "identity": {"password_hash_rounds": "4"},
+        # Every Glance quota check asks keystone 3-4 times (limit model, endpoint, limits,
+        # registered limits), each validating the glance user's token: 100-150 ms per call
+        # uncached here, 10-40 ms with keystone's in-process cache (one uWSGI worker, so it
+        # stays coherent; keystone invalidates it on its own writes).
+        "cache": {"enabled": "true", "backend": "dogpile.cache.memory"},
         "oslo_concurrency": {"lock_path": f"{k}/locks"},
     })
 
@@ -349,10 +360,21 @@ def keystone_conf(d, db):
 def glance_conf(d, which, st, db):
     g = os.path.join(d, f"glance-{which}")
     auth = f"http://127.0.0.1:{st['ports']['keystone']}"
+    service_user = {
+        "auth_type": "password",
+        "username": GLANCE_SERVICE_USER,
+        "password": GLANCE_SERVICE_PASSWORD,
+        "project_name": "service",
+        "user_domain_name": "Default",
+        "project_domain_name": "Default",
+    }
     return ini({
         "DEFAULT": {
             "debug": "false",
             "use_stderr": "true",
+            # Per-project quotas from Keystone's unified limits, for this Glance's endpoint
+            # (hence its region): registered limits GLANCE_LIMITS, project limits /v3/limits.
+            "use_keystone_limits": "true",
             "enabled_backends": "local:file",
             "worker_self_reference_url": f"http://127.0.0.1:{st['ports'][which]}",
             "image_cache_dir": f"{g}/cache",
@@ -370,14 +392,20 @@ def glance_conf(d, which, st, db):
         "keystone_authtoken": {
             "www_authenticate_uri": f"{auth}/v3",
             "auth_url": f"{auth}/v3",
-            "auth_type": "password",
-            "username": GLANCE_SERVICE_USER,
-            "password": GLANCE_SERVICE_PASSWORD,
-            "project_name": "service",
-            "user_domain_name": "Default",
-            "project_domain_name": "Default",
+            **service_user,
             "region_name": "RegionOne",
             "service_type": "image",
+        },
+        # oslo.limit: which endpoint's limits (by id: one GET /v3/endpoints/ID per check
+        # instead of a service + region + endpoint lookup), read as the glance user (admin on
+        # project service: may read endpoints and every project's limits).
+        "oslo_limit": {
+            "endpoint_id": st["ids"]["endpoints"][which]["public"],
+            "auth_url": f"{auth}/v3",
+            **service_user,
+            # Keystone's own endpoint, from the catalog of that token (both regions have one).
+            "region_name": REGIONS[which],
+            "valid_interfaces": "public",
         },
     })
 
@@ -449,6 +477,7 @@ def write_env(d, st):
     def pid(name):
         return str(running_pid(d, name) or "")
 
+    ids = st.get("ids", {})
     v = {
         "RIG_DIR": d,
         "KEYSTONE_URL": keystone_url(st),
@@ -457,12 +486,18 @@ def write_env(d, st):
         "GLANCE_A_PORT": st["ports"]["a"],
         "GLANCE_A_REGION": REGIONS["a"],
         "GLANCE_A_STORE": os.path.join(d, "glance-a", "images"),
+        # The endpoint whose region the Glance's quotas ([oslo_limit] endpoint_id) come from.
+        "GLANCE_A_ENDPOINT_ID": ids.get("endpoints", {}).get("a", {}).get("public", ""),
         "GLANCE_B_URL": glance_url(st, "b"),
         "GLANCE_B_PORT": st["ports"]["b"],
         "GLANCE_B_REGION": REGIONS["b"],
         "GLANCE_B_STORE": os.path.join(d, "glance-b", "images"),
+        "GLANCE_B_ENDPOINT_ID": ids.get("endpoints", {}).get("b", {}).get("public", ""),
+        # Unified limits: service_id of POST /v3/limits (region_id = GLANCE_X_REGION).
+        "GLANCE_SERVICE_ID": ids.get("glance_service", ""),
         "OS_CLIENT_CONFIG_FILE": os.path.join(d, "clouds.yaml"),
         "CI_PROJECT": CI_PROJECT,
+        "CI_PROJECT_ID": ids.get("ci_project", ""),
         "CI_USER": CI_USER,
         "CI_PASSWORD": CI_PASSWORD,
         "ADMIN_USER": ADMIN_USER,
@@ -528,15 +563,21 @@ def keystone_spec(st):
         # Identity in RegionTwo too, so a cloud-b client finds every service in its region.
         "identity_endpoints": [{"region": REGIONS["b"], "interface": i, "url": keystone_url(st)}
                                for i in ("public", "internal")],
-        "projects": ["service", CI_PROJECT],
+        "projects": ["service", {"name": CI_PROJECT, "id": st["ids"]["ci_project"]}],
         "users": [
             {"name": GLANCE_SERVICE_USER, "password": GLANCE_SERVICE_PASSWORD, "project": "service",
              "roles": ["admin", "service"]},
             {"name": CI_USER, "password": CI_PASSWORD, "project": CI_PROJECT, "roles": [CI_ROLE]},
         ],
-        "services": [{"type": "image", "name": "glance", "endpoints": [
-            {"region": REGIONS[w], "interface": i, "url": glance_url(st, w)}
+        "services": [{"type": "image", "name": "glance", "id": st["ids"]["glance_service"], "endpoints": [
+            {"region": REGIONS[w], "interface": i, "url": glance_url(st, w),
+             "id": st["ids"]["endpoints"][w][i]}
             for w in GLANCES for i in ("public", "internal")]}],
+        # Limits are per service and region (oslo.limit asks for its endpoint's region).
+        "registered_limits": [
+            {"service_id": st["ids"]["glance_service"], "region_id": REGIONS[w],
+             "resource_name": r, "default_limit": n}
+            for w in GLANCES for r, n in GLANCE_LIMITS.items()],
     }
     if st.get("nova"):
         extra = rig_nova.keystone_spec_additions(st)
@@ -596,11 +637,22 @@ def warm_policy(st, tok):
         raise RigError(f"keystone: validating a fresh token gave HTTP {code} {data[:300]!r}")
 
 
-def check_glance_auth(st, which, tok):
+def check_glance_auth(st, which, tok, fresh=False):
     code, _, data = http("GET", glance_url(st, which) + "/v2/images?limit=1",
                          headers={"X-Auth-Token": tok}, timeout=30)
     if code != 200:
         raise RigError(f"glance-{which}: authenticated GET /v2/images gave HTTP {code} {data[:300]!r}")
+    # Quotas through oslo.limit: a wrong [oslo_limit] would otherwise show only as a 500 on
+    # the first image create.  Also makes the glance user's oslo.limit session (one token).
+    code, _, data = http("GET", glance_url(st, which) + "/v2/info/usage",
+                         headers={"X-Auth-Token": tok}, timeout=30)
+    try:
+        limits = {k: v["limit"] for k, v in json.loads(data)["usage"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        limits = None
+    # fresh (rig start): the registered defaults.  start-glance: whatever a test set since.
+    if code != 200 or limits is None or (limits != GLANCE_LIMITS if fresh else set(limits) != set(GLANCE_LIMITS)):
+        raise RigError(f"glance-{which}: GET /v2/info/usage gave HTTP {code} {data[:300]!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -621,6 +673,15 @@ def start_glance_proc(d, st, which):
     name = glance_name(which)
     return spawn(d, name, uwsgi_argv(d, st["ports"][which]),
                  {"RIG_APP": "glance", "OS_GLANCE_CONFIG_DIR": os.path.join(d, name)})
+
+
+def new_ids():
+    """Keystone ids the rig needs before keystone runs (glance's [oslo_limit], rig.env);
+    ks_bootstrap.py creates the objects with them."""
+    def h():
+        return uuid.uuid4().hex
+    return {"glance_service": h(), "ci_project": h(),
+            "endpoints": {w: {"public": h(), "internal": h()} for w in GLANCES}}
 
 
 def parse_start_args(args):
@@ -663,7 +724,8 @@ def cmd_start(args):
         rig_nova.claim(d)
     kport, aport, bport = free_ports(3)
     st = {"dir": d, "venv": venv_dir(), "ports": {"keystone": kport, "a": aport, "b": bport},
-          "regions": REGIONS, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "nova": nova}
+          "regions": REGIONS, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "nova": nova,
+          "ids": new_ids()}
     if watch is not None:
         st["watch_pid"], st["watch_pid_start"] = watch, rig_nova._starttime(watch)
     # A caller that gives up on us (timeout) usually sends SIGTERM: clean up as on an error.
@@ -735,7 +797,7 @@ def cmd_start(args):
             try:
                 wait_until(f"glance-{which}", http_ok(glance_url(st, which) + "/healthcheck"),
                            procs, deadline)
-                check_glance_auth(st, which, tok)
+                check_glance_auth(st, which, tok, fresh=True)
             except Exception as e:  # reported below
                 errors.append(e)
 
