@@ -491,7 +491,7 @@ fn read_small_file(path: &Utf8Path, limit: u64) -> Result<String, String> {
     // blocking the open; the file type is checked again on what opened.
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
         .open(path)
         .map_err(unreadable)?;
     let meta = file.metadata().map_err(unreadable)?;

@@ -4,7 +4,7 @@ use crate::step_error::StepResult;
 
 /// A place that keeps revisions of images: a local directory or a Glance.
 /// Implementations must be atomic: a failed or interrupted upload leaves
-/// nothing that `revisions` would count.
+/// nothing that `list` would count.
 pub trait Store: Send + Sync {
     /// The target's name in the recipe.
     fn name(&self) -> &str;
