@@ -22,7 +22,7 @@ use pipeline::layout::Layout;
 use pipeline::model::{Recipe, Secrets};
 use pipeline::plan::{BackendSteps, Plan, Resource};
 use pipeline::step_error::StepResult;
-use pipeline::targets::{Artifact, ImageMeta, Revision, Store};
+use pipeline::targets::{Artifact, ImageMeta, Listing, Revision, Store};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -101,8 +101,8 @@ impl Store for Nowhere {
     ) -> StepResult<Revision> {
         Ok(revision(meta.clone()))
     }
-    fn revisions(&self, _: &str, _: &str) -> StepResult<Vec<Revision>> {
-        Ok(Vec::new())
+    fn list(&self, _: &str, _: &str) -> StepResult<Listing> {
+        Ok(Listing::default())
     }
     fn delete(&self, _: &Revision) -> StepResult<()> {
         Ok(())
@@ -192,6 +192,7 @@ fn run_executor(recipe: &Recipe, scratch: &Utf8Path) -> (Duration, usize) {
                     },
                     reason: String::new(),
                     present: Vec::new(),
+                    warnings: Vec::new(),
                 },
             )
         })

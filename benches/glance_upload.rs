@@ -53,7 +53,7 @@ fn main() {
     };
     // Authenticate first: the timing is the upload alone, as curl's.
     store
-        .revisions(&meta.name, &meta.owner)
+        .list(&meta.name, &meta.owner)
         .expect("the cloud answers");
     let artifact = Artifact::file(file, sha256, size, serde_json::Value::Null);
     let start = Instant::now();

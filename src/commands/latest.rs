@@ -14,16 +14,17 @@ pub fn latest(args: &LatestArgs) -> Result<()> {
         let cell = &recipe.cells[c];
         let mut per_target = Vec::new();
         for store in &stores {
-            let newest = store
-                .revisions(&cell.image_name, &owner)
-                .map_err(|e| {
-                    Error::Failed(format!(
-                        "failed to list images on target `{}`: {e}",
-                        store.name()
-                    ))
-                })?
-                .into_iter()
-                .next();
+            let listing = store.list(&cell.image_name, &owner).map_err(|e| {
+                Error::Failed(format!(
+                    "failed to list images on target `{}`: {e}",
+                    store.name()
+                ))
+            })?;
+            for warning in &listing.warnings {
+                eprintln!("warning: {warning}");
+            }
+            // Damaged revisions are not images the target holds.
+            let newest = listing.revisions.into_iter().next();
             per_target.push((store.name().to_owned(), newest));
         }
         found.push((c, per_target));

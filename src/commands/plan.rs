@@ -1,4 +1,4 @@
-use super::status::{status, work_for};
+use super::status::{status, warnings, work_for};
 use super::{load, open_stores};
 use crate::cancel::CancelToken;
 use crate::cli::PlanArgs;
@@ -26,6 +26,9 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
             args.force,
             &CancelToken::new(),
         )?;
+        for line in warnings(&decisions) {
+            eprintln!("{line}");
+        }
         Some(decisions)
     } else {
         None

@@ -4,45 +4,63 @@ use crate::cli::PruneArgs;
 use crate::error::{Error, Result};
 use crate::executor::owner_of;
 use crate::layout::Layout;
-use crate::targets::prunable;
+use crate::targets::doomed;
 
+/// Delete, on every target, the revisions beyond its `keep` and every
+/// damaged one of ours. A failure (a listing, a delete) does not stop the
+/// others: each is reported at the end, and the exit code says so.
 pub fn prune(args: &PruneArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;
+    // A dry run records nothing, but refuses what a prune would.
+    crate::name_claim::claim(&Layout::from_env(), &recipe, !args.dry_run)?;
     // A dry run records nothing, but refuses what a prune would.
     crate::name_claim::claim(&Layout::from_env(), &recipe, !args.dry_run)?;
     let stores = open_stores(&recipe)?;
     let owner = owner_of(&recipe);
     let cancel = CancelToken::new();
     let mut count = 0;
+    let mut failures: Vec<String> = Vec::new();
     for &c in &cells {
         let cell = &recipe.cells[c];
         for (target, store) in recipe.targets.iter().zip(&stores) {
-            let revisions = store.revisions(&cell.image_name, &owner).map_err(|e| {
-                Error::Failed(format!(
-                    "failed to list images on target `{}`: {e}",
-                    target.name
-                ))
-            })?;
-            for revision in prunable(&revisions, target.keep as usize, None) {
-                cancel.check().map_err(|_| Error::Interrupted)?;
-                if args.dry_run {
-                    println!(
-                        "would delete {} {} (created {})",
-                        target.name, revision.id, revision.created_at
-                    );
-                } else {
-                    store.delete(revision).map_err(|e| {
-                        Error::Failed(format!(
-                            "failed to delete {} from `{}`: {e}",
-                            revision.id, target.name
-                        ))
-                    })?;
-                    println!(
-                        "deleted {} {} (created {})",
-                        target.name, revision.id, revision.created_at
-                    );
+            let listing = match store.list(&cell.image_name, &owner) {
+                Ok(listing) => listing,
+                Err(e) => {
+                    failures.push(format!(
+                        "{} {}: failed to list images: {e}",
+                        target.name, cell.image_name
+                    ));
+                    continue;
                 }
-                count += 1;
+            };
+            for warning in &listing.warnings {
+                eprintln!("warning: {warning}");
+            }
+            for doomed in doomed(&listing, target.keep as usize, None) {
+                cancel.check().map_err(|_| Error::Interrupted)?;
+                let revision = doomed.revision;
+                let about = match doomed.damaged {
+                    Some(problem) => format!(
+                        "{} {} (created {}; damaged: {problem})",
+                        target.name, revision.id, revision.created_at
+                    ),
+                    None => format!(
+                        "{} {} (created {})",
+                        target.name, revision.id, revision.created_at
+                    ),
+                };
+                if args.dry_run {
+                    println!("would delete {about}");
+                    count += 1;
+                    continue;
+                }
+                match store.delete(revision) {
+                    Ok(()) => {
+                        println!("deleted {about}");
+                        count += 1;
+                    }
+                    Err(e) => failures.push(format!("{} {}: {e}", target.name, revision.id)),
+                }
             }
         }
     }
@@ -51,9 +69,18 @@ pub fn prune(args: &PruneArgs) -> Result<()> {
     } else {
         "deleted"
     };
-    eprintln!(
+    let done = format!(
         "{verb} {count} revision{}",
         if count == 1 { "" } else { "s" }
     );
-    Ok(())
+    if failures.is_empty() {
+        eprintln!("{done}");
+        return Ok(());
+    }
+    Err(Error::Failed(format!(
+        "{done}; {} failure{}:\n  {}",
+        failures.len(),
+        if failures.len() == 1 { "" } else { "s" },
+        failures.join("\n  ")
+    )))
 }

@@ -1,4 +1,4 @@
-use super::status::{snapshot_cache, status, work_for};
+use super::status::{snapshot_cache, status, warnings, work_for};
 use super::{load, open_stores, result_table};
 use crate::backends::{self, Backend, WithBackend};
 use crate::cancel::CancelToken;
@@ -117,6 +117,9 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     let live = std::io::stderr().is_terminal() && std::env::var_os("PIPELINE_PLAIN").is_none();
     let mut reporter = Reporter::new(live, &run_dir.join("run.log"));
     reporter.line(&format!("run directory: {run_dir}"));
+    for line in warnings(&decisions) {
+        reporter.line(&line);
+    }
     for d in &decisions {
         let name = &recipe.cells[d.cell].image_name;
         reporter.line(&format!("{} {name}: {}", d.action.as_str(), d.reason));

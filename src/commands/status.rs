@@ -75,6 +75,19 @@ pub(crate) fn status(
     Ok((digests, decisions))
 }
 
+/// What listing the targets found wrong, as `warning: …` lines for the
+/// user, each once.
+pub(crate) fn warnings(decisions: &[Decision]) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for warning in decisions.iter().flat_map(|d| &d.warnings) {
+        let line = format!("warning: {warning}");
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    lines
+}
+
 /// What to plan for each decision: boot only to build; upload to the
 /// targets that lack the image; prune every target once the manifest is
 /// recorded (nothing at all for a cell that is up to date).

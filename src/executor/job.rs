@@ -9,7 +9,7 @@ use crate::bases::{self, FetchedBase};
 use crate::guest::UserData;
 use crate::layout::ensure_dir;
 use crate::step_error::{StepError, StepResult};
-use crate::targets::{Artifact, ImageMeta, Revision, prunable};
+use crate::targets::{Artifact, ImageMeta, Revision, doomed};
 use petgraph::graph::NodeIndex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -265,23 +265,64 @@ fn once<B: Backend>(
             let cell = &recipe.cells[*cell];
             let store = &ctx.stores[*target];
             let keep = recipe.targets[*target].keep as usize;
-            let revisions = store.revisions(&cell.image_name, &ctx.owner)?;
-            let doomed: Vec<Revision> = prunable(&revisions, keep, Some(&made.id))
-                .into_iter()
-                .cloned()
-                .collect();
+            let listing = store.list(&cell.image_name, &ctx.owner)?;
             let log_path = ctx
                 .cell_log_dir(cell)
                 .join(format!("prune-{}.log", store.name()));
-            for revision in &doomed {
-                ctx.cancel.check()?;
-                store.delete(revision)?;
-                append(
-                    &log_path,
-                    &format!("deleted {} (created {})", revision.id, revision.created_at),
-                );
+            for warning in &listing.warnings {
+                append(&log_path, &format!("warning: {warning}"));
             }
-            Ok(Done::Pruned(doomed))
+            // Every doomed revision that can go goes; the failures are
+            // reported together (a retry lists again and finishes the rest).
+            let mut deleted = Vec::new();
+            let mut failures: Vec<StepError> = Vec::new();
+            for doomed in doomed(&listing, keep, Some(&made.id)) {
+                ctx.cancel.check()?;
+                let revision = doomed.revision;
+                match store.delete(revision) {
+                    Ok(()) => {
+                        let line = match doomed.damaged {
+                            Some(problem) => {
+                                notify(format!("removed the damaged {} ({problem})", revision.id));
+                                format!(
+                                    "deleted {} (created {}; damaged: {problem})",
+                                    revision.id, revision.created_at
+                                )
+                            }
+                            None => {
+                                format!("deleted {} (created {})", revision.id, revision.created_at)
+                            }
+                        };
+                        append(&log_path, &line);
+                        deleted.push(revision.clone());
+                    }
+                    Err(e) => {
+                        append(
+                            &log_path,
+                            &format!("failed to delete {}: {}", revision.id, e.message),
+                        );
+                        failures.push(e.context(format_args!("{}", revision.id)));
+                    }
+                }
+            }
+            if failures.is_empty() {
+                return Ok(Done::Pruned(deleted));
+            }
+            let message = format!(
+                "{} of {} revisions could not be deleted:\n{}",
+                failures.len(),
+                failures.len() + deleted.len(),
+                failures
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            Err(if failures.iter().any(StepError::is_transient) {
+                StepError::transient(message)
+            } else {
+                StepError::permanent(message)
+            })
         }
         Job::Build { .. } | Job::Export { .. } | Job::Verify { .. } => Err(StepError::permanent(
             "a build machine is never started twice (a bug in pipeline)",

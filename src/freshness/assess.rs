@@ -27,6 +27,8 @@ enum Lacking {
     Nothing,
     Changed(Vec<String>),
     Stale(String),
+    /// Its newest revision is damaged: (its id, what is wrong).
+    Damaged(String, String),
 }
 
 pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
@@ -55,13 +57,22 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
 
         let mut present: Vec<(usize, Revision)> = Vec::new();
         let mut lacking: Vec<(usize, Lacking)> = Vec::new();
+        let mut warnings: Vec<String> = Vec::new();
         for (t, store) in input.stores.iter().enumerate() {
-            let newest = store
-                .revisions(&cell.image_name, input.owner)
-                .map_err(|e| format!("failed to list images on target `{}`: {e}", store.name()))?
-                .into_iter()
-                .next();
-            match newest {
+            let listing = store
+                .list(&cell.image_name, input.owner)
+                .map_err(|e| format!("failed to list images on target `{}`: {e}", store.name()))?;
+            warnings.extend(listing.warnings.iter().cloned());
+            // What the target last received is what it must hold: a damaged
+            // newest revision is repaired, even when an older one would do.
+            if let Some(damaged) = listing.damaged_newest() {
+                lacking.push((
+                    t,
+                    Lacking::Damaged(damaged.revision.id.clone(), damaged.problem.clone()),
+                ));
+                continue;
+            }
+            match listing.revisions.into_iter().next() {
                 None => lacking.push((t, Lacking::Nothing)),
                 Some(rev) if rev.meta.input_key.as_deref() != Some(key.key.as_str()) => {
                     let changed = if rev.meta.inputs.is_empty() {
@@ -119,6 +130,10 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
             (Action::Skip, format!("up to date ({})", ids.join(", ")))
         } else {
             let targets: Vec<usize> = lacking.iter().map(|(t, _)| *t).collect();
+            let damage = |t: usize, id: &str, problem: &str| {
+                let name = &recipe.targets[t].name;
+                format!("the newest image on {name}, {id}, is damaged ({problem})")
+            };
             let why: Vec<String> = lacking
                 .iter()
                 .map(|(t, l)| {
@@ -128,19 +143,28 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
                         Lacking::Changed(what) => {
                             format!("{} changed since the image on {name}", what.join(" and "))
                         }
+                        Lacking::Damaged(id, problem) => damage(*t, id, problem),
                         Lacking::Stale(_) => unreachable!("handled above"),
                     }
                 })
                 .collect();
             if input.snapshots.get(&key.key).is_some() {
+                let parts: Vec<String> = lacking
+                    .iter()
+                    .filter_map(|(t, l)| match l {
+                        Lacking::Damaged(id, problem) => Some(damage(*t, id, problem)),
+                        _ => None,
+                    })
+                    .chain([format!(
+                        "a snapshot of this build is cached from an earlier run; uploading to {}",
+                        target_names(&targets)
+                    )])
+                    .collect();
                 (
                     Action::Upload {
                         targets: targets.clone(),
                     },
-                    format!(
-                        "a snapshot of this build is cached from an earlier run; uploading to {}",
-                        target_names(&targets)
-                    ),
+                    parts.join("; "),
                 )
             } else {
                 (Action::Build { targets }, dedupe(why).join("; "))
@@ -152,6 +176,7 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
             action,
             reason,
             present,
+            warnings: dedupe(warnings),
         });
     }
     Ok(decisions)

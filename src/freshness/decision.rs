@@ -12,6 +12,10 @@ pub struct Decision {
     /// Targets already holding an image with this key: (target, revision).
     #[serde(skip)]
     pub present: Vec<(usize, Revision)>,
+    /// What listing the targets found wrong (unreadable metadata, damaged
+    /// revisions), for the user, without `warning: `.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

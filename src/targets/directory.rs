@@ -2,15 +2,23 @@
 //! `<root>/<image name>/<n>.qcow2` next to `<n>.json` (the [`Revision`],
 //! which embeds the [`ImageMeta`]).
 //!
-//! A revision counts only once its `.json` exists and parses, and the json is
-//! always published after the image, so an interrupted upload leaves nothing
-//! that [`Store::revisions`] would return. Uploads of one image name take an
-//! exclusive `flock` on `<root>/<image name>/.lock` while they choose a number
-//! and while they publish; the lock file also records the highest number
-//! handed out, so numbers are never reused even after the newest revision is
-//! deleted.
+//! A revision counts only once its `.json` exists and parses and its image
+//! has the size the json records. The json is always published after the
+//! image, and deleted after it, so neither an interrupted upload nor an
+//! interrupted delete leaves anything that counts; a json whose image is
+//! missing or of another size is a damaged revision, which
+//! [`Store::list`] reports and a prune removes. A `.json` that is not a
+//! regular file, or too big, or not a revision's metadata, is skipped with
+//! a warning and never touched. Uploads of one image name take an
+//! exclusive `flock` on `<root>/<image name>/.lock` while they choose a
+//! number and while they publish; the lock file also records the highest
+//! number handed out, so numbers are never reused even after the newest
+//! revision is deleted. Numbers are checked, never wrapped: when the
+//! highest is `u64::MAX`, an upload fails.
 
-use super::{Artifact, ImageMeta, Revision, Store, StoreNeed};
+use super::{
+    Artifact, Damaged, ImageMeta, Listing, Revision, Store, StoreNeed, human_size, size_against,
+};
 use crate::cancel::CancelToken;
 use crate::check::{Check, CheckStatus};
 use crate::digest::{CopyError, copy_hashing};
@@ -21,11 +29,15 @@ use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::time::{Duration, SystemTime};
 
 /// A temp file older than this cannot belong to an upload still running.
 const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
 const LOCK_FILE: &str = ".lock";
+/// A revision's `.json` is a few KiB; anything bigger is not one of ours,
+/// and is not read.
+const META_LIMIT: u64 = 256 * 1024;
 
 /// Revisions of images as files under `root`.
 #[derive(Debug, Clone)]
@@ -67,8 +79,17 @@ impl DirectoryStore {
     fn reserve(&self, dir: &Utf8Path) -> StepResult<(u64, TempFile)> {
         let mut lock = DirLock::acquire(dir)?;
         let entries = scan(dir)?;
-        let highest = entries.iter().map(|(_, e)| e.number()).max().unwrap_or(0);
-        let n = highest.max(lock.last_number()) + 1;
+        let highest = entries
+            .iter()
+            .map(|(_, e)| e.number())
+            .max()
+            .unwrap_or(0)
+            .max(lock.last_number());
+        let n = highest.checked_add(1).ok_or_else(|| {
+            StepError::permanent(format!(
+                "cannot number a new revision in {dir}: {highest} is in use, the highest number a revision can have; move the directory aside to start again at 1"
+            ))
+        })?;
         clean_up(dir, &entries);
         lock.record(n)?;
         let temp = TempFile::create(dir.join(format!(".{n}.qcow2.{}.tmp", uuid::Uuid::new_v4())))?;
@@ -147,34 +168,72 @@ impl Store for DirectoryStore {
         self.publish(&dir, n, temp, &meta)
     }
 
-    fn revisions(&self, name: &str, owner: &str) -> StepResult<Vec<Revision>> {
+    fn list(&self, name: &str, owner: &str) -> StepResult<Listing> {
         let dir = self.image_dir(name)?;
         let entries = match scan(&dir) {
             Ok(entries) => entries,
-            Err(_) if !dir.exists() => return Ok(Vec::new()),
+            Err(_) if !dir.exists() => return Ok(Listing::default()),
             Err(e) => return Err(e),
         };
-        let mut revisions: Vec<Revision> = entries
+        let mut numbers: Vec<u64> = entries
             .iter()
             .filter_map(|(_, entry)| match entry {
                 Entry::Meta(n) => Some(*n),
                 _ => None,
             })
-            .filter_map(|n| {
-                let text = fs::read_to_string(dir.join(format!("{n}.json"))).ok()?;
-                let rev: Revision = serde_json::from_str(&text).ok()?;
-                let counts = rev.meta.owner == owner
-                    && rev.meta.name == name
-                    && rev.number == Some(n)
-                    && rev.id == format!("{name}/{n}")
-                    && dir.join(format!("{n}.qcow2")).is_file();
-                counts.then_some(rev)
-            })
             .collect();
-        revisions.sort_by_key(|r| std::cmp::Reverse(r.number));
-        Ok(revisions)
+        numbers.sort_unstable_by(|a, b| b.cmp(a));
+        let mut listing = Listing::default();
+        for (file_name, entry) in &entries {
+            if let Entry::Unnumbered = entry {
+                listing.warnings.push(format!(
+                    "{}: its number is too large for a revision: skipped",
+                    dir.join(file_name)
+                ));
+            }
+        }
+        for n in numbers {
+            let json = dir.join(format!("{n}.json"));
+            let rev = match read_revision(&json) {
+                Ok(rev) => rev,
+                Err(problem) => {
+                    listing.warnings.push(format!("{json}: {problem}: skipped"));
+                    continue;
+                }
+            };
+            if rev.meta.owner != owner {
+                continue;
+            }
+            let id = format!("{name}/{n}");
+            if rev.meta.name != name || rev.number != Some(n) || rev.id != id {
+                listing.warnings.push(format!(
+                    "{json}: it describes {:?} (image {:?}, number {}), not {id}: skipped",
+                    rev.id,
+                    rev.meta.name,
+                    rev.number.map_or("none".to_owned(), |n| n.to_string())
+                ));
+                continue;
+            }
+            match check_image(&dir, n, rev.meta.size) {
+                Ok(()) => listing.revisions.push(rev),
+                Err(problem) => {
+                    listing.warnings.push(format!(
+                        "{json}: damaged ({problem}): not counted; prune removes it"
+                    ));
+                    listing.damaged.push(Damaged {
+                        revision: rev,
+                        problem,
+                    });
+                }
+            }
+        }
+        Ok(listing)
     }
 
+    /// The image first, then its manifest, then the json, which says whose
+    /// it is: a delete cut short leaves a json without an image (damaged,
+    /// ours, removed by the next prune), never an image that still counts
+    /// or one without an owner.
     fn delete(&self, revision: &Revision) -> StepResult<()> {
         let Some((name, n)) = parse_id(&revision.id) else {
             return Err(StepError::permanent(format!(
@@ -189,9 +248,27 @@ impl Store for DirectoryStore {
             )));
         }
         let dir = self.root.join(name);
-        remove_if_exists(&dir.join(format!("{n}.json")))?;
+        let json = dir.join(format!("{n}.json"));
+        // What is on disk now must still be this owner's.
+        match read_revision(&json) {
+            Ok(on_disk) if on_disk.meta.owner == revision.meta.owner => {}
+            Ok(on_disk) => {
+                return Err(StepError::permanent(format!(
+                    "refusing to delete {:?} from {}: {json} says its owner is `{}`, not `{}`",
+                    revision.id, self.root, on_disk.meta.owner, revision.meta.owner
+                )));
+            }
+            Err(_) if json.symlink_metadata().is_err() => {}
+            Err(problem) => {
+                return Err(StepError::permanent(format!(
+                    "refusing to delete {:?} from {}: {json}: {problem}",
+                    revision.id, self.root
+                )));
+            }
+        }
         remove_if_exists(&dir.join(format!("{n}.qcow2")))?;
         remove_if_exists(&dir.join(format!("{n}.manifest.json")))?;
+        remove_if_exists(&json)?;
         match sync_dir(&dir) {
             Err(_) if !dir.exists() => Ok(()),
             other => other,
@@ -314,6 +391,9 @@ enum Entry {
     Meta(u64),
     /// `.<n>.qcow2.<uuid>.tmp` or `.<n>.json.<uuid>.tmp`
     Temp(u64),
+    /// `<digits>.json` whose number does not fit in a `u64`: no revision,
+    /// but worth a warning.
+    Unnumbered,
 }
 
 impl Entry {
@@ -324,8 +404,14 @@ impl Entry {
             let n = parse_number(n)?;
             (rest.starts_with("qcow2.") || rest.starts_with("json.")).then_some(Self::Temp(n))
         } else {
-            let (n, ext) = file_name.split_once('.')?;
-            let n = parse_number(n)?;
+            let (digits, ext) = file_name.split_once('.')?;
+            let Some(n) = parse_number(digits) else {
+                let too_large = ext == "json"
+                    && !digits.starts_with('0')
+                    && !digits.is_empty()
+                    && digits.bytes().all(|b| b.is_ascii_digit());
+                return too_large.then_some(Self::Unnumbered);
+            };
             match ext {
                 "qcow2" => Some(Self::Image(n)),
                 "json" => Some(Self::Meta(n)),
@@ -337,6 +423,7 @@ impl Entry {
     fn number(self) -> u64 {
         match self {
             Self::Image(n) | Self::Meta(n) | Self::Temp(n) => n,
+            Self::Unnumbered => 0,
         }
     }
 }
@@ -397,11 +484,105 @@ fn clean_up(dir: &Utf8Path, entries: &[(String, Entry)]) {
                     now.duration_since(modified)
                         .is_ok_and(|age| age > STALE_AFTER)
                 }),
-            Entry::Meta(_) => false,
+            Entry::Meta(_) | Entry::Unnumbered => false,
         };
         if remove {
             let _ = fs::remove_file(&path);
         }
+    }
+}
+
+/// A revision's `.json`, read without ever blocking: anything but a regular
+/// file (a FIFO, a directory, a device, a symlink to one) is refused before
+/// it is opened, the file is opened non-blocking and checked again, and at
+/// most [`META_LIMIT`] bytes are read. The error says what is wrong, to
+/// follow the path in a warning.
+fn read_revision(path: &Utf8Path) -> Result<Revision, String> {
+    let text = read_small_file(path, META_LIMIT)?;
+    serde_json::from_str(&text).map_err(|e| format!("not a revision's metadata ({e})"))
+}
+
+fn read_small_file(path: &Utf8Path, limit: u64) -> Result<String, String> {
+    let unreadable = |e: io::Error| format!("cannot be read ({e})");
+    let link = path.symlink_metadata().map_err(unreadable)?;
+    let meta = if link.file_type().is_symlink() {
+        path.metadata()
+            .map_err(|e| format!("a symbolic link to nothing readable ({e})"))?
+    } else {
+        link.clone()
+    };
+    let not_regular = |m: &fs::Metadata| {
+        let what = file_kind(m.file_type());
+        if link.file_type().is_symlink() {
+            format!("not a regular file (a symbolic link to {what})")
+        } else {
+            format!("not a regular file ({what})")
+        }
+    };
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    let too_big = |len: u64| {
+        format!(
+            "too big for a revision's metadata ({}; at most {})",
+            human_size(len),
+            human_size(limit)
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_big(meta.len()));
+    }
+    // Replaced by something else since? O_NONBLOCK keeps a FIFO from
+    // blocking the open; the file type is checked again on what opened.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .open(path)
+        .map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|_| "not a revision's metadata (not UTF-8)".to_owned())
+}
+
+/// "a directory", "a FIFO", …: what a file that is not a regular file is.
+fn file_kind(t: fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "something else"
+    }
+}
+
+/// Whether `<n>.qcow2` is a file of `size` bytes; what is wrong if not.
+fn check_image(dir: &Utf8Path, n: u64, size: u64) -> Result<(), String> {
+    let file_name = format!("{n}.qcow2");
+    match dir.join(&file_name).metadata() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!("{file_name} is missing")),
+        Err(e) => Err(format!("{file_name} cannot be read: {e}")),
+        Ok(m) if !m.is_file() => Err(format!("{file_name} is {}", file_kind(m.file_type()))),
+        Ok(m) if m.len() != size => Err(format!("{file_name} has {}", size_against(m.len(), size))),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -536,7 +717,19 @@ mod tests {
         }
 
         fn revisions(&self) -> Vec<Revision> {
-            self.store.revisions(NAME, OWNER).unwrap()
+            self.listing().revisions
+        }
+
+        fn listing(&self) -> Listing {
+            self.store.list(NAME, OWNER).unwrap()
+        }
+
+        fn write_json(&self, n: u64, rev: &Revision) {
+            fs::write(
+                self.dir().join(format!("{n}.json")),
+                serde_json::to_string_pretty(rev).unwrap(),
+            )
+            .unwrap();
         }
     }
 
@@ -552,6 +745,14 @@ mod tests {
 
     fn ids(revs: &[Revision]) -> Vec<String> {
         revs.iter().map(|r| r.id.clone()).collect()
+    }
+
+    fn ids_of_damaged(listing: &Listing) -> Vec<String> {
+        listing
+            .damaged
+            .iter()
+            .map(|d| d.revision.id.clone())
+            .collect()
     }
 
     fn hand_written(meta: &ImageMeta, n: u64) -> Revision {
@@ -636,29 +837,233 @@ mod tests {
             ..meta.clone()
         };
         let dir = f.dir();
-        fs::write(
-            dir.join("2.json"),
-            serde_json::to_string_pretty(&hand_written(&theirs, 2)).unwrap(),
-        )
-        .unwrap();
-        fs::write(dir.join("2.qcow2"), b"x").unwrap();
-        // Ours, but its image is missing.
-        fs::write(
-            dir.join("3.json"),
-            serde_json::to_string_pretty(&hand_written(&meta, 3)).unwrap(),
-        )
-        .unwrap();
-        // Garbage json is skipped silently.
+        f.write_json(2, &hand_written(&theirs, 2));
+        fs::write(dir.join("2.qcow2"), [7; 10]).unwrap();
+        // Ours, but its image is missing: damaged.
+        f.write_json(3, &hand_written(&meta, 3));
+        // Garbage json is skipped, with a warning naming it.
         fs::write(dir.join("4.json"), "{not json").unwrap();
         fs::write(dir.join("4.qcow2"), b"x").unwrap();
 
-        assert_eq!(f.revisions(), [ours]);
+        let listing = f.listing();
+        assert_eq!(listing.revisions, [ours]);
+        assert_eq!(ids_of_damaged(&listing), [format!("{NAME}/3")]);
+        assert_eq!(listing.damaged[0].problem, "3.qcow2 is missing");
         assert_eq!(
-            ids(&f.store.revisions(NAME, "someone-else").unwrap()),
-            [format!("{NAME}/2")]
+            listing.warnings,
+            [
+                format!(
+                    "{dir}/4.json: not a revision's metadata (key must be a string at line 1 column 2): skipped"
+                ),
+                format!(
+                    "{dir}/3.json: damaged (3.qcow2 is missing): not counted; prune removes it"
+                ),
+            ]
         );
+        let theirs = f.store.list(NAME, "someone-else").unwrap();
+        assert_eq!(ids(&theirs.revisions), [format!("{NAME}/2")]);
+        assert!(theirs.damaged.is_empty());
         // Their numbers still count: the next upload does not reuse them.
         assert_eq!(f.upload(&file, &meta).unwrap().number, Some(5));
+    }
+
+    #[test]
+    fn an_image_of_another_size_is_damaged_and_prune_removes_it() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 3000);
+        for _ in 0..4 {
+            f.upload(&file, &meta).unwrap();
+        }
+        let dir = f.dir();
+        fs::write(dir.join("4.qcow2"), b"").unwrap();
+        fs::write(dir.join("3.qcow2"), [0; 4000]).unwrap();
+        fs::remove_file(dir.join("2.qcow2")).unwrap();
+        fs::create_dir(dir.join("2.qcow2")).unwrap();
+
+        let listing = f.listing();
+        assert_eq!(ids(&listing.revisions), [format!("{NAME}/1")]);
+        let problems: Vec<&str> = listing.damaged.iter().map(|d| d.problem.as_str()).collect();
+        assert_eq!(
+            problems,
+            [
+                "4.qcow2 has 0 bytes of 2.9 KiB",
+                "3.qcow2 has 3.9 KiB, more than 2.9 KiB",
+                "2.qcow2 is a directory",
+            ]
+        );
+        assert_eq!(
+            listing.damaged_newest().map(|d| d.revision.id.as_str()),
+            Some(format!("{NAME}/4").as_str())
+        );
+        assert_eq!(listing.warnings.len(), 3);
+        assert_eq!(
+            listing.warnings[0],
+            format!(
+                "{dir}/4.json: damaged (4.qcow2 has 0 bytes of 2.9 KiB): not counted; prune removes it"
+            )
+        );
+
+        // A prune removes the damaged ones (whatever keep says) and reports
+        // the one it cannot remove; the others go.
+        let doomed = crate::targets::doomed(&listing, 2, None);
+        let failed: Vec<String> = doomed
+            .iter()
+            .filter_map(|d| f.store.delete(d.revision).err())
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(
+            failed[0].starts_with(&format!("failed to remove {dir}/2.qcow2: ")),
+            "{failed:?}"
+        );
+        assert_eq!(f.files(), ["1.json", "1.qcow2", "2.json", "2.qcow2"]);
+        // Once it can be, the next prune finishes it.
+        fs::remove_dir(dir.join("2.qcow2")).unwrap();
+        let listing = f.listing();
+        assert_eq!(listing.damaged[0].problem, "2.qcow2 is missing");
+        f.store.delete(&listing.damaged[0].revision).unwrap();
+        assert_eq!(f.files(), ["1.json", "1.qcow2"]);
+        assert_eq!(f.listing().warnings, Vec::<String>::new());
+    }
+
+    #[test]
+    fn metadata_that_is_not_a_regular_file_is_skipped_at_once() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        f.upload(&file, &meta).unwrap();
+        let dir = f.dir();
+        let fifo = dir.join("2.json");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            fifo.as_std_path(),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        fs::create_dir(dir.join("3.json")).unwrap();
+        std::os::unix::fs::symlink(&fifo, dir.join("4.json")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", dir.join("5.json")).unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("6.json")).unwrap();
+        fs::write(dir.join("7.json"), vec![b' '; 1 << 20]).unwrap();
+        fs::write(dir.join("8.json"), [0xff, 0xfe]).unwrap();
+        // Named like a revision, but no u64 holds the number.
+        fs::write(dir.join("18446744073709551616.json"), "{}").unwrap();
+        // Real metadata behind a symlink is read.
+        fs::rename(dir.join("1.json"), dir.join("one")).unwrap();
+        std::os::unix::fs::symlink(dir.join("one"), dir.join("1.json")).unwrap();
+
+        let store = f.store.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(store.list(NAME, OWNER)));
+        let listing = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("listing blocked")
+            .unwrap();
+        assert_eq!(ids(&listing.revisions), [format!("{NAME}/1")]);
+        let warnings: Vec<String> = listing
+            .warnings
+            .iter()
+            .map(|w| w.replace(dir.as_str(), "DIR"))
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                "DIR/18446744073709551616.json: its number is too large for a revision: skipped",
+                "DIR/8.json: not a revision's metadata (not UTF-8): skipped",
+                "DIR/7.json: too big for a revision's metadata (1.0 MiB; at most 256.0 KiB): skipped",
+                "DIR/6.json: a symbolic link to nothing readable (No such file or directory (os error 2)): skipped",
+                "DIR/5.json: not a regular file (a symbolic link to a character device): skipped",
+                "DIR/4.json: not a regular file (a symbolic link to a FIFO): skipped",
+                "DIR/3.json: not a regular file (a directory): skipped",
+                "DIR/2.json: not a regular file (a FIFO): skipped",
+            ]
+        );
+        // Nothing of it is touched, and it does not stop an upload.
+        assert_eq!(f.upload(&file, &meta).unwrap().number, Some(9));
+        assert!(dir.join("3.json").is_dir());
+        assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
+    }
+
+    #[test]
+    fn numbers_near_the_limit_fail_the_upload_instead_of_wrapping() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        f.upload(&file, &meta).unwrap();
+        let theirs = ImageMeta {
+            owner: "someone-else".into(),
+            ..meta.clone()
+        };
+        let max = u64::MAX;
+        f.write_json(max - 1, &hand_written(&theirs, max - 1));
+        assert_eq!(f.upload(&file, &meta).unwrap().number, Some(max));
+        assert_eq!(
+            ids(&f.revisions()),
+            [format!("{NAME}/{max}"), format!("{NAME}/1")]
+        );
+        let err = f.upload(&file, &meta).unwrap_err();
+        assert_eq!(err.kind, StepErrorKind::Permanent);
+        assert_eq!(
+            err.message,
+            format!(
+                "cannot number a new revision in {}: {max} is in use, the highest number a revision can have; move the directory aside to start again at 1",
+                f.dir()
+            )
+        );
+        // The lock file remembers it, even once every file is gone.
+        for n in [1, max - 1, max] {
+            for ext in ["json", "qcow2"] {
+                let _ = fs::remove_file(f.dir().join(format!("{n}.{ext}")));
+            }
+        }
+        assert!(f.upload(&file, &meta).is_err());
+        assert_eq!(f.files(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_delete_cut_short_leaves_a_damaged_revision_that_the_next_delete_finishes() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        let rev = f.upload(&file, &meta).unwrap();
+        let dir = f.dir();
+        // A manifest that cannot be removed stops the delete after the image.
+        fs::create_dir_all(dir.join("1.manifest.json/x")).unwrap();
+        let err = f.store.delete(&rev).unwrap_err();
+        assert!(
+            err.message
+                .starts_with(&format!("failed to remove {dir}/1.manifest.json: ")),
+            "{}",
+            err.message
+        );
+        assert_eq!(f.files(), ["1.json", "1.manifest.json"]);
+        let listing = f.listing();
+        assert!(listing.revisions.is_empty());
+        assert_eq!(ids_of_damaged(&listing), [format!("{NAME}/1")]);
+        fs::remove_dir_all(dir.join("1.manifest.json")).unwrap();
+        f.store.delete(&listing.damaged[0].revision).unwrap();
+        assert_eq!(f.files(), Vec::<String>::new());
+        f.store.delete(&rev).unwrap();
+    }
+
+    #[test]
+    fn delete_refuses_metadata_that_changed_owner() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        let rev = f.upload(&file, &meta).unwrap();
+        let theirs = ImageMeta {
+            owner: "someone-else".into(),
+            ..meta.clone()
+        };
+        f.write_json(1, &hand_written(&theirs, 1));
+        let err = f.store.delete(&rev).unwrap_err();
+        assert!(
+            err.message.contains("says its owner is `someone-else`"),
+            "{}",
+            err.message
+        );
+        fs::write(f.dir().join("1.json"), "{").unwrap();
+        assert!(f.store.delete(&rev).is_err());
+        assert_eq!(f.files(), ["1.json", "1.qcow2"]);
     }
 
     #[test]
@@ -802,7 +1207,7 @@ mod tests {
             ..meta.clone()
         };
         assert!(f.upload(&file, &dotted).is_err());
-        assert!(f.store.revisions("a/b", OWNER).is_err());
+        assert!(f.store.list("a/b", OWNER).is_err());
         assert_eq!(f.revisions(), [rev]);
     }
 

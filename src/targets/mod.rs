@@ -4,6 +4,7 @@
 mod artifact;
 mod directory;
 mod image_meta;
+mod listing;
 mod open;
 pub mod openstack;
 mod store;
@@ -11,6 +12,7 @@ mod store;
 pub use artifact::{Artifact, ArtifactSource, GlanceLocation, StreamSource};
 pub use directory::DirectoryStore;
 pub use image_meta::{ImageMeta, Revision};
+pub use listing::{Damaged, Listing, human_size, newer, size_against};
 pub use open::open;
 pub use openstack::OpenstackStore;
-pub use store::{Store, StoreNeed, prunable};
+pub use store::{Doomed, Store, StoreNeed, doomed, prunable};

@@ -1,11 +1,11 @@
-use super::{Artifact, ImageMeta, Revision};
+use super::{Artifact, ImageMeta, Listing, Revision};
 use crate::cancel::CancelToken;
 use crate::check::Check;
 use crate::step_error::StepResult;
 
 /// A place that keeps revisions of images: a local directory or a Glance.
 /// Implementations must be atomic: a failed or interrupted upload leaves
-/// nothing that `revisions` would count.
+/// nothing that `list` would count.
 pub trait Store: Send + Sync {
     /// The target's name in the recipe.
     fn name(&self) -> &str;
@@ -40,10 +40,15 @@ pub trait Store: Send + Sync {
     /// nothing else.
     fn init(&self, need: &StoreNeed) -> Vec<Check>;
 
-    /// Complete revisions of `name` owned by `owner`, newest first.
-    fn revisions(&self, name: &str, owner: &str) -> StepResult<Vec<Revision>>;
+    /// What the target holds of `name` for `owner`: the complete revisions
+    /// (newest first), the damaged ones, and warnings about what could not
+    /// be read. Never blocks on what it finds (a FIFO where a file should
+    /// be); fails only when the target cannot be listed at all.
+    fn list(&self, name: &str, owner: &str) -> StepResult<Listing>;
 
-    /// Delete one revision (one that `revisions` returned).
+    /// Delete one revision (complete or damaged, as `list` returned it).
+    /// Idempotent and resumable: a delete cut short leaves nothing that
+    /// counts as a complete revision, and deleting again finishes it.
     fn delete(&self, revision: &Revision) -> StepResult<()>;
 
     /// Keep the build's provenance manifest with a revision this run made
@@ -71,9 +76,38 @@ impl StoreNeed {
     }
 }
 
-/// Which revisions a prune removes: everything after the `keep` newest, but
-/// never `protect` (the revision this run just made). `revisions` is newest
-/// first, as [`Store::revisions`] returns it.
+/// A revision a prune removes, and whether it goes because it is damaged
+/// (what is wrong with it) or because it is beyond `keep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Doomed<'l> {
+    pub revision: &'l Revision,
+    pub damaged: Option<&'l str>,
+}
+
+/// What a prune removes from a listing: the complete revisions after the
+/// `keep` newest ([`prunable`]), then every damaged one (it never counts
+/// towards `keep`); never `protect` (the revision this run just made).
+pub fn doomed<'l>(listing: &'l Listing, keep: usize, protect: Option<&str>) -> Vec<Doomed<'l>> {
+    let old = prunable(&listing.revisions, keep, protect)
+        .into_iter()
+        .map(|revision| Doomed {
+            revision,
+            damaged: None,
+        });
+    let damaged = listing
+        .damaged
+        .iter()
+        .filter(|d| Some(d.revision.id.as_str()) != protect)
+        .map(|d| Doomed {
+            revision: &d.revision,
+            damaged: Some(d.problem.as_str()),
+        });
+    old.chain(damaged).collect()
+}
+
+/// Which complete revisions a prune removes: everything after the `keep`
+/// newest, but never `protect` (the revision this run just made).
+/// `revisions` is newest first, as [`Listing::revisions`] is.
 pub fn prunable<'r>(
     revisions: &'r [Revision],
     keep: usize,
@@ -89,6 +123,8 @@ pub fn prunable<'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::targets::Damaged;
 
     fn rev(id: &str) -> Revision {
         Revision {
@@ -120,5 +156,29 @@ mod tests {
         assert_eq!(ids(prunable(&revs, 5, None)), Vec::<String>::new());
         // A protected revision outside the newest `keep` survives too.
         assert_eq!(ids(prunable(&revs, 2, Some("1"))), ["3", "2"]);
+    }
+
+    #[test]
+    fn damaged_revisions_are_doomed_whatever_keep_says_but_never_the_protected_one() {
+        let listing = Listing {
+            revisions: ["5", "3", "2"].into_iter().map(rev).collect(),
+            damaged: ["4", "1"]
+                .into_iter()
+                .map(|id| Damaged {
+                    revision: rev(id),
+                    problem: format!("{id} is short"),
+                })
+                .collect(),
+            warnings: Vec::new(),
+        };
+        let shown = |v: Vec<Doomed>| {
+            v.iter()
+                .map(|d| format!("{}{}", d.revision.id, d.damaged.map_or("", |_| "!")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shown(doomed(&listing, 2, None)), ["2", "4!", "1!"]);
+        assert_eq!(shown(doomed(&listing, 5, Some("4"))), ["1!"]);
+        assert_eq!(doomed(&listing, 2, None)[1].damaged, Some("4 is short"));
+        assert!(doomed(&Listing::default(), 2, None).is_empty());
     }
 }

@@ -10,5 +10,6 @@ mod nova;
 mod openstack;
 mod plan;
 mod schedule;
+mod store;
 mod support;
 mod validate;

@@ -12,7 +12,7 @@ use pipeline::model::Visibility;
 use pipeline::openstack::{CloudConfig, ConfigEnv};
 use pipeline::targets::Artifact;
 use pipeline::targets::OpenstackStore;
-use pipeline::targets::{ImageMeta, Revision, Store};
+use pipeline::targets::{ImageMeta, Listing, Revision, Store};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
 use std::io::{BufRead, BufReader};
@@ -538,7 +538,7 @@ fn the_store_against_a_real_cloud() {
     for (c, rev) in &made {
         let store = [&a, &b][*c];
         assert_eq!(
-            store.revisions(&rev.meta.name, API_OWNER).unwrap(),
+            store.list(&rev.meta.name, API_OWNER).unwrap().revisions,
             std::slice::from_ref(rev)
         );
     }
@@ -558,12 +558,12 @@ fn the_store_against_a_real_cloud() {
         );
         std::thread::sleep(Duration::from_millis(1100));
     }
-    let listed = a.revisions(name, API_OWNER).unwrap();
+    let listed = a.list(name, API_OWNER).unwrap().revisions;
     revs.reverse();
     assert_eq!(listed, revs);
     assert_eq!(listed[0].meta, api_meta(name, &files[2]));
-    assert!(a.revisions(name, "pipeline:other").unwrap().is_empty());
-    assert!(b.revisions(name, API_OWNER).unwrap().is_empty());
+    assert!(a.list(name, "pipeline:other").unwrap().revisions.is_empty());
+    assert!(b.list(name, API_OWNER).unwrap().revisions.is_empty());
 
     // The manifest: whole when small, a compact subset when too long.
     let image_url = |id: &str| format!("{}/v2/images/{id}", rig.glance_url("a"));
@@ -581,7 +581,7 @@ fn the_store_against_a_real_cloud() {
     assert_eq!(stored["image_name"], name);
     assert_eq!(stored["pipeline_truncated"]["omitted"], json!(["timings"]));
     // Listing still works with the manifests on.
-    assert_eq!(a.revisions(name, API_OWNER).unwrap().len(), 3);
+    assert_eq!(a.list(name, API_OWNER).unwrap().revisions.len(), 3);
 
     // Delete: re-read first, refuse what is not ours, gone is fine.
     let foreign = rig.create_image(
@@ -615,7 +615,52 @@ fn the_store_against_a_real_cloud() {
     );
     a.delete(&listed[2]).unwrap();
     a.delete(&listed[2]).unwrap();
-    assert_eq!(a.revisions(name, API_OWNER).unwrap(), listed[..2]);
+    assert_eq!(a.list(name, API_OWNER).unwrap().revisions, listed[..2]);
+
+    // An image of ours still queued (an upload that may be running) is not
+    // counted nor mentioned; a deactivated one is not counted and is named
+    // in a warning, and left alone.
+    let (status, queued) = rig.api(
+        "POST",
+        &format!("{}/v2/images", rig.glance_url("a")),
+        &ci,
+        Some(
+            json!({"name": name, "disk_format": "qcow2", "container_format": "bare",
+                    "pipeline_owner": API_OWNER}),
+        ),
+    );
+    assert_eq!(status, 201, "{queued}");
+    let action = |id: &str, what: &str| {
+        let url = format!("{}/actions/{what}", image_url(id));
+        let (status, body) = rig.api("POST", &url, &admin, None);
+        assert_eq!(status, 204, "{what}: {body}");
+    };
+    action(&listed[1].id, "deactivate");
+    let listing = a.list(name, API_OWNER).unwrap();
+    assert_eq!(listing.revisions, listed[..1]);
+    assert!(listing.damaged.is_empty());
+    assert_eq!(
+        listing.warnings,
+        [format!(
+            "target `t-cloud-a`: image {} on cloud `cloud-a`: deactivated (by an administrator): not counted, left alone",
+            listed[1].id
+        )]
+    );
+    action(&listed[1].id, "reactivate");
+    let (status, _) = rig.api(
+        "DELETE",
+        &image_url(queued["id"].as_str().unwrap()),
+        &ci,
+        None,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(
+        a.list(name, API_OWNER).unwrap(),
+        Listing {
+            revisions: listed[..2].to_vec(),
+            ..Listing::default()
+        }
+    );
     assert_eq!(
         rig.api("GET", &image_url(&foreign), &ci, None).1["status"],
         "active"
@@ -669,7 +714,7 @@ fn the_store_against_a_real_cloud() {
     }
 
     // A region without Glance: which one was looked for, and what exists.
-    let err = open("cloud-c").revisions("x", API_OWNER).unwrap_err();
+    let err = open("cloud-c").list("x", API_OWNER).unwrap_err();
     assert!(!err.is_transient());
     assert!(
         err.message.starts_with(

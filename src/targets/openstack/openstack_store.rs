@@ -4,7 +4,11 @@
 //! - A revision is an `active` image whose name is the cell's image name and
 //!   whose `pipeline_owner` property is the recipe's owner mark, in the
 //!   token's project; its id is the image UUID. See [`GlanceImage`] for the
-//!   properties.
+//!   properties. An `active` image of ours without data (no size, or 0) is
+//!   damaged: not counted, and pruned. A `killed` image, or one stuck in
+//!   `queued`/`saving`, is not counted and is named in a warning (the next
+//!   upload deletes it); a `deactivated` one, an administrator's doing, is
+//!   not counted, named in a warning, and left alone.
 //! - An upload creates the image (`queued`), streams the file with
 //!   Content-Length (`saving`), waits for `active` and compares Glance's
 //!   size and `os_hash_value` (or, on a Glance older than multihash, its
@@ -27,7 +31,7 @@ use crate::openstack::{
     CloudConfig, ConfigEnv, Glance, GlanceImage, HashingReader, Service, Session, encode,
 };
 use crate::step_error::{StepError, StepResult};
-use crate::targets::{Artifact, ImageMeta, Revision, Store, StoreNeed};
+use crate::targets::{Artifact, Damaged, ImageMeta, Listing, Revision, Store, StoreNeed};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
@@ -182,7 +186,7 @@ impl OpenstackStore {
 
     /// Every image named `name` with our `pipeline_owner` in the token's
     /// project, whatever its status.
-    fn list(&self, name: &str, owner: &str, active_only: bool) -> StepResult<Vec<GlanceImage>> {
+    fn images(&self, name: &str, owner: &str, active_only: bool) -> StepResult<Vec<GlanceImage>> {
         let what = format!("list images `{name}` on cloud `{}`", self.cloud());
         let token = self.session.token()?;
         let mut query = format!(
@@ -205,18 +209,12 @@ impl OpenstackStore {
 
     /// Best effort: delete our leftovers of crashed uploads of `name`.
     fn sweep(&self, name: &str, owner: &str) {
-        let Ok(images) = self.list(name, owner, false) else {
+        let Ok(images) = self.images(name, owner, false) else {
             return;
         };
         let now = jiff::Timestamp::now();
         for image in images {
-            let stale = image
-                .updated_at
-                .parse::<jiff::Timestamp>()
-                .is_ok_and(|t| now.duration_since(t).as_secs() > STALE_AFTER.as_secs() as i64);
-            let dead = image.status == "killed"
-                || (matches!(image.status.as_str(), "queued" | "saving") && stale);
-            if dead {
+            if leftover(&image, now) {
                 let _ = self.glance().delete(&image.id);
             }
         }
@@ -349,18 +347,14 @@ impl Store for OpenstackStore {
         result
     }
 
-    fn revisions(&self, name: &str, owner: &str) -> StepResult<Vec<Revision>> {
-        let mut images: Vec<GlanceImage> = self
-            .list(name, owner, true)?
-            .into_iter()
-            .filter(|i| i.status == "active")
-            .collect();
-        // Newest first; equal times by id, so the order is stable.
-        images.sort_by(|a, b| {
-            let t = |i: &GlanceImage| i.created_at.parse::<jiff::Timestamp>().ok();
-            t(b).cmp(&t(a)).then_with(|| b.id.cmp(&a.id))
-        });
-        Ok(images.iter().map(GlanceImage::revision).collect())
+    fn list(&self, name: &str, owner: &str) -> StepResult<Listing> {
+        let images = self.images(name, owner, false)?;
+        Ok(listing(
+            images,
+            &self.name,
+            self.cloud(),
+            jiff::Timestamp::now(),
+        ))
     }
 
     fn delete(&self, revision: &Revision) -> StepResult<()> {
@@ -515,6 +509,64 @@ impl Store for OpenstackStore {
     }
 }
 
+/// A leftover of a crashed upload: `killed`, or `queued`/`saving` for more
+/// than [`STALE_AFTER`]. The next upload deletes it.
+fn leftover(image: &GlanceImage, now: jiff::Timestamp) -> bool {
+    let stale = image
+        .updated_at
+        .parse::<jiff::Timestamp>()
+        .is_ok_and(|t| now.duration_since(t).as_secs() > STALE_AFTER.as_secs() as i64);
+    image.status == "killed" || (matches!(image.status.as_str(), "queued" | "saving") && stale)
+}
+
+/// Our images of one name, whatever their status, as a listing: `active`
+/// ones with data are revisions (newest first), `active` ones without are
+/// damaged, leftovers and `deactivated` ones are warnings; uploads in
+/// progress and images being deleted are not mentioned.
+fn listing(images: Vec<GlanceImage>, target: &str, cloud: &str, now: jiff::Timestamp) -> Listing {
+    let mut images = images;
+    // Newest first; equal times by id, so the order is stable.
+    images.sort_by(|a, b| {
+        let t = |i: &GlanceImage| i.created_at.parse::<jiff::Timestamp>().ok();
+        t(b).cmp(&t(a)).then_with(|| b.id.cmp(&a.id))
+    });
+    let mut listing = Listing::default();
+    let image = |i: &GlanceImage| format!("target `{target}`: image {} on cloud `{cloud}`", i.id);
+    for i in &images {
+        match i.status.as_str() {
+            "active" if i.size.is_some_and(|s| s > 0) => listing.revisions.push(i.revision()),
+            "active" => {
+                let problem = match i.size {
+                    None => "no data in glance",
+                    Some(_) => "0 bytes in glance",
+                }
+                .to_owned();
+                listing.warnings.push(format!(
+                    "{}: damaged ({problem}): not counted; prune removes it",
+                    image(i)
+                ));
+                listing.damaged.push(Damaged {
+                    revision: i.revision(),
+                    problem,
+                });
+            }
+            "deactivated" => listing.warnings.push(format!(
+                "{}: deactivated (by an administrator): not counted, left alone",
+                image(i)
+            )),
+            _ if leftover(i, now) => listing.warnings.push(format!(
+                "{}: a failed upload (`{}` since {}): not counted; the next upload deletes it",
+                image(i),
+                i.status,
+                i.updated_at
+            )),
+            // Uploads in progress, images being deleted.
+            _ => {}
+        }
+    }
+    listing
+}
+
 /// The manifest as one property value: compact JSON, or, when that is
 /// longer than [`MANIFEST_LIMIT`], a compact subset: the top-level entries
 /// that fit (smallest first), plus `pipeline_truncated` with the full
@@ -582,6 +634,57 @@ mod tests {
     fn the_store_is_shared_by_threads() {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<OpenstackStore>();
+    }
+
+    fn image(id: &str, status: &str, size: Option<u64>, at: &str) -> GlanceImage {
+        GlanceImage::from_json(json!({
+            "id": id, "name": "n", "status": status, "size": size,
+            "created_at": at, "updated_at": at, "pipeline_owner": "pipeline:r",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_active_images_with_data_count_and_the_rest_is_reported() {
+        let now: jiff::Timestamp = "2026-06-02T00:00:00Z".parse().unwrap();
+        let images = vec![
+            image("a1", "active", Some(10), "2026-06-01T01:00:00Z"),
+            image("a3", "active", None, "2026-06-01T03:00:00Z"),
+            image("a2", "active", Some(10), "2026-06-01T02:00:00Z"),
+            image("z0", "active", Some(0), "2026-05-01T00:00:00Z"),
+            image("k", "killed", None, "2026-06-01T00:00:00Z"),
+            image("q", "queued", None, "2026-06-01T23:00:00Z"),
+            image("s", "saving", None, "2026-05-01T00:00:00Z"),
+            image("d", "deactivated", Some(10), "2026-06-01T00:00:00Z"),
+            image("p", "pending_delete", Some(10), "2026-06-01T00:00:00Z"),
+        ];
+        let l = listing(images, "t", "c", now);
+        let ids = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            l.revisions
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            ["a2", "a1"]
+        );
+        assert_eq!(
+            l.damaged
+                .iter()
+                .map(|d| d.revision.id.as_str())
+                .collect::<Vec<_>>(),
+            ["a3", "z0"]
+        );
+        assert_eq!(l.damaged_newest().unwrap().revision.id, "a3");
+        assert_eq!(
+            l.warnings,
+            ids(vec![
+                "target `t`: image a3 on cloud `c`: damaged (no data in glance): not counted; prune removes it",
+                "target `t`: image k on cloud `c`: a failed upload (`killed` since 2026-06-01T00:00:00Z): not counted; the next upload deletes it",
+                "target `t`: image d on cloud `c`: deactivated (by an administrator): not counted, left alone",
+                "target `t`: image z0 on cloud `c`: damaged (0 bytes in glance): not counted; prune removes it",
+                "target `t`: image s on cloud `c`: a failed upload (`saving` since 2026-05-01T00:00:00Z): not counted; the next upload deletes it",
+            ])
+        );
     }
 
     #[test]

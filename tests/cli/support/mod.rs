@@ -1,19 +1,22 @@
 //! What the tests share: the `pipeline` command, [`Sandbox`] (a private
 //! directory to run it in), the fixture images and the disk helpers, the
-//! OpenStack [`Rig`], one recipe builder ([`Recipe`]) and the redactions
-//! that make run output fit for a snapshot ([`redacted`]).
+//! OpenStack [`Rig`], one recipe builder ([`Recipe`]), directory stores
+//! written by hand ([`write_revision`]) and the redactions that make run
+//! output fit for a snapshot ([`redacted`]).
 
 mod fixtures;
 mod recipes;
 mod rig;
 mod sandbox;
 mod snapshot;
+mod store_files;
 
 pub use fixtures::*;
 pub use recipes::*;
 pub use rig::*;
 pub use sandbox::*;
 pub use snapshot::*;
+pub use store_files::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
