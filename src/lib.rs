@@ -25,6 +25,7 @@ pub mod model;
 pub mod openstack;
 pub mod plan;
 pub mod recipe;
+pub mod regular_file;
 pub mod run_lock;
 pub mod schedule;
 pub mod source_file;

@@ -5,6 +5,7 @@
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Recipe, RecipeInput, SECRET_PREFIX, Secrets, validate};
 use crate::recipe;
+use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
 use crate::source_file::SourceFile;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub fn secrets() -> Result<Secrets, String> {
 /// A name is letters, digits and `_`, not starting with a digit. The error
 /// names the file and line.
 pub fn env_file(path: &Utf8Path) -> Result<Vec<(String, String)>, String> {
-    let text = std::fs::read_to_string(path)
+    let text = RegularFile::read_text(path.as_std_path(), MAX_TEXT_BYTES)
         .map_err(|e| format!("failed to read env file `{path}`: {}", io_message(&e)))?;
     let mut vars = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -15,6 +15,7 @@ use crate::host::qemu_img;
 use crate::http::{agent, failure, proxy};
 use crate::layout::ensure_dir;
 use crate::model::{Base, Checksum, Resource};
+use crate::regular_file::RegularFile;
 use crate::step_error::{StepError, StepResult};
 use crate::temp_file::{TempFile, sync_dir};
 use crate::text::lowercase_first;
@@ -176,15 +177,12 @@ fn copy_local(
         }
     };
     let real = fs::canonicalize(src).map_err(open_error)?;
-    let mut input = fs::File::open(&real).map_err(open_error)?;
-    let meta = input
-        .metadata()
-        .map_err(|e| StepError::io(format!("failed to read {src}"), &e))?;
-    if !meta.is_file() {
-        return Err(StepError::permanent(format!("{src} is not a regular file")));
-    }
+    let RegularFile {
+        file: mut input,
+        len,
+    } = RegularFile::open(&real).map_err(open_error)?;
     (opts.log)(&format!("copying {src}"));
-    copy_into(&mut input, dest, Some(meta.len()), opts, |e| {
+    copy_into(&mut input, dest, Some(len), opts, |e| {
         StepError::io(format!("failed to read {src}"), &e)
     })
 }
@@ -233,7 +231,7 @@ fn read_sums(sums: &Resource, opts: &FetchOptions) -> StepResult<String> {
         }
         Resource::Path(path) => {
             (opts.log)(&format!("reading {path}"));
-            fs::read_to_string(path).map_err(|e| {
+            RegularFile::read_text(path.as_std_path(), SUMS_LIMIT).map_err(|e| {
                 if e.kind() == io::ErrorKind::NotFound {
                     StepError::permanent(format!("{path} does not exist"))
                 } else {
@@ -672,6 +670,42 @@ mod tests {
             fs::metadata(&dest).unwrap().ino(),
             fs::metadata(&src).unwrap().ino()
         );
+    }
+
+    #[test]
+    fn a_local_fifo_is_refused_not_waited_for() {
+        let src_dir = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(src_dir.path()).unwrap();
+        for name in ["f.qcow2", "SHA256SUMS"] {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                dir.join(name).as_std_path(),
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .unwrap();
+        }
+        let h = Harness::new();
+        let from_sums = base(
+            Resource::Path(dir.join("f.qcow2")),
+            Checksum::Sums(Resource::Path(dir.join("SHA256SUMS"))),
+        );
+        let e = h.fetch(&from_sums).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("failed to read {dir}/SHA256SUMS: not a regular file (a FIFO)")
+        );
+        let with_sha = base(
+            Resource::Path(dir.join("f.qcow2")),
+            Checksum::Sha256(sha(b"x")),
+        );
+        let e = h.fetch(&with_sha).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("failed to open {dir}/f.qcow2: not a regular file (a FIFO)")
+        );
+        assert!(h.cache_entries().is_empty());
     }
 
     #[test]
