@@ -48,17 +48,21 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
             .collect()
     });
     let decisions = statuses.as_deref();
+    // Straight to stdout as it is made: a large plan needs no copy of its text.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, &report::json(&recipe, &plan, decisions))
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
-            .and_then(|()| out.flush())
-            .map_err(|e| Error::Failed(format!("failed to write the plan: {e}")))?;
     } else if args.dot {
-        print!("{}", report::dot(&recipe, &plan));
+        report::dot(&mut out, &recipe, &plan)
     } else {
-        print!("{}", report::text(&recipe, &plan, decisions));
+        report::text(&mut out, &recipe, &plan, decisions)
     }
-    Ok(())
+    .and_then(|()| out.flush())
+    .or_else(|e| match e.kind() {
+        // `pipeline plan | head`: the reader has what it wanted.
+        std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(Error::Failed(format!("failed to write the plan: {e}"))),
+    })
 }

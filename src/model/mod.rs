@@ -25,7 +25,7 @@ pub use cell::{Cell, image_name};
 pub use cell_filter::CellFilter;
 pub use channel::check_channel;
 pub use image::Image;
-pub use matrix::{Axis, Combination, Matrix};
+pub use matrix::{Axis, Combination, DEFAULT_MAX_CELLS, MAX_CELLS_CEILING, Matrix};
 pub use recipe::Recipe;
 pub use resource::Resource;
 pub use secrets::{SECRET_PREFIX, Secret, Secrets};

@@ -4,8 +4,9 @@
 
 use super::channel::{CHANNEL_AXES, check_channel};
 use super::{
-    Arch, Axis, Backend, Base, Build, Cell, Checksum, Combination, Compression, Image, Matrix,
-    OpenstackBuild, Recipe, Resource, Services, Target, TargetKind, Template, Visibility,
+    Arch, Axis, Backend, Base, Build, Cell, Checksum, Combination, Compression, DEFAULT_MAX_CELLS,
+    Image, MAX_CELLS_CEILING, Matrix, OpenstackBuild, Recipe, Resource, Services, Target,
+    TargetKind, Template, Visibility,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::recipe::{self, RawCombination, RawRecipe, RawTargetKind, Spanned};
@@ -86,7 +87,7 @@ impl Validator {
         let (Some(image), Some(matrix)) = (image, matrix) else {
             return Err(self.problems);
         };
-        let cells = self.cells(&raw, &image, &matrix);
+        let cells = self.cells(&raw, &image, &matrix, build.max_cells);
         let name = self.file.path.file_stem().unwrap_or("recipe").to_owned();
         let recipe = Recipe {
             file: self.file.clone(),
@@ -484,7 +485,46 @@ impl Validator {
         ok.then_some(out)
     }
 
-    fn cells(&mut self, raw: &RawRecipe, image: &Image, matrix: &Matrix) -> Vec<Cell> {
+    fn cells(
+        &mut self,
+        raw: &RawRecipe,
+        image: &Image,
+        matrix: &Matrix,
+        max_cells: u64,
+    ) -> Vec<Cell> {
+        // Counted before expanding: a matrix of 10^12 cells would take all
+        // the memory there is before a word was printed.
+        let bound = matrix.size_bound();
+        if bound.is_none_or(|n| n > max_cells) {
+            let mut product: Vec<String> = matrix
+                .axes
+                .iter()
+                .map(|a| a.values.len().to_string())
+                .collect();
+            if !matrix.include.is_empty() {
+                product.push(format!("+ {} included", matrix.include.len()));
+            }
+            let count = bound.map_or("more cells than can be counted".to_owned(), |n| {
+                format!("up to {n} cells")
+            });
+            let (span, key) = match &raw.build.max_cells {
+                Some(m) => (m.span.clone(), "build.max_cells"),
+                None => (raw.matrix.span.clone(), "matrix"),
+            };
+            self.error_with_help(
+                span,
+                key,
+                format!(
+                    "the matrix has {count} ({}), more than max_cells = {max_cells}",
+                    product.join(" × ").replace(" × +", " +")
+                ),
+                format!(
+                    "set `max_cells` in [build] (at most {MAX_CELLS_CEILING}) if so many images are meant, \
+                     or split the matrix into several recipes; the count is taken before `exclude`"
+                ),
+            );
+            return Vec::new();
+        }
         let axes: Arc<[String]> = matrix.axes.iter().map(|a| a.name.clone()).collect();
         let mut cells: Vec<Cell> = matrix
             .expand()
@@ -551,6 +591,21 @@ impl Validator {
             .rebuild_after
             .as_ref()
             .and_then(|t| self.duration(t, "build.rebuild_after"));
+        let max_cells = match &b.max_cells {
+            Some(m) if !(1..=MAX_CELLS_CEILING as i64).contains(&m.value) => {
+                self.error(
+                    m.span.clone(),
+                    "build.max_cells",
+                    format!(
+                        "max_cells = {} is out of range 1..{MAX_CELLS_CEILING}",
+                        m.value
+                    ),
+                );
+                m.value.clamp(1, MAX_CELLS_CEILING as i64) as u64
+            }
+            Some(m) => m.value as u64,
+            None => DEFAULT_MAX_CELLS,
+        };
         let backend = b.backend.as_ref().map_or(Backend::Qemu, |b| b.value.into());
         let openstack = self.openstack_build(raw, backend);
         Build {
@@ -564,6 +619,7 @@ impl Validator {
                 .as_ref()
                 .map_or(Compression::Zstd, |c| c.value.into()),
             rebuild_after,
+            max_cells,
         }
     }
 

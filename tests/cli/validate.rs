@@ -397,6 +397,8 @@ const SCHEMA_EDGES: &[(&str, &[&str], bool)] = &[
     ("[build]", &[r#"rebuild_after = "0.5d""#], true),
     ("[build]", &["cpus = 64"], true),
     ("[build]", &["cpus = 65"], false),
+    ("[build]", &["max_cells = 100000"], true),
+    ("[build]", &["max_cells = 0"], false),
     ("[build]", &[r#"compression = "zlib""#], true),
     ("[build]", &[r#"backend = "openstack""#], false),
     (
