@@ -21,6 +21,7 @@ pub mod host;
 pub mod http;
 pub mod layout;
 pub mod loader;
+pub mod memory_budget;
 pub mod model;
 pub mod openstack;
 pub mod plan;
@@ -33,6 +34,11 @@ pub mod step_error;
 pub mod targets;
 pub mod temp_file;
 pub mod text;
+
+// The unit tests count memory as the binary does (see src/main.rs).
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: memory_budget::BudgetAlloc = memory_budget::BudgetAlloc;
 
 use annotate_snippets::Renderer;
 use clap::Parser;

@@ -15,6 +15,12 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     // run would really do (reads checksums and targets, writes nothing).
     let decisions = if args.status {
         let secrets = crate::loader::secrets().map_err(Error::Usage)?;
+        // As run does: every template renders before anything is asked of
+        // a target, and a failure reads like validate's.
+        let problems = recipe.check_templates(&secrets.names());
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
         let stores = open_stores(&recipe)?;
         let (_, decisions) = status(
             &recipe,

@@ -51,7 +51,7 @@ impl Recipe {
         let script = self
             .image
             .template
-            .render(&self.template_context(cell, secret_names))
+            .render(self.template_context(cell, secret_names))
             .map_err(|d| Diagnostic {
                 message: format!("{} (cell {})", d.message, cell.describe()),
                 ..d
@@ -72,9 +72,14 @@ impl Recipe {
     }
 
     /// Render every cell's template; identical problems are reported once.
+    /// A render past its time or memory limit ends the check: the next
+    /// cells would most likely do the same, each at that cost.
     pub fn check_templates(&self, secret_names: &[String]) -> Diagnostics {
         let mut found: IndexMap<(Option<String>, String), (Diagnostic, usize)> = IndexMap::new();
         for cell in &self.cells {
+            if self.image.template.abandoned() {
+                break;
+            }
             if let Err(d) = self.render(cell, secret_names) {
                 let message = d
                     .message

@@ -1,14 +1,35 @@
+use super::ScriptBuffer;
 use crate::diagnostic::Diagnostic;
+use crate::memory_budget::Budget;
 use crate::source_file::SourceFile;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 use tera::{Context, ErrorKind, Kwargs, State, Tera};
 
 const NAME: &str = "template";
 
+/// The largest script a template may render: far above a real provisioning
+/// script (tens of KiB), far below what would strain memory.
+pub const MAX_SCRIPT_BYTES: usize = 1 << 20;
+
+/// The longest one cell's render may take. A real one takes milliseconds;
+/// Tera has no limit of its own, so nested loops would run for ever.
+pub const RENDER_TIME_LIMIT: Duration = Duration::from_secs(5);
+
+/// The most memory one cell's render may take beyond its context: a value
+/// doubled in a loop would otherwise take all there is, and then the
+/// process aborts.
+pub const RENDER_MEMORY_LIMIT: usize = 256 << 20;
+
 /// The provisioning script template of a recipe (Tera syntax).
 pub struct Template {
     pub file: Arc<SourceFile>,
-    tera: Tera,
+    tera: Arc<Tera>,
+    /// A render went past a limit and was left running or frozen: this
+    /// template is not rendered again (each try would cost another thread).
+    abandoned: AtomicBool,
 }
 
 impl std::fmt::Debug for Template {
@@ -26,16 +47,113 @@ impl Template {
         tera.autoescape_on(Vec::<&str>::new());
         tera.register_filter("shell_quote", shell_quote);
         match tera.add_raw_template(NAME, &file.text) {
-            Ok(()) => Ok(Self { file, tera }),
+            Ok(()) => Ok(Self {
+                file,
+                tera: Arc::new(tera),
+                abandoned: AtomicBool::new(false),
+            }),
             Err(error) => Err(template_diagnostic(&file, &error, "invalid template")),
         }
     }
 
     /// Render with a cell's context; an error points at the template line.
-    pub fn render(&self, context: &Context) -> Result<String, Diagnostic> {
-        self.tera
-            .render(NAME, context)
-            .map_err(|error| template_diagnostic(&self.file, &error, "failed to render template"))
+    /// The render runs on a thread of its own, bounded in output
+    /// ([`MAX_SCRIPT_BYTES`]), time ([`RENDER_TIME_LIMIT`]) and memory
+    /// ([`RENDER_MEMORY_LIMIT`]). Past the time or memory limit it cannot be
+    /// stopped: it is left behind (running, or frozen at its next
+    /// allocation) until pipeline exits, and the template is not rendered
+    /// again.
+    pub fn render(&self, context: Context) -> Result<String, Diagnostic> {
+        if self.abandoned() {
+            return Err(self.bound_error(
+                "failed to render template: not tried, as an earlier render of it went past a limit",
+                None,
+            ));
+        }
+        let budget = Budget::new(RENDER_MEMORY_LIMIT);
+        let (done, result) = mpsc::channel();
+        let (tera, in_thread) = (self.tera.clone(), budget.clone());
+        let spawned = std::thread::Builder::new()
+            .name("render".to_owned())
+            // As much stack as the main thread, where renders used to run.
+            .stack_size(8 << 20)
+            .spawn(move || {
+                in_thread.run(|| {
+                    let mut out = ScriptBuffer::new(MAX_SCRIPT_BYTES);
+                    let rendered = tera.render_to(NAME, &context, &mut out);
+                    let _ = done.send((rendered, out));
+                })
+            });
+        if let Err(e) = spawned {
+            return Err(self.bound_error(
+                &format!("failed to start a thread to render the template: {e}"),
+                None,
+            ));
+        }
+        let start = Instant::now();
+        let (rendered, out) = loop {
+            match result.recv_timeout(Duration::from_millis(10)) {
+                Ok(finished) => break finished,
+                Err(RecvTimeoutError::Timeout) if budget.exceeded() => {
+                    self.abandoned.store(true, Ordering::Release);
+                    return Err(self.bound_error(
+                        &format!(
+                            "failed to render template: it took more than {} MiB of memory, \
+                             the limit for one cell",
+                            RENDER_MEMORY_LIMIT >> 20
+                        ),
+                        Some("a value that keeps growing, such as a string doubled in a loop?"),
+                    ));
+                }
+                Err(RecvTimeoutError::Timeout) if start.elapsed() > RENDER_TIME_LIMIT => {
+                    budget.stop();
+                    self.abandoned.store(true, Ordering::Release);
+                    return Err(self.bound_error(
+                        &format!(
+                            "failed to render template: still rendering after {}s, \
+                             the limit for one cell",
+                            RENDER_TIME_LIMIT.as_secs()
+                        ),
+                        Some("a loop that never ends, or nested loops that run far too often?"),
+                    ));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(
+                        self.bound_error("failed to render template: the renderer crashed", None)
+                    );
+                }
+            }
+        };
+        if out.overflowed {
+            return Err(self.bound_error(
+                &format!(
+                    "failed to render template: the script is larger than {} MiB, the limit",
+                    MAX_SCRIPT_BYTES >> 20
+                ),
+                None,
+            ));
+        }
+        rendered.map_err(|error| {
+            template_diagnostic(&self.file, &error, "failed to render template")
+        })?;
+        String::from_utf8(out.bytes).map_err(|_| {
+            self.bound_error("failed to render template: the script is not UTF-8", None)
+        })
+    }
+
+    /// Whether a render went past its time or memory limit.
+    pub fn abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// A problem of the render as a whole: no line of the template to show.
+    fn bound_error(&self, message: &str, help: Option<&str>) -> Diagnostic {
+        let d = Diagnostic::at(&self.file, 0..0, message).key("image.template");
+        match help {
+            Some(help) => d.help(help),
+            None => d,
+        }
     }
 }
 
@@ -85,7 +203,7 @@ mod tests {
         let t = template("#!/bin/sh\nx={{ v | shell_quote }}\n").unwrap();
         let mut ctx = Context::new();
         ctx.insert("v", "a b'c");
-        assert_eq!(t.render(&ctx).unwrap(), "#!/bin/sh\nx=\"a b'c\"\n");
+        assert_eq!(t.render(ctx).unwrap(), "#!/bin/sh\nx=\"a b'c\"\n");
     }
 
     #[test]
@@ -97,7 +215,46 @@ mod tests {
     #[test]
     fn unknown_variable_points_at_its_line() {
         let t = template("#!/bin/sh\n\necho {{ missing }}\n").unwrap();
-        let d = t.render(&Context::new()).unwrap_err();
+        let d = t.render(Context::new()).unwrap_err();
         assert_eq!(d.position().unwrap(), "t.sh.tera:3:9");
+    }
+
+    #[test]
+    fn a_script_past_the_size_limit_is_refused() {
+        // 2^20 + 1 bytes, written a few at a time.
+        let t = template(
+            "#!{% for i in range(end=1024) %}{% for j in range(end=1024) %}x{% endfor %}{% endfor %}",
+        )
+        .unwrap();
+        let d = t.render(Context::new()).unwrap_err();
+        assert_eq!(
+            d.message,
+            "failed to render template: the script is larger than 1 MiB, the limit"
+        );
+        // Nothing was left running: the template renders again.
+        assert!(!t.abandoned());
+    }
+
+    #[test]
+    fn a_value_that_grows_without_end_is_stopped_at_the_memory_limit() {
+        let t = template(
+            "{% set_global s = \"x\" %}{% for i in range(end=64) %}{% set_global s = s ~ s %}{% endfor %}{{ s }}",
+        )
+        .unwrap();
+        let start = Instant::now();
+        let d = t.render(Context::new()).unwrap_err();
+        assert!(start.elapsed() < RENDER_TIME_LIMIT, "{d}");
+        assert_eq!(
+            d.message,
+            "failed to render template: it took more than 256 MiB of memory, the limit for one cell"
+        );
+        assert!(t.abandoned());
+        let again = t.render(Context::new()).unwrap_err();
+        assert!(
+            again
+                .message
+                .ends_with("not tried, as an earlier render of it went past a limit"),
+            "{again}"
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! fail at build or upload (issue #13): each class refused at once, through
 //! the real binary, with the file, line and key to fix.
 
-use crate::support::{Sandbox, stderr, stdout};
+use crate::support::{Sandbox, output_within, stderr, stdout};
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A valid recipe around `matrix` (lines after `base = ["b"]`) and `build`
@@ -112,4 +112,116 @@ fn a_huge_matrix_is_counted_and_refused_before_it_is_expanded() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "");
+}
+
+/// A FIFO as recipe or template used to hang validate, /dev/zero as the
+/// template read until memory ran out, nested loops rendered for ever and a
+/// string doubled in a loop aborted the process. Each is refused, naming
+/// the file or the cell, in validate, render, plan --status and run alike
+/// (run renders every cell before it starts anything).
+#[test]
+fn inputs_and_renders_are_bounded() {
+    let limit = Duration::from_secs(30);
+    let sb = Sandbox::new();
+    let cases = format!("{}\n", r#"case = ["x", "y"]"#);
+    sb.write("r.toml", &recipe(&cases, ""));
+    let mkfifo = |name: &str| {
+        let path = sb.path().join(name);
+        let _ = std::fs::remove_file(&path);
+        let st = Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(st.success());
+    };
+    let sb = &sb;
+    let validate = |recipe: &str| {
+        let o = output_within(&mut sb.command(&["validate", recipe]), limit);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        stderr(&o)
+    };
+
+    mkfifo("fifo.toml");
+    assert_eq!(
+        validate("fifo.toml"),
+        "error: failed to read recipe `fifo.toml`: not a regular file (a FIFO)\n\n1 problem found\n"
+    );
+    mkfifo("t.sh.tera");
+    let err = validate("r.toml");
+    assert!(
+        err.starts_with(
+            "error: failed to read template `t.sh.tera`: not a regular file (a FIFO)\n"
+        ),
+        "{err}"
+    );
+    std::fs::remove_file(sb.path().join("t.sh.tera")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", sb.path().join("t.sh.tera")).unwrap();
+    let err = validate("r.toml");
+    assert!(
+        err.starts_with(
+            "error: failed to read template `t.sh.tera`: not a regular file (a character device)\n"
+        ),
+        "{err}"
+    );
+    std::fs::remove_file(sb.path().join("t.sh.tera")).unwrap();
+
+    // Output: 2^20 + 2 bytes, in every cell (reported once).
+    sb.write(
+        "t.sh.tera",
+        "#!{% for i in range(end=1024) %}{% for j in range(end=1024) %}x{% endfor %}{% endfor %}\n",
+    );
+    let err = validate("r.toml");
+    assert!(
+        err.starts_with(
+            "error: failed to render template: the script is larger than 1 MiB, the limit (cell base=b case=x)\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("the same problem occurs in 2 cells"), "{err}");
+
+    // Memory: refused long before it is all gone, and before the time limit.
+    sb.write(
+        "t.sh.tera",
+        "#!/bin/sh\n{% set_global s = \"x\" %}{% for i in range(end=64) %}{% set_global s = s ~ s %}{% endfor %}{{ s }}\n",
+    );
+    let err = validate("r.toml");
+    assert!(
+        err.starts_with(
+            "error: failed to render template: it took more than 256 MiB of memory, \
+             the limit for one cell (cell base=b case=x)\n"
+        ),
+        "{err}"
+    );
+
+    // Time: 10^10 iterations; the first cell's render is given up after 5 s
+    // and no other is tried. The four commands run at once.
+    sb.write(
+        "t.sh.tera",
+        "#!/bin/sh\n{% for a in range(end=100000) %}{% for b in range(end=100000) %}{% endfor %}{% endfor %}\n",
+    );
+    let commands: [&[&str]; 4] = [
+        &["validate", "r.toml"],
+        &["render", "r.toml", "--only", "case=y"],
+        &["plan", "r.toml", "--status"],
+        &["run", "r.toml"],
+    ];
+    std::thread::scope(|s| {
+        let runs: Vec<_> = commands
+            .iter()
+            .map(|args| s.spawn(move || (args, output_within(&mut sb.command(args), limit))))
+            .collect();
+        for run in runs {
+            let (args, o) = run.join().unwrap();
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            let cell = if args[0] == "render" { "y" } else { "x" };
+            assert!(
+                err.starts_with(&format!(
+                    "error: failed to render template: still rendering after 5s, \
+                     the limit for one cell (cell base=b case={cell})\n"
+                )),
+                "{args:?}: {err}"
+            );
+            assert!(err.contains("t.sh.tera:1:1"), "{args:?}: {err}");
+            assert!(err.ends_with("\n1 problem found\n"), "{args:?}: {err}");
+        }
+    });
+    assert!(!sb.path().join("images").exists());
 }

@@ -3,12 +3,14 @@
 //! OpenStack [`Rig`], one recipe builder ([`Recipe`]) and the redactions
 //! that make run output fit for a snapshot ([`redacted`]).
 
+mod deadline;
 mod fixtures;
 mod recipes;
 mod rig;
 mod sandbox;
 mod snapshot;
 
+pub use deadline::*;
 pub use fixtures::*;
 pub use recipes::*;
 pub use rig::*;
