@@ -41,8 +41,28 @@ impl std::fmt::Debug for Template {
 }
 
 impl Template {
-    /// Parse the template; a syntax error points into the template file.
+    /// Parse the template; a syntax error points into the template file,
+    /// and so do carriage returns: with them the guest would run
+    /// `/bin/bash\r`.
     pub fn parse(file: Arc<SourceFile>) -> Result<Self, Diagnostic> {
+        if let Some(at) = file.text.find('\r') {
+            let lines = file.text.split('\n').filter(|l| l.contains('\r')).count();
+            let lines = if lines == 1 {
+                "1 line".to_owned()
+            } else {
+                format!("{lines} lines")
+            };
+            return Err(Diagnostic::at(
+                &file,
+                at..at + 1,
+                format!(
+                    "the template has Windows line endings (a carriage return on {lines}): \
+                     the guest would run `/bin/bash\\r`"
+                ),
+            )
+            .key("image.template")
+            .help("save it with Unix line endings: `sed -i 's/\\r$//' FILE` or `dos2unix FILE`"));
+        }
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
         tera.register_filter("shell_quote", shell_quote);
@@ -217,6 +237,17 @@ mod tests {
         let t = template("#!/bin/sh\n\necho {{ missing }}\n").unwrap();
         let d = t.render(Context::new()).unwrap_err();
         assert_eq!(d.position().unwrap(), "t.sh.tera:3:9");
+    }
+
+    #[test]
+    fn carriage_returns_are_refused_where_the_first_is() {
+        let d = template("#!/bin/bash\r\necho a\r\necho b\n").unwrap_err();
+        assert_eq!(d.position().unwrap(), "t.sh.tera:1:12");
+        assert_eq!(
+            d.message,
+            "the template has Windows line endings (a carriage return on 2 lines): \
+             the guest would run `/bin/bash\\r`"
+        );
     }
 
     #[test]

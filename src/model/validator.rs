@@ -18,6 +18,11 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest image name: Glance's limit for a name, and a file system's
+/// for one component of a path (a directory target keeps an image in a
+/// directory of its name).
+const MAX_IMAGE_NAME: usize = 255;
+
 /// Template variables that an axis may not shadow (the schema says so too).
 use crate::recipe::rules::RESERVED_AXES as RESERVED;
 
@@ -538,6 +543,7 @@ impl Validator {
                 "the matrix has no cells: every combination is excluded",
             );
         }
+        self.name_lengths(raw, image, &cells);
         cells.sort_by(|a, b| a.image_name.cmp(&b.image_name));
         for pair in cells.windows(2) {
             let (first, second) = (&pair[0], &pair[1]);
@@ -561,6 +567,49 @@ impl Validator {
             }
         }
         cells
+    }
+
+    /// Image names become Glance names and directory names: both take at
+    /// most [`MAX_IMAGE_NAME`] bytes. Reported once, for the first cell in
+    /// matrix order, at its longest part (the prefix or a value).
+    fn name_lengths(&mut self, raw: &RawRecipe, image: &Image, cells: &[Cell]) {
+        let mut long = cells.iter().filter(|c| c.image_name.len() > MAX_IMAGE_NAME);
+        let Some(first) = long.next() else {
+            return;
+        };
+        let others = long.count();
+        let longest = first
+            .values()
+            .max_by_key(|(_, v)| v.len())
+            .filter(|(_, v)| v.len() > image.prefix.len())
+            .and_then(|(axis, v)| value_span(raw, axis, v));
+        let span = longest.unwrap_or_else(|| raw.image.value.prefix.span.clone());
+        let key = self
+            .key_at(span.start)
+            .unwrap_or_else(|| "matrix".to_owned());
+        let mut d = Diagnostic::at(
+            &self.file,
+            span,
+            format!(
+                "the image name of cell {} is {} bytes long, more than the {MAX_IMAGE_NAME} \
+                 that Glance and file systems take",
+                first.describe(),
+                first.image_name.len()
+            ),
+        )
+        .key(key)
+        .help(format!(
+            "`{}`: shorten the prefix or the axis values",
+            first.image_name
+        ));
+        if others > 0 {
+            d = d.help(if others == 1 {
+                "1 more cell's name is too long too".to_owned()
+            } else {
+                format!("{others} more cells' names are too long too")
+            });
+        }
+        self.problems.push(d);
     }
 
     fn build(&mut self, raw: &RawRecipe) -> Build {
@@ -869,6 +918,12 @@ fn collision_span(raw: &RawRecipe, a: &Cell, b: &Cell) -> Option<Range<usize>> {
         .zip(b.values())
         .find(|(x, y)| x.1 != y.1)
         .map(|(_, y)| y)?;
+    value_span(raw, axis, value)
+}
+
+/// Where `value` of `axis` is written: among the axis' values, else in an
+/// `include` entry.
+fn value_span(raw: &RawRecipe, axis: &str, value: &str) -> Option<Range<usize>> {
     let m = &raw.matrix.value;
     m.axes
         .iter()

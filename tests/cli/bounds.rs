@@ -225,3 +225,53 @@ fn inputs_and_renders_are_bounded() {
     });
     assert!(!sb.path().join("images").exists());
 }
+
+/// Each used to pass validate and fail later: an image name over 255 bytes
+/// at upload, a template with CRLF line endings in the guest (which ran
+/// `/bin/bash\r`), a channel track that is a path at `snap install`.
+#[test]
+fn names_are_checked_where_they_are_written() {
+    let long = "v".repeat(250);
+    let sb = sandbox(
+        &recipe(&format!("case = [\"short\", \"{long}\"]\n"), ""),
+        TEMPLATE,
+    );
+    let o = sb.run(&["validate", "r.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!(
+            "error: the image name of cell base=b case={long} is 263 bytes long, \
+             more than the 255 that Glance and file systems take\n"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("r.toml:11:18"), "{err}");
+    assert!(err.contains("key `matrix.case[1]`"), "{err}");
+    assert!(err.ends_with("\n1 problem found\n"), "{err}");
+
+    let sb = sandbox(&recipe("", ""), "#!/bin/bash\r\nset -eu\r\necho ok\r\n");
+    let o = sb.run(&["validate", "r.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "error: the template has Windows line endings (a carriage return on 3 lines): \
+             the guest would run `/bin/bash\\r`\n --> t.sh.tera:1:12\n"
+        ),
+        "{err}"
+    );
+
+    let sb = sandbox(&recipe("juju = [\"\", \"../stable\"]\n", ""), TEMPLATE);
+    let o = sb.run(&["validate", "r.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "error: invalid juju channel: `../stable` is not a channel: the track `..` must be \
+             a name: letters and digits, with single `.`, `-` or `_` between them\n  \
+             --> r.toml:11:13\n"
+        ),
+        "{err}"
+    );
+}

@@ -437,6 +437,9 @@ const SCHEMA_EDGES: &[(&str, &[&str], bool)] = &[
         false,
     ),
     ("[matrix]", &[r#"microk8s = ["1.29/Stable"]"#], false),
+    ("[matrix]", &[r#"juju = ["../stable"]"#], false),
+    ("[matrix]", &[r#"juju = ["3..1/stable"]"#], false),
+    ("[matrix]", &[r#"juju = ["a_1-b.2/beta"]"#], true),
     (
         "[matrix]",
         &[r#"flavour = ["", "gpu/large", "v1.2_x"]"#],
