@@ -34,6 +34,10 @@ pub struct RecipeInput {
     pub raw: RawRecipe,
     /// The template `image.template` names, or why it could not be read.
     pub template: Result<Arc<SourceFile>, String>,
+    /// Directory targets' paths as written → where they really are (links
+    /// followed as far as the path exists), so that two spellings of one
+    /// directory are seen as one.
+    pub real_paths: HashMap<String, Utf8PathBuf>,
 }
 
 /// Validate a recipe, reporting every problem found.
@@ -43,11 +47,13 @@ pub fn validate(input: RecipeInput) -> Result<Recipe, Diagnostics> {
         dir,
         raw,
         template,
+        real_paths,
     } = input;
     Validator {
         file,
         dir,
         template: Some(template),
+        real_paths,
         problems: Diagnostics::default(),
     }
     .recipe(raw)
@@ -59,6 +65,7 @@ struct Validator {
     dir: Utf8PathBuf,
     /// Taken by the one check that needs it.
     template: Option<Result<Arc<SourceFile>, String>>,
+    real_paths: HashMap<String, Utf8PathBuf>,
     problems: Diagnostics,
 }
 
@@ -778,6 +785,7 @@ impl Validator {
         }
         let mut targets = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
+        let mut places: HashMap<Place, usize> = HashMap::new();
         for (i, t) in raw.targets.iter().enumerate() {
             let key = format!("target[{i}]");
             let r = &t.value;
@@ -838,9 +846,12 @@ impl Validator {
                             );
                             None
                         }
-                        Some(p) => Some(TargetKind::Directory {
-                            path: lexical(&self.dir.join(&p.value)),
-                        }),
+                        Some(p) => {
+                            let path = lexical(&self.dir.join(&p.value));
+                            let real = self.real_paths.get(&p.value).unwrap_or(&path).clone();
+                            self.shared(&mut places, Place::Directory(real), i, raw, &p.span);
+                            Some(TargetKind::Directory { path })
+                        }
                         None => {
                             self.error_with_help(
                                 t.span.clone(),
@@ -863,13 +874,17 @@ impl Validator {
                             );
                             None
                         }
-                        Some(c) => Some(TargetKind::Openstack {
-                            cloud: c.value.clone(),
-                            visibility: r
-                                .visibility
-                                .as_ref()
-                                .map_or(Visibility::Private, |v| v.value.into()),
-                        }),
+                        Some(c) => {
+                            let place = Place::Cloud(c.value.clone());
+                            self.shared(&mut places, place, i, raw, &c.span);
+                            Some(TargetKind::Openstack {
+                                cloud: c.value.clone(),
+                                visibility: r
+                                    .visibility
+                                    .as_ref()
+                                    .map_or(Visibility::Private, |v| v.value.into()),
+                            })
+                        }
                         None => {
                             self.error_with_help(
                                 t.span.clone(),
@@ -894,6 +909,45 @@ impl Validator {
         targets
     }
 
+    /// Two targets in one place would each prune the other's images as
+    /// surplus revisions: the second one is refused.
+    fn shared(
+        &mut self,
+        places: &mut HashMap<Place, usize>,
+        place: Place,
+        i: usize,
+        raw: &RawRecipe,
+        span: &Range<usize>,
+    ) {
+        let (what, field) = match &place {
+            Place::Directory(path) => (format!("directory {path}"), "path"),
+            Place::Cloud(cloud) => (format!("cloud `{cloud}`"), "cloud"),
+        };
+        let Some(&first) = places.get(&place) else {
+            places.insert(place, i);
+            return;
+        };
+        let name = |t: usize| raw.targets[t].value.name.value.clone();
+        let line = self
+            .file
+            .line_col(raw.targets[first].value.name.span.start)
+            .0;
+        self.error_with_help(
+            span.clone(),
+            format!("target[{i}].{field}"),
+            format!(
+                "targets `{}` and `{}` keep their images in the same {what}",
+                name(first),
+                name(i)
+            ),
+            format!(
+                "each would delete the other's images as old revisions; give each target a place \
+                 of its own (`{}` is defined on line {line})",
+                name(first)
+            ),
+        );
+    }
+
     fn key_at(&self, offset: usize) -> Option<String> {
         let (doc, _) = toml::de::DeTable::parse_recoverable(&self.file.text);
         recipe::key_path_at(doc.get_ref(), offset)
@@ -908,6 +962,13 @@ impl Validator {
             );
         }
     }
+}
+
+/// Where a target keeps its images, to find two targets in one place.
+#[derive(PartialEq, Eq, Hash)]
+enum Place {
+    Directory(Utf8PathBuf),
+    Cloud(String),
 }
 
 /// The span of the value that tells two same-named cells apart: the value

@@ -275,3 +275,60 @@ fn names_are_checked_where_they_are_written() {
         "{err}"
     );
 }
+
+/// Two targets in one place used to be accepted, and each run's prune of
+/// one deleted the other's images: the same directory however it is spelled
+/// (relative to the recipe, through `..` or a link), or the same cloud.
+#[test]
+fn two_targets_in_one_place_are_refused() {
+    let targets = |paths: &[(&str, &str)]| {
+        paths
+            .iter()
+            .map(|(name, place)| {
+                let place = match place.strip_prefix("cloud:") {
+                    Some(cloud) => format!("kind = \"openstack\"\ncloud = \"{cloud}\""),
+                    None => format!("kind = \"directory\"\npath = \"{place}\""),
+                };
+                format!("\n[[target]]\nname = \"{name}\"\n{place}\nkeep = 2\n")
+            })
+            .collect::<String>()
+    };
+    let sb = Sandbox::new();
+    sb.write("t.sh.tera", TEMPLATE);
+    std::fs::create_dir(sb.path().join("images")).unwrap();
+    std::os::unix::fs::symlink("images", sb.path().join("alias")).unwrap();
+    let with = |extra: &str| {
+        sb.write("r.toml", &format!("{}{extra}", recipe("", "")));
+        let o = sb.run(&["validate", "r.toml"]);
+        (o.status.code(), stderr(&o))
+    };
+
+    let (code, err) = with(&targets(&[("spelled", "sub/../images/.")]));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with(&format!(
+            "error: targets `local` and `spelled` keep their images in the same directory {}/images\n",
+            sb.path().canonicalize().unwrap().display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("key `target[1].path`"), "{err}");
+    assert!(err.contains("(`local` is defined on line 15)"), "{err}");
+
+    let (code, err) = with(&targets(&[("linked", "alias")]));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("targets `local` and `linked`"), "{err}");
+
+    let (code, err) = with(&targets(&[("a", "cloud:prod"), ("b", "cloud:prod")]));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with("error: targets `a` and `b` keep their images in the same cloud `prod`\n"),
+        "{err}"
+    );
+    assert!(err.contains("key `target[2].cloud`"), "{err}");
+    assert!(err.ends_with("\n1 problem found\n"), "{err}");
+
+    // Places of their own are fine.
+    let (code, err) = with(&targets(&[("other", "images/2"), ("a", "cloud:prod")]));
+    assert_eq!(code, Some(0), "{err}");
+}
