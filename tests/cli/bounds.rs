@@ -332,3 +332,46 @@ fn two_targets_in_one_place_are_refused() {
     let (code, err) = with(&targets(&[("other", "images/2"), ("a", "cloud:prod")]));
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// A SHA256SUMS that lists the base twice with different digests used to
+/// be read by its first line: either line could be the forged one, so the
+/// base is refused before anything is fetched or built.
+#[test]
+fn a_base_listed_twice_with_different_digests_is_ambiguous() {
+    let sb = Sandbox::new();
+    sb.write("t.sh.tera", TEMPLATE);
+    sb.write("b.img", "not an image: never read\n");
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    sb.write(
+        "SHA256SUMS",
+        &format!("{a} *b.img\n{a}  other.img\n{b}  ./b.img\n"),
+    );
+    let text = recipe("", "").replace(
+        &format!(
+            "url = \"https://example.invalid/b.img\"\nsha256 = \"{}\"",
+            "0".repeat(64)
+        ),
+        "url = \"b.img\"\nsha256sums = \"SHA256SUMS\"",
+    );
+    sb.write("r.toml", &text);
+    let o = sb.run(&["plan", "r.toml", "--status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: failed to resolve the checksum of base `b`: `b.img` is listed twice in \
+             {}/SHA256SUMS with different digests (line 1: {a}, line 3: {b}): refusing to choose one\n",
+            sb.path().display()
+        )
+    );
+    assert!(stdout(&o).is_empty());
+    assert!(!sb.path().join("cache").exists());
+
+    // The same digest twice is no ambiguity.
+    sb.write(
+        "SHA256SUMS",
+        &format!("{a} *b.img\n{}  ./b.img\n", a.to_uppercase()),
+    );
+    let o = sb.run(&["plan", "r.toml", "--status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
