@@ -11,6 +11,6 @@ mod store;
 pub use artifact::{Artifact, ArtifactSource, GlanceLocation, StreamSource};
 pub use directory::DirectoryStore;
 pub use image_meta::{ImageMeta, Revision};
-pub use open::open;
+pub use open::{open, open_all};
 pub use openstack::OpenstackStore;
 pub use store::{Store, StoreNeed, prunable};

@@ -331,6 +331,38 @@ fn two_targets_in_one_place_are_refused() {
     // Places of their own are fine.
     let (code, err) = with(&targets(&[("other", "images/2"), ("a", "cloud:prod")]));
     assert_eq!(code, Some(0), "{err}");
+
+    // Two names of one project of one cloud: only clouds.yaml says so, so
+    // it is found where the stores are opened, before any request.
+    let auth = "    auth:\n      auth_url: http://127.0.0.1:9/v3\n      username: u\n      \
+                password: p\n      project_name: images\n      user_domain_name: Default\n      \
+                project_domain_name: Default\n";
+    let clouds = sb.write(
+        "clouds.yaml",
+        &format!("clouds:\n  east:\n{auth}  alias:\n{auth}"),
+    );
+    sb.write(
+        "r.toml",
+        &format!(
+            "{}{}",
+            recipe("", ""),
+            targets(&[("a", "cloud:east"), ("b", "cloud:alias")])
+        ),
+    );
+    let o = sb
+        .command(&["plan", "r.toml", "--status"])
+        .env("OS_CLIENT_CONFIG_FILE", &clouds)
+        .env_remove("OS_CLOUD")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: targets `a` and `b` keep their images in the same place \
+         (http://127.0.0.1:9/v3, project images in domain Default, region (any)): each would \
+         delete the other's images as old revisions; give each target a project or region of \
+         its own\n"
+    );
 }
 
 /// A SHA256SUMS that lists the base twice with different digests used to
