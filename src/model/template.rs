@@ -2,9 +2,10 @@ use super::ScriptBuffer;
 use crate::diagnostic::Diagnostic;
 use crate::memory_budget::Budget;
 use crate::source_file::SourceFile;
-use std::sync::Arc;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tera::{Context, ErrorKind, Kwargs, State, Tera};
 
@@ -27,10 +28,19 @@ pub const RENDER_MEMORY_LIMIT: usize = 256 << 20;
 pub struct Template {
     pub file: Arc<SourceFile>,
     tera: Arc<Tera>,
-    /// A render went past a limit and was left running or frozen: this
-    /// template is not rendered again (each try would cost another thread).
+    /// A render went past a limit and was left running or frozen, with the
+    /// thread that renders: this template is not rendered again.
     abandoned: AtomicBool,
+    worker: Mutex<Option<mpsc::Sender<Request>>>,
 }
+
+/// A cell's render for the worker: its context, its budget, where the
+/// result goes.
+type Request = (
+    Context,
+    Arc<Budget>,
+    mpsc::Sender<(tera::TeraResult<()>, ScriptBuffer)>,
+);
 
 impl std::fmt::Debug for Template {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +81,7 @@ impl Template {
                 file,
                 tera: Arc::new(tera),
                 abandoned: AtomicBool::new(false),
+                worker: Mutex::new(None),
             }),
             Err(error) => Err(template_diagnostic(&file, &error, "invalid template")),
         }
@@ -92,19 +103,11 @@ impl Template {
         }
         let budget = Budget::new(RENDER_MEMORY_LIMIT);
         let (done, result) = mpsc::channel();
-        let (tera, in_thread) = (self.tera.clone(), budget.clone());
-        let spawned = std::thread::Builder::new()
-            .name("render".to_owned())
-            // As much stack as the main thread, where renders used to run.
-            .stack_size(8 << 20)
-            .spawn(move || {
-                in_thread.run(|| {
-                    let mut out = ScriptBuffer::new(MAX_SCRIPT_BYTES);
-                    let rendered = tera.render_to(NAME, &context, &mut out);
-                    let _ = done.send((rendered, out));
-                })
-            });
-        if let Err(e) = spawned {
+        let sent = self.worker().and_then(|w| {
+            w.send((context, budget.clone(), done))
+                .map_err(io::Error::other)
+        });
+        if let Err(e) = sent {
             return Err(self.bound_error(
                 &format!("failed to start a thread to render the template: {e}"),
                 None,
@@ -160,6 +163,33 @@ impl Template {
         String::from_utf8(out.bytes).map_err(|_| {
             self.bound_error("failed to render template: the script is not UTF-8", None)
         })
+    }
+
+    /// The thread that renders this template, started at the first render.
+    /// One for every cell, not one each: a thread costs more than most
+    /// renders. It ends with the template (when its channel closes).
+    fn worker(&self) -> io::Result<mpsc::Sender<Request>> {
+        let mut worker = self.worker.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = worker.as_ref() {
+            return Ok(w.clone());
+        }
+        let (requests, queue) = mpsc::channel::<Request>();
+        let tera = self.tera.clone();
+        std::thread::Builder::new()
+            .name("render".to_owned())
+            // As much stack as the main thread, where renders used to run.
+            .stack_size(8 << 20)
+            .spawn(move || {
+                for (context, budget, done) in queue {
+                    budget.run(|| {
+                        let mut out = ScriptBuffer::new(MAX_SCRIPT_BYTES);
+                        let rendered = tera.render_to(NAME, &context, &mut out);
+                        let _ = done.send((rendered, out));
+                    })
+                }
+            })?;
+        *worker = Some(requests.clone());
+        Ok(requests)
     }
 
     /// Whether a render went past its time or memory limit.
