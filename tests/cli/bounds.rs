@@ -114,11 +114,11 @@ fn a_huge_matrix_is_counted_and_refused_before_it_is_expanded() {
     assert_eq!(stderr(&o), "");
 }
 
-/// A FIFO as recipe or template used to hang validate, /dev/zero as the
-/// template read until memory ran out, nested loops rendered for ever and a
-/// string doubled in a loop aborted the process. Each is refused, naming
-/// the file or the cell, in validate, render, plan --status and run alike
-/// (run renders every cell before it starts anything).
+/// A FIFO as recipe, template or env file used to hang pipeline, /dev/zero
+/// as the template read until memory ran out, nested loops rendered for
+/// ever and a string doubled in a loop aborted the process. Each is
+/// refused, naming the file or the cell, in validate, render, plan --status
+/// and run alike (run renders every cell before it starts anything).
 #[test]
 fn inputs_and_renders_are_bounded() {
     let limit = Duration::from_secs(30);
@@ -142,6 +142,16 @@ fn inputs_and_renders_are_bounded() {
     assert_eq!(
         validate("fifo.toml"),
         "error: failed to read recipe `fifo.toml`: not a regular file (a FIFO)\n\n1 problem found\n"
+    );
+    // run reads its env file before anything else.
+    let o = output_within(
+        &mut sb.command(&["run", "r.toml", "--env-file", "fifo.toml"]),
+        limit,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: failed to read env file `fifo.toml`: not a regular file (a FIFO)\n"
     );
     mkfifo("t.sh.tera");
     let err = validate("r.toml");
