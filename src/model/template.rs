@@ -109,7 +109,7 @@ impl Template {
         });
         if let Err(e) = sent {
             return Err(self.bound_error(
-                &format!("failed to start a thread to render the template: {e}"),
+                &format!("failed to render template: its thread did not start: {e}"),
                 None,
             ));
         }
@@ -121,7 +121,7 @@ impl Template {
                     self.abandoned.store(true, Ordering::Release);
                     return Err(self.bound_error(
                         &format!(
-                            "failed to render template: it took more than {} MiB of memory, \
+                            "failed to render template: it needed more than {} MiB of memory, \
                              the limit for one cell",
                             RENDER_MEMORY_LIMIT >> 20
                         ),
@@ -142,6 +142,8 @@ impl Template {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
+                    // The thread panicked: the next render starts another.
+                    *self.worker.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     return Err(
                         self.bound_error("failed to render template: the renderer crashed", None)
                     );
@@ -307,7 +309,7 @@ mod tests {
         assert!(start.elapsed() < RENDER_TIME_LIMIT, "{d}");
         assert_eq!(
             d.message,
-            "failed to render template: it took more than 256 MiB of memory, the limit for one cell"
+            "failed to render template: it needed more than 256 MiB of memory, the limit for one cell"
         );
         assert!(t.abandoned());
         let again = t.render(Context::new()).unwrap_err();

@@ -194,7 +194,7 @@ fn inputs_and_renders_are_bounded() {
     let err = validate("r.toml");
     assert!(
         err.starts_with(
-            "error: failed to render template: it took more than 256 MiB of memory, \
+            "error: failed to render template: it needed more than 256 MiB of memory, \
              the limit for one cell (cell base=b case=x)\n"
         ),
         "{err}"
