@@ -35,6 +35,8 @@ pub fn synthetic(cells: usize) -> Synthetic {
     toml.push_str(&axis(10, "a"));
     toml.push_str(&axis(10, "b"));
     toml.push_str(&axis(c, "c"));
+    // Past the default of 1,000 cells: these recipes mean to be large.
+    toml.push_str("\n[build]\nmax_cells = 100000\n");
     toml.push_str(
         "\n[[target]]\nname = \"local\"\nkind = \"directory\"\npath = \"images\"\nkeep = 5\n",
     );

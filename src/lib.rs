@@ -21,11 +21,13 @@ pub mod host;
 pub mod http;
 pub mod layout;
 pub mod loader;
+pub mod memory_budget;
 pub mod model;
 pub mod name_claim;
 pub mod openstack;
 pub mod plan;
 pub mod recipe;
+pub mod regular_file;
 pub mod run_lock;
 pub mod schedule;
 pub mod source_file;
@@ -33,6 +35,11 @@ pub mod step_error;
 pub mod targets;
 pub mod temp_file;
 pub mod text;
+
+// The unit tests count memory as the binary does (see src/main.rs).
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: memory_budget::BudgetAlloc = memory_budget::BudgetAlloc;
 
 use annotate_snippets::Renderer;
 use clap::Parser;

@@ -5,6 +5,7 @@
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Recipe, RecipeInput, SECRET_PREFIX, Secrets, validate};
 use crate::recipe;
+use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
 use crate::source_file::SourceFile;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::sync::Arc;
@@ -31,13 +32,50 @@ pub fn load(path: &Utf8Path) -> Result<Recipe, Diagnostics> {
         .verify
         .as_ref()
         .map(|v| read_template(&v.value.template.value));
+    let real_paths = raw
+        .targets
+        .iter()
+        .filter_map(|t| t.value.path.as_ref())
+        .map(|p| (p.value.clone(), real_path(&dir.join(&p.value))))
+        .collect();
     validate(RecipeInput {
         file,
         dir,
         raw,
         template,
         verify_template,
+        real_paths,
     })
+}
+
+/// `path` with links resolved as far as it exists, and the rest folded
+/// (`.` dropped, `..` taking a part off): a directory target may not have
+/// been made yet.
+fn real_path(path: &Utf8Path) -> Utf8PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    let mut real = loop {
+        if let Ok(real) = existing.canonicalize_utf8() {
+            break real;
+        }
+        match existing.parent() {
+            Some(parent) => {
+                rest.push(existing.components().next_back());
+                existing = parent;
+            }
+            None => break existing.to_owned(),
+        }
+    };
+    for part in rest.into_iter().rev().flatten() {
+        match part {
+            camino::Utf8Component::CurDir => {}
+            camino::Utf8Component::ParentDir => {
+                real.pop();
+            }
+            other => real.push(other),
+        }
+    }
+    real
 }
 
 /// Every environment variable `PIPELINE_SECRET_<NAME>`.
@@ -55,7 +93,7 @@ pub fn secrets() -> Result<Secrets, String> {
 /// A name is letters, digits and `_`, not starting with a digit. The error
 /// names the file and line.
 pub fn env_file(path: &Utf8Path) -> Result<Vec<(String, String)>, String> {
-    let text = std::fs::read_to_string(path)
+    let text = RegularFile::read_text(path.as_std_path(), MAX_TEXT_BYTES)
         .map_err(|e| format!("failed to read env file `{path}`: {}", io_message(&e)))?;
     let mut vars = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -143,6 +181,20 @@ mod tests {
         assert_eq!(
             display_path("a.toml".into(), "../x.tera"),
             Utf8PathBuf::from("../x.tera")
+        );
+    }
+
+    #[test]
+    fn real_paths_follow_links_as_far_as_the_path_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().canonicalize().unwrap()).unwrap();
+        std::fs::create_dir(root.join("images")).unwrap();
+        std::os::unix::fs::symlink(root.join("images"), root.join("link")).unwrap();
+        assert_eq!(real_path(&root.join("link")), root.join("images"));
+        assert_eq!(real_path(&root.join("link/a/../b")), root.join("images/b"));
+        assert_eq!(
+            real_path(&root.join("none/../images/./x")),
+            root.join("images/x")
         );
     }
 

@@ -1,3 +1,4 @@
+use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::ops::Range;
 
@@ -18,8 +19,11 @@ impl SourceFile {
         }
     }
 
+    /// Read a file the user named: a regular file of at most
+    /// [`MAX_TEXT_BYTES`](crate::regular_file::MAX_TEXT_BYTES).
     pub fn read(path: &Utf8Path) -> std::io::Result<Self> {
-        Ok(Self::new(path, std::fs::read_to_string(path)?))
+        let text = RegularFile::read_text(path.as_std_path(), MAX_TEXT_BYTES)?;
+        Ok(Self::new(path, text))
     }
 
     /// 1-based line and column (in characters) of a byte offset.

@@ -15,6 +15,7 @@ use crate::host::qemu_img;
 use crate::http::{agent, failure, proxy};
 use crate::layout::ensure_dir;
 use crate::model::{Base, Checksum, Resource};
+use crate::regular_file::RegularFile;
 use crate::step_error::{StepError, StepResult};
 use crate::temp_file::{TempFile, sync_dir};
 use crate::text::lowercase_first;
@@ -56,6 +57,12 @@ pub fn expected_sha256(base: &Base, opts: &FetchOptions) -> StepResult<String> {
             let text = read_sums(sums, opts)?;
             let name = base.source.file_name();
             let hex = find_in_sums(&text, name)
+                .map_err(|[(l1, a), (l2, b)]| {
+                    StepError::permanent(format!(
+                        "`{name}` is listed twice in {sums} with different digests \
+                         (line {l1}: {a}, line {l2}: {b}): refusing to choose one"
+                    ))
+                })?
                 .ok_or_else(|| StepError::permanent(format!("`{name}` is not listed in {sums}")))?;
             let sha = normalize_sha256(hex).ok_or_else(|| {
                 StepError::permanent(format!("invalid sha256 `{hex}` for `{name}` in {sums}"))
@@ -176,15 +183,12 @@ fn copy_local(
         }
     };
     let real = fs::canonicalize(src).map_err(open_error)?;
-    let mut input = fs::File::open(&real).map_err(open_error)?;
-    let meta = input
-        .metadata()
-        .map_err(|e| StepError::io(format!("failed to read {src}"), &e))?;
-    if !meta.is_file() {
-        return Err(StepError::permanent(format!("{src} is not a regular file")));
-    }
+    let RegularFile {
+        file: mut input,
+        len,
+    } = RegularFile::open(&real).map_err(open_error)?;
     (opts.log)(&format!("copying {src}"));
-    copy_into(&mut input, dest, Some(meta.len()), opts, |e| {
+    copy_into(&mut input, dest, Some(len), opts, |e| {
         StepError::io(format!("failed to read {src}"), &e)
     })
 }
@@ -233,7 +237,7 @@ fn read_sums(sums: &Resource, opts: &FetchOptions) -> StepResult<String> {
         }
         Resource::Path(path) => {
             (opts.log)(&format!("reading {path}"));
-            fs::read_to_string(path).map_err(|e| {
+            RegularFile::read_text(path.as_std_path(), SUMS_LIMIT).map_err(|e| {
                 if e.kind() == io::ErrorKind::NotFound {
                     StepError::permanent(format!("{path} does not exist"))
                 } else {
@@ -244,15 +248,31 @@ fn read_sums(sums: &Resource, opts: &FetchOptions) -> StepResult<String> {
     }
 }
 
+/// A name listed twice with different digests: (line, digest) of each.
+type Ambiguous<'t> = [(usize, &'t str); 2];
+
 /// The digest listed for `name`: lines are `<hex> *<name>` (binary mode) or
-/// `<hex>  <name>` (text mode); a leading `./` on the name is ignored.
-fn find_in_sums<'t>(text: &'t str, name: &str) -> Option<&'t str> {
-    text.lines().find_map(|line| {
-        let (hex, rest) = line.trim_end().split_once(' ')?;
+/// `<hex>  <name>` (text mode); a leading `./` on the name is ignored. A
+/// name listed again with the same digest is fine; with another, neither
+/// can be trusted over the other.
+fn find_in_sums<'t>(text: &'t str, name: &str) -> Result<Option<&'t str>, Ambiguous<'t>> {
+    let mut found: Option<(usize, &str)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let Some((hex, rest)) = line.trim_end().split_once(' ') else {
+            continue;
+        };
         let file = rest.strip_prefix(['*', ' ']).unwrap_or(rest);
         let file = file.strip_prefix("./").unwrap_or(file);
-        (file == name).then_some(hex)
-    })
+        if file != name {
+            continue;
+        }
+        match found {
+            None => found = Some((i + 1, hex)),
+            Some((_, first)) if first.eq_ignore_ascii_case(hex) => {}
+            Some(first) => return Err([first, (i + 1, hex)]),
+        }
+    }
+    Ok(found.map(|(_, hex)| hex))
 }
 
 /// Lowercase hex, exactly 64 digits (it becomes part of a file name).
@@ -675,6 +695,75 @@ mod tests {
     }
 
     #[test]
+    fn a_name_listed_twice_is_ambiguous_unless_the_digests_agree() {
+        let (a, b) = (sha(b"a"), sha(b"b"));
+        let text = format!(
+            "{a} *f.qcow2\n{b} *other\n{} *./f.qcow2\n",
+            a.to_uppercase()
+        );
+        assert_eq!(find_in_sums(&text, "f.qcow2"), Ok(Some(a.as_str())));
+        let text = format!("{a} *f.qcow2\n{b} *other\n{b}  f.qcow2\n");
+        assert_eq!(
+            find_in_sums(&text, "f.qcow2"),
+            Err([(1, a.as_str()), (3, b.as_str())])
+        );
+        assert_eq!(find_in_sums(&text, "missing"), Ok(None));
+
+        let src_dir = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(src_dir.path()).unwrap();
+        fs::write(dir.join("SHA256SUMS"), &text).unwrap();
+        let twice = base(
+            Resource::Path(dir.join("f.qcow2")),
+            Checksum::Sums(Resource::Path(dir.join("SHA256SUMS"))),
+        );
+        let e = Harness::new().fetch(&twice).unwrap_err();
+        assert_eq!(e.kind, StepErrorKind::Permanent);
+        assert_eq!(
+            e.message,
+            format!(
+                "`f.qcow2` is listed twice in {dir}/SHA256SUMS with different digests \
+                 (line 1: {a}, line 3: {b}): refusing to choose one"
+            )
+        );
+    }
+
+    #[test]
+    fn a_local_fifo_is_refused_not_waited_for() {
+        let src_dir = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(src_dir.path()).unwrap();
+        for name in ["f.qcow2", "SHA256SUMS"] {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                dir.join(name).as_std_path(),
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .unwrap();
+        }
+        let h = Harness::new();
+        let from_sums = base(
+            Resource::Path(dir.join("f.qcow2")),
+            Checksum::Sums(Resource::Path(dir.join("SHA256SUMS"))),
+        );
+        let e = h.fetch(&from_sums).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("failed to read {dir}/SHA256SUMS: not a regular file (a FIFO)")
+        );
+        let with_sha = base(
+            Resource::Path(dir.join("f.qcow2")),
+            Checksum::Sha256(sha(b"x")),
+        );
+        let e = h.fetch(&with_sha).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("failed to open {dir}/f.qcow2: not a regular file (a FIFO)")
+        );
+        assert!(h.cache_entries().is_empty());
+    }
+
+    #[test]
     fn missing_local_file_is_permanent() {
         let h = Harness::new();
         let b = base(
@@ -896,9 +985,9 @@ mod tests {
         let a = sha(b"a");
         let b = sha(b"b");
         let text = format!("{a} *noble.img\n{b}  jammy.img\r\n\n# comment\n");
-        assert_eq!(find_in_sums(&text, "noble.img"), Some(a.as_str()));
-        assert_eq!(find_in_sums(&text, "jammy.img"), Some(b.as_str()));
-        assert_eq!(find_in_sums(&text, "noble"), None);
+        assert_eq!(find_in_sums(&text, "noble.img"), Ok(Some(a.as_str())));
+        assert_eq!(find_in_sums(&text, "jammy.img"), Ok(Some(b.as_str())));
+        assert_eq!(find_in_sums(&text, "noble"), Ok(None));
         assert_eq!(normalize_sha256(&a.to_uppercase()), Some(a.clone()));
         assert_eq!(normalize_sha256("../../etc/passwd"), None);
     }

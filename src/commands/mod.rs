@@ -36,11 +36,7 @@ pub(crate) fn load(selection: &Selection) -> Result<(Recipe, Vec<usize>)> {
 
 /// The store behind every target of the recipe, in recipe order.
 pub(crate) fn open_stores(recipe: &Recipe) -> Result<Vec<Box<dyn crate::targets::Store>>> {
-    recipe
-        .targets
-        .iter()
-        .map(|t| crate::targets::open(t).map_err(Error::Usage))
-        .collect()
+    crate::targets::open_all(&recipe.targets).map_err(Error::Usage)
 }
 
 /// TARGET, IMAGE ID, IMAGE NAME, then every axis: one row per (cell, target, id).

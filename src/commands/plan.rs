@@ -15,6 +15,12 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     // run would really do (reads checksums and targets, writes nothing).
     let decisions = if args.status {
         let secrets = crate::loader::secrets().map_err(Error::Usage)?;
+        // As run does: every template renders before anything is asked of
+        // a target, and a failure reads like validate's.
+        let problems = recipe.check_templates(&secrets.names());
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
         let stores = open_stores(&recipe)?;
         let (_, decisions) = status(
             &recipe,
@@ -51,17 +57,21 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
             .collect()
     });
     let decisions = statuses.as_deref();
+    // Straight to stdout as it is made: a large plan needs no copy of its text.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, &report::json(&recipe, &plan, decisions))
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
-            .and_then(|()| out.flush())
-            .map_err(|e| Error::Failed(format!("failed to write the plan: {e}")))?;
     } else if args.dot {
-        print!("{}", report::dot(&recipe, &plan));
+        report::dot(&mut out, &recipe, &plan)
     } else {
-        print!("{}", report::text(&recipe, &plan, decisions));
+        report::text(&mut out, &recipe, &plan, decisions)
     }
-    Ok(())
+    .and_then(|()| out.flush())
+    .or_else(|e| match e.kind() {
+        // `pipeline plan | head`: the reader has what it wanted.
+        std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(Error::Failed(format!("failed to write the plan: {e}"))),
+    })
 }

@@ -16,6 +16,8 @@ pub struct Build {
     pub compression: Compression,
     #[serde(with = "humantime_serde_compat::option")]
     pub rebuild_after: Option<Duration>,
+    /// Most cells the matrix may have.
+    pub max_cells: u64,
 }
 
 /// `[build]` keys of the OpenStack backend.

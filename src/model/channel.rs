@@ -13,13 +13,10 @@ pub fn check_channel(channel: &str) -> Result<(), String> {
             "`{channel}` is not a channel: expected `<track>/<risk>` (like `3.1/stable`) or \"\" for none"
         ));
     };
-    let track_ok = !track.is_empty()
-        && track
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if !track_ok {
+    if !is_track(track) {
         return Err(format!(
-            "`{channel}` is not a channel: the track `{track}` must be letters, digits, `.`, `-` or `_`"
+            "`{channel}` is not a channel: the track `{track}` must be a name: letters and digits, \
+             with single `.`, `-` or `_` between them"
         ));
     }
     if !RISKS.contains(&risk) {
@@ -29,6 +26,19 @@ pub fn check_channel(channel: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A track is a name, never a path: `3.1`, `1.28-strict`, `latest`; not
+/// `..`, `-x` or `a..b`.
+fn is_track(track: &str) -> bool {
+    let bytes = track.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_alphanumeric();
+    bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum)
+        && bytes
+            .iter()
+            .all(|b| alnum(b) || matches!(b, b'.' | b'-' | b'_'))
+        && bytes.windows(2).all(|w| alnum(&w[0]) || alnum(&w[1]))
 }
 
 #[cfg(test)]
@@ -57,6 +67,12 @@ mod tests {
             "3.1/stabel",
             "3.1/stable/x",
             "a b/stable",
+            "../stable",
+            "./stable",
+            "-3.1/stable",
+            "3.1./stable",
+            "3..1/stable",
+            "3.-1/stable",
         ] {
             assert!(check_channel(bad).is_err(), "{bad}");
         }

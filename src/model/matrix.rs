@@ -2,6 +2,14 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use std::collections::HashSet;
 
+/// Cells a matrix may have unless `[build] max_cells` says otherwise: far
+/// more than anyone builds, few enough that validate and plan answer at once.
+pub const DEFAULT_MAX_CELLS: u64 = 1000;
+
+/// The most `max_cells` may allow: about 2 kB of memory a cell while planning
+/// (see the README's benchmarks), so 200 MB at this size.
+pub const MAX_CELLS_CEILING: u64 = 100_000;
+
 /// The build matrix: axes in the order written, with `base` among them.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Matrix {
@@ -24,6 +32,17 @@ pub type Combination = IndexMap<String, String>;
 impl Matrix {
     pub fn axis_names(&self) -> impl Iterator<Item = &str> {
         self.axes.iter().map(|a| a.name.as_str())
+    }
+
+    /// The most cells [`Matrix::expand`] can return: the product of the
+    /// axes' lengths plus the `include` entries; `None` past `u64`. Known
+    /// without expanding anything: `exclude` is left out, as counting what
+    /// it drops would mean walking the product.
+    pub fn size_bound(&self) -> Option<u64> {
+        self.axes
+            .iter()
+            .try_fold(1u64, |n, a| n.checked_mul(a.values.len() as u64))?
+            .checked_add(self.include.len() as u64)
     }
 
     /// Every cell as its values in axis order: the cartesian product minus
@@ -139,6 +158,23 @@ mod tests {
             cells.last().unwrap(),
             &vec!["focal".to_string(), "2.9/stable".into(), "".into()]
         );
+    }
+
+    #[test]
+    fn the_size_bound_counts_without_expanding() {
+        let many: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let mut m = Matrix {
+            axes: vec![axis("base", &["a", "b"]), axis("x", &["1", "2", "3"])],
+            exclude: vec![combo(&[("x", "1")])],
+            include: vec![combo(&[("base", "c")])],
+        };
+        assert_eq!(m.size_bound(), Some(2 * 3 + 1));
+        // 1000^4 = 10^12 cells: counted at once, never expanded.
+        m.axes = (0..4).map(|i| axis(&format!("a{i}"), &many)).collect();
+        assert_eq!(m.size_bound(), Some(1_000_000_000_000 + 1));
+        m.axes = (0..7).map(|i| axis(&format!("a{i}"), &many)).collect();
+        assert_eq!(m.size_bound(), None);
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Recipe {
         secret_names: &[String],
     ) -> Result<String, Diagnostic> {
         let script = template
-            .render(&self.template_context(cell, secret_names))
+            .render(self.template_context(cell, secret_names))
             .map_err(|d| Diagnostic {
                 message: format!("{} (cell {})", d.message, cell.describe()),
                 ..d
@@ -92,9 +92,17 @@ impl Recipe {
     }
 
     /// Render every cell's template; identical problems are reported once.
+    /// A render past its time or memory limit ends the check: the next
+    /// cells would most likely do the same, each at that cost.
     pub fn check_templates(&self, secret_names: &[String]) -> Diagnostics {
         let mut found: IndexMap<(Option<String>, String), (Diagnostic, usize)> = IndexMap::new();
         for cell in &self.cells {
+            let abandoned = |t: &Template| t.abandoned();
+            if abandoned(&self.image.template)
+                || self.verify.as_ref().is_some_and(|v| abandoned(&v.template))
+            {
+                break;
+            }
             let verify = self.render_verify(cell, secret_names).and_then(Result::err);
             for d in self
                 .render(cell, secret_names)

@@ -1,9 +1,28 @@
+use super::ScriptBuffer;
 use crate::diagnostic::Diagnostic;
+use crate::memory_budget::Budget;
 use crate::source_file::SourceFile;
-use std::sync::Arc;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tera::{Context, ErrorKind, Kwargs, State, Tera};
 
 const NAME: &str = "template";
+
+/// The largest script a template may render: far above a real provisioning
+/// script (tens of KiB), far below what would strain memory.
+pub const MAX_SCRIPT_BYTES: usize = 1 << 20;
+
+/// The longest one cell's render may take. A real one takes milliseconds;
+/// Tera has no limit of its own, so nested loops would run for ever.
+pub const RENDER_TIME_LIMIT: Duration = Duration::from_secs(5);
+
+/// The most memory one cell's render may take beyond its context: a value
+/// doubled in a loop would otherwise take all there is, and then the
+/// process aborts.
+pub const RENDER_MEMORY_LIMIT: usize = 256 << 20;
 
 /// A script template of a recipe (Tera syntax): the provisioning script
 /// (`image.template`) or the verify script (`verify.template`).
@@ -11,8 +30,20 @@ pub struct Template {
     pub file: Arc<SourceFile>,
     /// The recipe key that names it, for diagnostics.
     pub key: &'static str,
-    tera: Tera,
+    tera: Arc<Tera>,
+    /// A render went past a limit and was left running or frozen, with the
+    /// thread that renders: this template is not rendered again.
+    abandoned: AtomicBool,
+    worker: Mutex<Option<mpsc::Sender<Request>>>,
 }
+
+/// A cell's render for the worker: its context, its budget, where the
+/// result goes.
+type Request = (
+    Context,
+    Arc<Budget>,
+    mpsc::Sender<(tera::TeraResult<()>, ScriptBuffer)>,
+);
 
 impl std::fmt::Debug for Template {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -23,23 +54,163 @@ impl std::fmt::Debug for Template {
 }
 
 impl Template {
-    /// Parse the template named by the recipe key `key`; a syntax error
-    /// points into the template file.
+    /// Parse the template; a syntax error points into the template file,
+    /// and so do carriage returns: with them the guest would run
+    /// `/bin/bash\r`.
+    /// `key` is the recipe key that names it.
     pub fn parse(file: Arc<SourceFile>, key: &'static str) -> Result<Self, Diagnostic> {
+        if let Some(at) = file.text.find('\r') {
+            let lines = file.text.split('\n').filter(|l| l.contains('\r')).count();
+            let lines = if lines == 1 {
+                "1 line".to_owned()
+            } else {
+                format!("{lines} lines")
+            };
+            return Err(Diagnostic::at(
+                &file,
+                at..at + 1,
+                format!(
+                    "the template has Windows line endings (a carriage return on {lines}): \
+                     the guest would run `/bin/bash\\r`"
+                ),
+            )
+            .key(key)
+            .help("save it with Unix line endings: `sed -i 's/\\r$//' FILE` or `dos2unix FILE`"));
+        }
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
         tera.register_filter("shell_quote", shell_quote);
         match tera.add_raw_template(NAME, &file.text) {
-            Ok(()) => Ok(Self { file, key, tera }),
+            Ok(()) => Ok(Self {
+                file,
+                key,
+                tera: Arc::new(tera),
+                abandoned: AtomicBool::new(false),
+                worker: Mutex::new(None),
+            }),
             Err(error) => Err(template_diagnostic(&file, key, &error, "invalid template")),
         }
     }
 
     /// Render with a cell's context; an error points at the template line.
-    pub fn render(&self, context: &Context) -> Result<String, Diagnostic> {
-        self.tera.render(NAME, context).map_err(|error| {
+    /// The render runs on a thread of its own, bounded in output
+    /// ([`MAX_SCRIPT_BYTES`]), time ([`RENDER_TIME_LIMIT`]) and memory
+    /// ([`RENDER_MEMORY_LIMIT`]). Past the time or memory limit it cannot be
+    /// stopped: it is left behind (running, or frozen at its next
+    /// allocation) until pipeline exits, and the template is not rendered
+    /// again.
+    pub fn render(&self, context: Context) -> Result<String, Diagnostic> {
+        if self.abandoned() {
+            return Err(self.bound_error(
+                "failed to render template: not tried, as an earlier render of it went past a limit",
+                None,
+            ));
+        }
+        let budget = Budget::new(RENDER_MEMORY_LIMIT);
+        let (done, result) = mpsc::channel();
+        let sent = self.worker().and_then(|w| {
+            w.send((context, budget.clone(), done))
+                .map_err(io::Error::other)
+        });
+        if let Err(e) = sent {
+            return Err(self.bound_error(
+                &format!("failed to render template: its thread did not start: {e}"),
+                None,
+            ));
+        }
+        let start = Instant::now();
+        let (rendered, out) = loop {
+            match result.recv_timeout(Duration::from_millis(10)) {
+                Ok(finished) => break finished,
+                Err(RecvTimeoutError::Timeout) if budget.exceeded() => {
+                    self.abandoned.store(true, Ordering::Release);
+                    return Err(self.bound_error(
+                        &format!(
+                            "failed to render template: it needed more than {} MiB of memory, \
+                             the limit for one cell",
+                            RENDER_MEMORY_LIMIT >> 20
+                        ),
+                        Some("a value that keeps growing, such as a string doubled in a loop?"),
+                    ));
+                }
+                Err(RecvTimeoutError::Timeout) if start.elapsed() > RENDER_TIME_LIMIT => {
+                    budget.stop();
+                    self.abandoned.store(true, Ordering::Release);
+                    return Err(self.bound_error(
+                        &format!(
+                            "failed to render template: still rendering after {}s, \
+                             the limit for one cell",
+                            RENDER_TIME_LIMIT.as_secs()
+                        ),
+                        Some("a loop that never ends, or nested loops that run far too often?"),
+                    ));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // The thread panicked: the next render starts another.
+                    *self.worker.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    return Err(
+                        self.bound_error("failed to render template: the renderer crashed", None)
+                    );
+                }
+            }
+        };
+        if out.overflowed {
+            return Err(self.bound_error(
+                &format!(
+                    "failed to render template: the script is larger than {} MiB, the limit",
+                    MAX_SCRIPT_BYTES >> 20
+                ),
+                None,
+            ));
+        }
+        rendered.map_err(|error| {
             template_diagnostic(&self.file, self.key, &error, "failed to render template")
+        })?;
+        String::from_utf8(out.bytes).map_err(|_| {
+            self.bound_error("failed to render template: the script is not UTF-8", None)
         })
+    }
+
+    /// The thread that renders this template, started at the first render.
+    /// One for every cell, not one each: a thread costs more than most
+    /// renders. It ends with the template (when its channel closes).
+    fn worker(&self) -> io::Result<mpsc::Sender<Request>> {
+        let mut worker = self.worker.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = worker.as_ref() {
+            return Ok(w.clone());
+        }
+        let (requests, queue) = mpsc::channel::<Request>();
+        let tera = self.tera.clone();
+        std::thread::Builder::new()
+            .name("render".to_owned())
+            // As much stack as the main thread, where renders used to run.
+            .stack_size(8 << 20)
+            .spawn(move || {
+                for (context, budget, done) in queue {
+                    budget.run(|| {
+                        let mut out = ScriptBuffer::new(MAX_SCRIPT_BYTES);
+                        let rendered = tera.render_to(NAME, &context, &mut out);
+                        let _ = done.send((rendered, out));
+                    })
+                }
+            })?;
+        *worker = Some(requests.clone());
+        Ok(requests)
+    }
+
+    /// Whether a render went past its time or memory limit.
+    pub fn abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// A problem of the render as a whole: no line of the template to show.
+    fn bound_error(&self, message: &str, help: Option<&str>) -> Diagnostic {
+        let d = Diagnostic::at(&self.file, 0..0, message).key(self.key);
+        match help {
+            Some(help) => d.help(help),
+            None => d,
+        }
     }
 }
 
@@ -97,7 +268,7 @@ mod tests {
         let t = template("#!/bin/sh\nx={{ v | shell_quote }}\n").unwrap();
         let mut ctx = Context::new();
         ctx.insert("v", "a b'c");
-        assert_eq!(t.render(&ctx).unwrap(), "#!/bin/sh\nx=\"a b'c\"\n");
+        assert_eq!(t.render(ctx).unwrap(), "#!/bin/sh\nx=\"a b'c\"\n");
     }
 
     #[test]
@@ -109,7 +280,57 @@ mod tests {
     #[test]
     fn unknown_variable_points_at_its_line() {
         let t = template("#!/bin/sh\n\necho {{ missing }}\n").unwrap();
-        let d = t.render(&Context::new()).unwrap_err();
+        let d = t.render(Context::new()).unwrap_err();
         assert_eq!(d.position().unwrap(), "t.sh.tera:3:9");
+    }
+
+    #[test]
+    fn carriage_returns_are_refused_where_the_first_is() {
+        let d = template("#!/bin/bash\r\necho a\r\necho b\n").unwrap_err();
+        assert_eq!(d.position().unwrap(), "t.sh.tera:1:12");
+        assert_eq!(
+            d.message,
+            "the template has Windows line endings (a carriage return on 2 lines): \
+             the guest would run `/bin/bash\\r`"
+        );
+    }
+
+    #[test]
+    fn a_script_past_the_size_limit_is_refused() {
+        // 2^20 + 1 bytes, written a few at a time.
+        let t = template(
+            "#!{% for i in range(end=1024) %}{% for j in range(end=1024) %}x{% endfor %}{% endfor %}",
+        )
+        .unwrap();
+        let d = t.render(Context::new()).unwrap_err();
+        assert_eq!(
+            d.message,
+            "failed to render template: the script is larger than 1 MiB, the limit"
+        );
+        // Nothing was left running: the template renders again.
+        assert!(!t.abandoned());
+    }
+
+    #[test]
+    fn a_value_that_grows_without_end_is_stopped_at_the_memory_limit() {
+        let t = template(
+            "{% set_global s = \"x\" %}{% for i in range(end=64) %}{% set_global s = s ~ s %}{% endfor %}{{ s }}",
+        )
+        .unwrap();
+        let start = Instant::now();
+        let d = t.render(Context::new()).unwrap_err();
+        assert!(start.elapsed() < RENDER_TIME_LIMIT, "{d}");
+        assert_eq!(
+            d.message,
+            "failed to render template: it needed more than 256 MiB of memory, the limit for one cell"
+        );
+        assert!(t.abandoned());
+        let again = t.render(Context::new()).unwrap_err();
+        assert!(
+            again
+                .message
+                .ends_with("not tried, as an earlier render of it went past a limit"),
+            "{again}"
+        );
     }
 }

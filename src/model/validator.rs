@@ -4,8 +4,9 @@
 
 use super::channel::{CHANNEL_AXES, check_channel};
 use super::{
-    Arch, Axis, Backend, Base, Build, Cell, Checksum, Combination, Compression, Image, Matrix,
-    OpenstackBuild, Recipe, Resource, Services, Target, TargetKind, Template, Verify, Visibility,
+    Arch, Axis, Backend, Base, Build, Cell, Checksum, Combination, Compression, DEFAULT_MAX_CELLS,
+    Image, MAX_CELLS_CEILING, Matrix, OpenstackBuild, Recipe, Resource, Services, Target,
+    TargetKind, Template, Verify, Visibility,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::recipe::{self, RawCombination, RawRecipe, RawTargetKind, Spanned};
@@ -16,6 +17,11 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The longest image name: Glance's limit for a name, and a file system's
+/// for one component of a path (a directory target keeps an image in a
+/// directory of its name).
+const MAX_IMAGE_NAME: usize = 255;
 
 /// Template variables that an axis may not shadow (the schema says so too).
 use crate::recipe::rules::RESERVED_AXES as RESERVED;
@@ -31,6 +37,10 @@ pub struct RecipeInput {
     /// The template `verify.template` names (when there is one), or why it
     /// could not be read.
     pub verify_template: Option<Result<Arc<SourceFile>, String>>,
+    /// Directory targets' paths as written → where they really are (links
+    /// followed as far as the path exists), so that two spellings of one
+    /// directory are seen as one.
+    pub real_paths: HashMap<String, Utf8PathBuf>,
 }
 
 /// Validate a recipe, reporting every problem found.
@@ -41,12 +51,14 @@ pub fn validate(input: RecipeInput) -> Result<Recipe, Diagnostics> {
         raw,
         template,
         verify_template,
+        real_paths,
     } = input;
     Validator {
         file,
         dir,
         template: Some(template),
         verify_template,
+        real_paths,
         problems: Diagnostics::default(),
     }
     .recipe(raw)
@@ -59,6 +71,7 @@ struct Validator {
     /// Taken by the one check that needs it.
     template: Option<Result<Arc<SourceFile>, String>>,
     verify_template: Option<Result<Arc<SourceFile>, String>>,
+    real_paths: HashMap<String, Utf8PathBuf>,
     problems: Diagnostics,
 }
 
@@ -94,7 +107,7 @@ impl Validator {
         let (Some(image), Some(matrix)) = (image, matrix) else {
             return Err(self.problems);
         };
-        let cells = self.cells(&raw, &image, &matrix);
+        let cells = self.cells(&raw, &image, &matrix, build.max_cells);
         let recipe = Recipe {
             file: self.file.clone(),
             dir: self.dir.clone(),
@@ -532,7 +545,46 @@ impl Validator {
         ok.then_some(out)
     }
 
-    fn cells(&mut self, raw: &RawRecipe, image: &Image, matrix: &Matrix) -> Vec<Cell> {
+    fn cells(
+        &mut self,
+        raw: &RawRecipe,
+        image: &Image,
+        matrix: &Matrix,
+        max_cells: u64,
+    ) -> Vec<Cell> {
+        // Counted before expanding: a matrix of 10^12 cells would take all
+        // the memory there is before a word was printed.
+        let bound = matrix.size_bound();
+        if bound.is_none_or(|n| n > max_cells) {
+            let mut product: Vec<String> = matrix
+                .axes
+                .iter()
+                .map(|a| a.values.len().to_string())
+                .collect();
+            if !matrix.include.is_empty() {
+                product.push(format!("+ {} included", matrix.include.len()));
+            }
+            let count = bound.map_or("more cells than can be counted".to_owned(), |n| {
+                format!("up to {n} cells")
+            });
+            let (span, key) = match &raw.build.max_cells {
+                Some(m) => (m.span.clone(), "build.max_cells"),
+                None => (raw.matrix.span.clone(), "matrix"),
+            };
+            self.error_with_help(
+                span,
+                key,
+                format!(
+                    "the matrix has {count} ({}), more than max_cells = {max_cells}",
+                    product.join(" × ").replace(" × +", " +")
+                ),
+                format!(
+                    "set `max_cells` in [build] (at most {MAX_CELLS_CEILING}) if so many images are meant, \
+                     or split the matrix into several recipes; the count is taken before `exclude`"
+                ),
+            );
+            return Vec::new();
+        }
         let axes: Arc<[String]> = matrix.axes.iter().map(|a| a.name.clone()).collect();
         let mut cells: Vec<Cell> = matrix
             .expand()
@@ -546,6 +598,7 @@ impl Validator {
                 "the matrix has no cells: every combination is excluded",
             );
         }
+        self.name_lengths(raw, image, &cells);
         cells.sort_by(|a, b| a.image_name.cmp(&b.image_name));
         for pair in cells.windows(2) {
             let (first, second) = (&pair[0], &pair[1]);
@@ -569,6 +622,49 @@ impl Validator {
             }
         }
         cells
+    }
+
+    /// Image names become Glance names and directory names: both take at
+    /// most [`MAX_IMAGE_NAME`] bytes. Reported once, for the first cell in
+    /// matrix order, at its longest part (the prefix or a value).
+    fn name_lengths(&mut self, raw: &RawRecipe, image: &Image, cells: &[Cell]) {
+        let mut long = cells.iter().filter(|c| c.image_name.len() > MAX_IMAGE_NAME);
+        let Some(first) = long.next() else {
+            return;
+        };
+        let others = long.count();
+        let longest = first
+            .values()
+            .max_by_key(|(_, v)| v.len())
+            .filter(|(_, v)| v.len() > image.prefix.len())
+            .and_then(|(axis, v)| value_span(raw, axis, v));
+        let span = longest.unwrap_or_else(|| raw.image.value.prefix.span.clone());
+        let key = self
+            .key_at(span.start)
+            .unwrap_or_else(|| "matrix".to_owned());
+        let mut d = Diagnostic::at(
+            &self.file,
+            span,
+            format!(
+                "the image name of cell {} is {} bytes long, more than the {MAX_IMAGE_NAME} \
+                 that Glance and file systems take",
+                first.describe(),
+                first.image_name.len()
+            ),
+        )
+        .key(key)
+        .help(format!(
+            "`{}`: shorten the prefix or the axis values",
+            first.image_name
+        ));
+        if others > 0 {
+            d = d.help(if others == 1 {
+                "1 more cell's name is too long too".to_owned()
+            } else {
+                format!("{others} more cells' names are too long too")
+            });
+        }
+        self.problems.push(d);
     }
 
     fn build(&mut self, raw: &RawRecipe) -> Build {
@@ -599,6 +695,21 @@ impl Validator {
             .rebuild_after
             .as_ref()
             .and_then(|t| self.duration(t, "build.rebuild_after"));
+        let max_cells = match &b.max_cells {
+            Some(m) if !(1..=MAX_CELLS_CEILING as i64).contains(&m.value) => {
+                self.error(
+                    m.span.clone(),
+                    "build.max_cells",
+                    format!(
+                        "max_cells = {} is out of range 1..{MAX_CELLS_CEILING}",
+                        m.value
+                    ),
+                );
+                m.value.clamp(1, MAX_CELLS_CEILING as i64) as u64
+            }
+            Some(m) => m.value as u64,
+            None => DEFAULT_MAX_CELLS,
+        };
         let backend = b.backend.as_ref().map_or(Backend::Qemu, |b| b.value.into());
         let openstack = self.openstack_build(raw, backend);
         Build {
@@ -612,6 +723,7 @@ impl Validator {
                 .as_ref()
                 .map_or(Compression::Zstd, |c| c.value.into()),
             rebuild_after,
+            max_cells,
         }
     }
 
@@ -721,6 +833,7 @@ impl Validator {
         }
         let mut targets = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
+        let mut places: HashMap<Place, usize> = HashMap::new();
         for (i, t) in raw.targets.iter().enumerate() {
             let key = format!("target[{i}]");
             let r = &t.value;
@@ -781,9 +894,12 @@ impl Validator {
                             );
                             None
                         }
-                        Some(p) => Some(TargetKind::Directory {
-                            path: lexical(&self.dir.join(&p.value)),
-                        }),
+                        Some(p) => {
+                            let path = lexical(&self.dir.join(&p.value));
+                            let real = self.real_paths.get(&p.value).unwrap_or(&path).clone();
+                            self.shared(&mut places, Place::Directory(real), i, raw, &p.span);
+                            Some(TargetKind::Directory { path })
+                        }
                         None => {
                             self.error_with_help(
                                 t.span.clone(),
@@ -806,13 +922,17 @@ impl Validator {
                             );
                             None
                         }
-                        Some(c) => Some(TargetKind::Openstack {
-                            cloud: c.value.clone(),
-                            visibility: r
-                                .visibility
-                                .as_ref()
-                                .map_or(Visibility::Private, |v| v.value.into()),
-                        }),
+                        Some(c) => {
+                            let place = Place::Cloud(c.value.clone());
+                            self.shared(&mut places, place, i, raw, &c.span);
+                            Some(TargetKind::Openstack {
+                                cloud: c.value.clone(),
+                                visibility: r
+                                    .visibility
+                                    .as_ref()
+                                    .map_or(Visibility::Private, |v| v.value.into()),
+                            })
+                        }
                         None => {
                             self.error_with_help(
                                 t.span.clone(),
@@ -837,6 +957,45 @@ impl Validator {
         targets
     }
 
+    /// Two targets in one place would each prune the other's images as
+    /// surplus revisions: the second one is refused.
+    fn shared(
+        &mut self,
+        places: &mut HashMap<Place, usize>,
+        place: Place,
+        i: usize,
+        raw: &RawRecipe,
+        span: &Range<usize>,
+    ) {
+        let (what, field) = match &place {
+            Place::Directory(path) => (format!("directory {path}"), "path"),
+            Place::Cloud(cloud) => (format!("cloud `{cloud}`"), "cloud"),
+        };
+        let Some(&first) = places.get(&place) else {
+            places.insert(place, i);
+            return;
+        };
+        let name = |t: usize| raw.targets[t].value.name.value.clone();
+        let line = self
+            .file
+            .line_col(raw.targets[first].value.name.span.start)
+            .0;
+        self.error_with_help(
+            span.clone(),
+            format!("target[{i}].{field}"),
+            format!(
+                "targets `{}` and `{}` keep their images in the same {what}",
+                name(first),
+                name(i)
+            ),
+            format!(
+                "each would delete the other's images as old revisions; give each target a place \
+                 of its own (`{}` is defined on line {line})",
+                name(first)
+            ),
+        );
+    }
+
     fn key_at(&self, offset: usize) -> Option<String> {
         let (doc, _) = toml::de::DeTable::parse_recoverable(&self.file.text);
         recipe::key_path_at(doc.get_ref(), offset)
@@ -853,6 +1012,13 @@ impl Validator {
     }
 }
 
+/// Where a target keeps its images, to find two targets in one place.
+#[derive(PartialEq, Eq, Hash)]
+enum Place {
+    Directory(Utf8PathBuf),
+    Cloud(String),
+}
+
 /// The span of the value that tells two same-named cells apart: the value
 /// of the first axis where they differ, as written in the matrix.
 fn collision_span(raw: &RawRecipe, a: &Cell, b: &Cell) -> Option<Range<usize>> {
@@ -861,6 +1027,12 @@ fn collision_span(raw: &RawRecipe, a: &Cell, b: &Cell) -> Option<Range<usize>> {
         .zip(b.values())
         .find(|(x, y)| x.1 != y.1)
         .map(|(_, y)| y)?;
+    value_span(raw, axis, value)
+}
+
+/// Where `value` of `axis` is written: among the axis' values, else in an
+/// `include` entry.
+fn value_span(raw: &RawRecipe, axis: &str, value: &str) -> Option<Range<usize>> {
     let m = &raw.matrix.value;
     m.axes
         .iter()

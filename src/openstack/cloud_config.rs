@@ -251,6 +251,35 @@ impl CloudConfig {
             .unwrap_or_default()
     }
 
+    /// Where this cloud's images are, to tell two cloud names that are one
+    /// place apart: Keystone, project (by id, or by name in its domain; for
+    /// an application credential, the credential's, which fixes it) and
+    /// region.
+    pub fn project_place(&self) -> String {
+        let project = match (&self.project_id, &self.project_name) {
+            (Some(id), _) => format!("project {id}"),
+            (None, Some(name)) => format!(
+                "project {name} in domain {}",
+                self.project_domain_id
+                    .as_deref()
+                    .or(self.project_domain_name.as_deref())
+                    .unwrap_or("default")
+            ),
+            (None, None) => format!(
+                "the project of application credential {}",
+                self.application_credential_id
+                    .as_deref()
+                    .or(self.application_credential_name.as_deref())
+                    .unwrap_or_default()
+            ),
+        };
+        format!(
+            "{}, {project}, region {}",
+            self.identity_url(),
+            self.region_name.as_deref().unwrap_or("(any)")
+        )
+    }
+
     /// The Keystone v3 base URL: `auth_url` as written when it ends in a
     /// version (`…/v3`), else with `/v3` appended (pipeline does not do
     /// version discovery).

@@ -17,6 +17,7 @@
 //!   cloud names with `profile:`.
 
 use super::ConfigEnv;
+use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -201,7 +202,7 @@ fn first_readable(candidates: &[PathBuf], problems: &mut Vec<String>) -> Option<
         if !path.exists() {
             continue;
         }
-        let text = match std::fs::read_to_string(path) {
+        let text = match RegularFile::read_text(path, MAX_TEXT_BYTES) {
             Ok(text) => text,
             Err(e) => {
                 problems.push(format!("skipped {}: {e}", path.display()));

@@ -9,6 +9,7 @@
 use super::{CloudConfig, Service, Token};
 use crate::http::failure::{error_message, status_error, transport_error};
 use crate::http::{agent, proxy};
+use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
 use crate::step_error::{StepError, StepResult};
 use serde_json::{Value, json};
 use std::io::Read;
@@ -288,7 +289,7 @@ impl Session {
         let mut tls = ureq::tls::TlsConfig::builder().disable_verification(!self.cloud.verify);
         if let Some(path) = &self.cloud.cacert {
             let what = format!("cacert {} of cloud `{}`", path.display(), self.cloud.name);
-            let pem = std::fs::read(path)
+            let pem = RegularFile::read_bytes(path, MAX_TEXT_BYTES)
                 .map_err(|e| StepError::permanent(format!("failed to read {what}: {e}")))?;
             let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
                 .filter_map(|item| match item {

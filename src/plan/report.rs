@@ -6,7 +6,7 @@ use super::{Plan, PlannedStep, StepKind};
 use crate::model::Recipe;
 use crate::model::{Arch, Cell, TargetKind};
 use serde::Serialize;
-use std::fmt::Write;
+use std::io::{self, Write};
 
 /// What `plan --status` adds to a cell: what a run would do with it
 /// (`build`, `upload`, `skip`), why, and its input key.
@@ -32,12 +32,17 @@ fn step_base<'r>(recipe: &'r Recipe, step: &PlannedStep) -> Option<&'r str> {
 }
 
 /// Human-readable plan: the cells as a table, then the steps in order with
-/// what each waits for.
-pub fn text(recipe: &Recipe, plan: &Plan, decisions: Option<&[CellStatus]>) -> String {
-    let mut out = String::new();
+/// what each waits for. Written as it goes: a plan of 100,000 cells starts
+/// printing at once, and no copy of the whole text is held.
+pub fn text(
+    out: &mut dyn Write,
+    recipe: &Recipe,
+    plan: &Plan,
+    decisions: Option<&[CellStatus]>,
+) -> io::Result<()> {
     let axes: Vec<&str> = recipe.matrix.axis_names().collect();
     let bases = plan.count(StepKind::Fetch);
-    let _ = writeln!(
+    writeln!(
         out,
         "plan for {}: {} cell{}, {} base{}, {} target{}, {} steps",
         recipe.file.path,
@@ -48,17 +53,17 @@ pub fn text(recipe: &Recipe, plan: &Plan, decisions: Option<&[CellStatus]>) -> S
         recipe.targets.len(),
         plural(recipe.targets.len()),
         plan.len()
-    );
+    )?;
 
     let mut header = vec!["IMAGE NAME".to_owned(), "ARCH".to_owned()];
     header.extend(axes.iter().map(|a| a.to_uppercase()));
     if decisions.is_some() {
         header.push("ACTION".to_owned());
     }
-    let mut rows = vec![header];
     // With decisions, every selected cell is listed (skipped ones have no steps).
     let listed = listed_cells(recipe, plan, decisions);
-    for &ci in &listed {
+    let by_cell = by_cell(recipe, decisions);
+    let row = |ci: usize| {
         let cell = &recipe.cells[ci];
         let mut row = vec![cell.image_name.clone(), recipe.image.arch.to_string()];
         row.extend(cell.values().map(|(_, v)| {
@@ -68,27 +73,37 @@ pub fn text(recipe: &Recipe, plan: &Plan, decisions: Option<&[CellStatus]>) -> S
                 v.to_owned()
             }
         }));
-        if let Some(d) = decisions.and_then(|d| d.iter().find(|d| d.cell == ci)) {
+        if let Some(d) = by_cell[ci] {
             row.push(d.action.to_owned());
         }
-        rows.push(row);
+        row
+    };
+    // Two passes over the cells, one for the widths and one to print, so
+    // that no table of every row is built.
+    let mut widths = Widths::default();
+    widths.fit(&header);
+    for &ci in &listed {
+        widths.fit(&row(ci));
     }
-    out.push_str("\ncells:\n");
-    out.push_str(&table(&rows, "  "));
-    if let Some(decisions) = decisions {
-        out.push_str("\nwhy:\n");
+    out.write_all(b"\ncells:\n")?;
+    widths.write(out, &header, "  ")?;
+    for &ci in &listed {
+        widths.write(out, &row(ci), "  ")?;
+    }
+    if decisions.is_some() {
+        out.write_all(b"\nwhy:\n")?;
         for &ci in &listed {
-            if let Some(d) = decisions.iter().find(|d| d.cell == ci) {
-                let _ = writeln!(
+            if let Some(d) = by_cell[ci] {
+                writeln!(
                     out,
                     "  {} {}: {}",
                     d.action, recipe.cells[ci].image_name, d.reason
-                );
+                )?;
             }
         }
     }
 
-    out.push_str("\ntargets:\n");
+    out.write_all(b"\ntargets:\n")?;
     for target in &recipe.targets {
         let place = match &target.kind {
             crate::model::TargetKind::Directory { path } => format!("directory {path}"),
@@ -96,20 +111,33 @@ pub fn text(recipe: &Recipe, plan: &Plan, decisions: Option<&[CellStatus]>) -> S
                 format!("openstack cloud {cloud} ({})", visibility.as_str())
             }
         };
-        let _ = writeln!(out, "  {}: {place}, keep {}", target.name, target.keep);
+        writeln!(out, "  {}: {place}, keep {}", target.name, target.keep)?;
     }
 
-    out.push_str("\nsteps:\n");
+    out.write_all(b"\nsteps:\n")?;
     let width = plan.walk().map(|(_, s, _)| s.id.len()).max().unwrap_or(0);
     for (_, step, needs) in plan.walk() {
         if needs.is_empty() {
-            let _ = writeln!(out, "  {}", step.id);
+            writeln!(out, "  {}", step.id)?;
         } else {
             let needs: Vec<&str> = needs.iter().map(|s| s.id.as_str()).collect();
-            let _ = writeln!(out, "  {:width$}  after {}", step.id, needs.join(", "));
+            writeln!(out, "  {:width$}  after {}", step.id, needs.join(", "))?;
         }
     }
-    out
+    Ok(())
+}
+
+/// Each cell's decision, by cell index: looked up once per row, so not by
+/// a search of every decision.
+fn by_cell<'d>(
+    recipe: &Recipe,
+    decisions: Option<&'d [CellStatus<'d>]>,
+) -> Vec<Option<&'d CellStatus<'d>>> {
+    let mut by_cell = vec![None; recipe.cells.len()];
+    for d in decisions.into_iter().flatten() {
+        by_cell[d.cell] = Some(d);
+    }
+    by_cell
 }
 
 /// Machine-readable plan. Borrowed and serialized straight to the writer:
@@ -164,13 +192,14 @@ pub fn json<'a>(
     decisions: Option<&'a [CellStatus<'a>]>,
 ) -> JsonPlan<'a> {
     let listed = listed_cells(recipe, plan, decisions);
+    let by_cell = by_cell(recipe, decisions);
     JsonPlan {
         recipe: recipe.file.path.as_str(),
         cells: listed
             .iter()
             .map(|&ci| {
                 let cell = &recipe.cells[ci];
-                let d = decisions.and_then(|d| d.iter().find(|d| d.cell == ci));
+                let d = by_cell[ci];
                 JsonCell {
                     image_name: &cell.image_name,
                     arch: recipe.image.arch,
@@ -205,13 +234,13 @@ pub fn json<'a>(
     }
 }
 
-/// Graphviz `dot` source: one node per step, one edge per dependency.
-pub fn dot(recipe: &Recipe, plan: &Plan) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "digraph plan {{");
-    let _ = writeln!(out, "  label={};", quote(recipe.file.path.as_str()));
-    let _ = writeln!(out, "  rankdir=LR;");
-    let _ = writeln!(out, "  node [shape=box, fontname=\"monospace\"];");
+/// Graphviz `dot` source: one node per step, one edge per dependency,
+/// written as it goes.
+pub fn dot(out: &mut dyn Write, recipe: &Recipe, plan: &Plan) -> io::Result<()> {
+    writeln!(out, "digraph plan {{")?;
+    writeln!(out, "  label={};", quote(recipe.file.path.as_str()))?;
+    writeln!(out, "  rankdir=LR;")?;
+    writeln!(out, "  node [shape=box, fontname=\"monospace\"];")?;
     for (_, step, needs) in plan.walk() {
         let subject = step_base(recipe, step)
             .or(step_cell(recipe, step))
@@ -220,13 +249,12 @@ pub fn dot(recipe: &Recipe, plan: &Plan) -> String {
             Some(t) => format!("{}\n{subject}\n→ {}", step.name, recipe.targets[t].name),
             None => format!("{}\n{subject}", step.name),
         };
-        let _ = writeln!(out, "  {} [label={}];", quote(&step.id), quote(&label));
+        writeln!(out, "  {} [label={}];", quote(&step.id), quote(&label))?;
         for need in needs {
-            let _ = writeln!(out, "  {} -> {};", quote(&need.id), quote(&step.id));
+            writeln!(out, "  {} -> {};", quote(&need.id), quote(&step.id))?;
         }
     }
-    out.push_str("}\n");
-    out
+    out.write_all(b"}\n")
 }
 
 fn quote(s: &str) -> String {
@@ -267,29 +295,42 @@ fn plural(n: usize) -> &'static str {
 
 /// Left-aligned columns separated by two spaces; the last column unpadded.
 pub fn table(rows: &[Vec<String>], indent: &str) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
+    let mut widths = Widths::default();
     for row in rows {
-        out.push_str(indent);
+        widths.fit(row);
+    }
+    let mut out = Vec::new();
+    for row in rows {
+        // Writing into a Vec cannot fail.
+        let _ = widths.write(&mut out, row, indent);
+    }
+    String::from_utf8(out).expect("rows are strings")
+}
+
+/// The width of each column of a table, in characters.
+#[derive(Default)]
+struct Widths(Vec<usize>);
+
+impl Widths {
+    fn fit(&mut self, row: &[String]) {
         for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                out.push_str(cell);
-            } else {
-                let pad = widths[c] - cell.chars().count();
-                out.push_str(cell);
-                out.push_str(&" ".repeat(pad + 2));
+            let n = cell.chars().count();
+            match self.0.get_mut(c) {
+                Some(w) => *w = (*w).max(n),
+                None => self.0.push(n),
             }
         }
-        out.push('\n');
     }
-    out
+
+    fn write(&self, out: &mut dyn Write, row: &[String], indent: &str) -> io::Result<()> {
+        out.write_all(indent.as_bytes())?;
+        for (c, cell) in row.iter().enumerate() {
+            out.write_all(cell.as_bytes())?;
+            if c + 1 < row.len() {
+                let pad = self.0[c] - cell.chars().count();
+                write!(out, "{:pad$}", "", pad = pad + 2)?;
+            }
+        }
+        out.write_all(b"\n")
+    }
 }

@@ -54,6 +54,12 @@ pub struct RawBuild {
     #[serde(default)]
     #[schemars(pattern(rules::DURATION), extend("allOf" = [{ "pattern": rules::NONZERO }]))]
     pub rebuild_after: Option<Spanned<String>>,
+    /// Most cells the matrix may have (1..100000), counted before anything
+    /// is expanded: the product of the axes' lengths (before `exclude`)
+    /// plus the `include` entries. Default 1000.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub max_cells: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

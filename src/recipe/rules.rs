@@ -40,8 +40,9 @@ pub const CHANNEL_AXES: &[&str] = &["juju", "microk8s"];
 /// A value of any other axis; `""` means "not set".
 pub const AXIS_VALUE: &str = "^[A-Za-z0-9._/-]*$";
 
-/// A snap channel `<track>/<risk>`, or `""` for "not installed".
-pub const CHANNEL: &str = "^(?:[A-Za-z0-9._-]+/(?:stable|candidate|beta|edge))?$";
+/// A snap channel `<track>/<risk>`, or `""` for "not installed". A track is
+/// a name: letters and digits with single `.`, `-` or `_` between them.
+pub const CHANNEL: &str = "^(?:[A-Za-z0-9](?:[._-]?[A-Za-z0-9])*/(?:stable|candidate|beta|edge))?$";
 
 /// 64 hexadecimal digits, either case.
 pub const SHA256: &str = "^[0-9A-Fa-f]{64}$";
@@ -348,6 +349,10 @@ mod tests {
             "latest/beta",
             "latest/candidate",
             "3_x/edge",
+            "../stable",
+            "-1/stable",
+            "1-/stable",
+            "1.-2/stable",
             "3.1",
             "latest",
             "3.1/",
@@ -360,7 +365,7 @@ mod tests {
             "3.1/stable\n",
             "é/stable",
         ]);
-        table.extend(strings(&['1', '.', '/', 'a'], 5));
+        table.extend(strings(&['1', '.', '-', '/', 'a'], 5));
         let pattern = re(CHANNEL);
         agree(
             |s| pattern.is_match(s),

@@ -13,6 +13,6 @@ pub use artifact::{Artifact, ArtifactSource, GlanceLocation, StreamSource};
 pub use directory::DirectoryStore;
 pub use image_meta::{ImageMeta, Revision};
 pub use listing::{Damaged, Listing, human_size, newer, size_against};
-pub use open::open;
+pub use open::{open, open_all};
 pub use openstack::OpenstackStore;
 pub use store::{Doomed, Store, StoreNeed, doomed, prunable};

@@ -3,6 +3,7 @@
 
 mod accel;
 mod arm64;
+mod bounds;
 mod build;
 mod incremental;
 mod init;

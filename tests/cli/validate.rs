@@ -390,6 +390,8 @@ const SCHEMA_EDGES: &[(&str, &[&str], bool)] = &[
     ("[build]", &[r#"rebuild_after = "0.5d""#], true),
     ("[build]", &["cpus = 64"], true),
     ("[build]", &["cpus = 65"], false),
+    ("[build]", &["max_cells = 100000"], true),
+    ("[build]", &["max_cells = 0"], false),
     ("[build]", &[r#"compression = "zlib""#], true),
     ("[build]", &[r#"backend = "openstack""#], false),
     (
@@ -428,6 +430,9 @@ const SCHEMA_EDGES: &[(&str, &[&str], bool)] = &[
         false,
     ),
     ("[matrix]", &[r#"microk8s = ["1.29/Stable"]"#], false),
+    ("[matrix]", &[r#"juju = ["../stable"]"#], false),
+    ("[matrix]", &[r#"juju = ["3..1/stable"]"#], false),
+    ("[matrix]", &[r#"juju = ["a_1-b.2/beta"]"#], true),
     (
         "[matrix]",
         &[r#"flavour = ["", "gpu/large", "v1.2_x"]"#],

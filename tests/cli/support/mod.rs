@@ -4,6 +4,7 @@
 //! written by hand ([`write_revision`]) and the redactions that make run
 //! output fit for a snapshot ([`redacted`]).
 
+mod deadline;
 mod fixtures;
 mod recipes;
 mod rig;
@@ -11,6 +12,7 @@ mod sandbox;
 mod snapshot;
 mod store_files;
 
+pub use deadline::*;
 pub use fixtures::*;
 pub use recipes::*;
 pub use rig::*;

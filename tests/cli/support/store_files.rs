@@ -4,8 +4,6 @@
 
 use pipeline::targets::{ImageMeta, Revision};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 /// Revision `n` of `image` in the directory store `store`, written by hand:
 /// `<n>.qcow2` holding `bytes`, and `<n>.json` recording their size,
@@ -72,24 +70,3 @@ pub fn truncate(path: &Path, len: u64) {
         .unwrap();
 }
 
-/// Run `cmd` to the end, or kill it and fail the test after `limit`.
-pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(limit) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-    }
-}
