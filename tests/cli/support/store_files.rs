@@ -69,4 +69,3 @@ pub fn truncate(path: &Path, len: u64) {
         .set_len(len)
         .unwrap();
 }
-
