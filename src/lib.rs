@@ -30,6 +30,8 @@ pub mod recipe;
 pub mod regular_file;
 pub mod run_lock;
 pub mod schedule;
+pub mod scrubber;
+pub mod scrubbing_writer;
 pub mod source_file;
 pub mod step_error;
 pub mod targets;
@@ -48,6 +50,9 @@ use std::io::IsTerminal;
 
 /// Run the CLI; returns the process exit code.
 pub fn main() -> i32 {
+    scrubber::Scrubber::install_panic_hook();
+    // Before anything can quote one (a recipe line, an error body).
+    loader::register_secrets();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Init(args) => commands::init(args),
@@ -76,9 +81,7 @@ fn report(error: &error::Error) {
         Renderer::plain()
     };
     match error {
-        error::Error::Invalid(diagnostics) => {
-            anstream::eprintln!("{}", diagnostics.render(&renderer));
-        }
-        other => anstream::eprintln!("error: {other}"),
+        error::Error::Invalid(diagnostics) => errln!("{}", diagnostics.render(&renderer)),
+        other => errln!("error: {other}"),
     }
 }
