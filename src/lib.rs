@@ -53,7 +53,21 @@ pub fn main() -> i32 {
     scrubber::Scrubber::install_panic_hook();
     // Before anything can quote one (a recipe line, an error body).
     loader::register_secrets();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help, version and usage errors too: a usage error quotes the
+        // arguments, and an argument can hold a secret.
+        Err(e) => {
+            let text = e.render().ansi().to_string();
+            if e.use_stderr() {
+                scrubber::Scrubber::global().stderr(&text);
+            } else {
+                // `--help | head` is fine.
+                let _ = scrubber::Scrubber::global().try_stdout(&text);
+            }
+            return e.exit_code();
+        }
+    };
     let result = match &cli.command {
         Command::Init(args) => commands::init(args),
         Command::Validate(selection) => commands::validate(selection),

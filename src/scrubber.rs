@@ -172,12 +172,16 @@ impl Scrubber {
     }
 
     /// Write scrubbed text to stdout, as `print!` would (and failing as it
-    /// does when stdout is gone).
+    /// does when stdout is gone); styles dropped where it is not a terminal.
     pub fn stdout(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
+        self.try_stdout(text).expect("failed printing to stdout");
+    }
+
+    /// [`stdout`](Self::stdout), leaving a failure to the caller.
+    pub fn try_stdout(&self, text: &str) -> std::io::Result<()> {
+        let mut out = anstream::stdout().lock();
         out.write_all(self.scrub(text).as_bytes())
             .and_then(|()| out.flush())
-            .expect("failed printing to stdout");
     }
 
     /// Write scrubbed text to stderr (styles dropped where it is not a
