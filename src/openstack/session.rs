@@ -278,12 +278,16 @@ impl Session {
                 Ok((status, _, _)) => repeatable && matches!(status, 502..=504),
                 Err(e) => not_sent(e) || (repeatable && cut_off(e)),
             };
-            let pause = pauses.next().filter(|p| Instant::now() + **p < deadline);
+            // A try again needs a quarter of the limit at least, or its
+            // failure would be the deadline's rather than the cloud's.
+            let pause = pauses
+                .next()
+                .filter(|p| Instant::now() + **p + limit / 4 < deadline);
             match (again, pause) {
                 (true, Some(pause)) => std::thread::sleep(*pause),
                 _ => {
                     return outcome.map_err(|e| match e {
-                        ureq::Error::Timeout(_) => StepError::transient(format!(
+                        ureq::Error::Timeout(ureq::Timeout::Global) => StepError::transient(format!(
                             "{what}: {}: no complete answer within {} (the api_timeout of cloud `{}`)",
                             without_userinfo(url),
                             seconds(limit),
