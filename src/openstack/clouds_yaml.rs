@@ -488,6 +488,30 @@ mod tests {
     }
 
     #[test]
+    fn every_credential_read_is_scrubbed_even_from_a_file_that_does_not_parse() {
+        let d = Dirs::new();
+        // Broken YAML: its error may quote the line.
+        d.write(
+            "cwd/clouds.yaml",
+            "clouds:\n  a:\n    auth:\n      password: \"unit-broken-pw\"\n   bad: [\n",
+        );
+        d.write(
+            "home/.config/openstack/clouds.yaml",
+            "clouds:\n  b:\n    auth:\n      password: unit-other-pw\n  c:\n    auth:\n      application-credential-secret: unit-ac-secret\n",
+        );
+        d.write(
+            "home/.config/openstack/secure.json",
+            r#"{"clouds": {"b": {"auth": {"token": "unit-secure-token"}}}}"#,
+        );
+        let c = CloudsYaml::load(&d.env());
+        assert_eq!(c.cloud_names(), ["b", "c"]);
+        let scrubbed = Scrubber::global()
+            .scrub("unit-broken-pw unit-other-pw unit-ac-secret unit-secure-token")
+            .into_owned();
+        assert_eq!(scrubbed, "******** ******** ******** ********");
+    }
+
+    #[test]
     fn nothing_found_says_where_it_looked() {
         let d = Dirs::new();
         let c = CloudsYaml::load(&d.env());
