@@ -4,8 +4,8 @@
 //! Keystone that is briefly unavailable.
 
 use crate::support::{
-    Loopback, Recipe, Reply, Sandbox, Target, keystone_token, loopback_clouds_yaml, redacted,
-    stderr, stdout, with_clouds,
+    Loopback, Recipe, Reply, Sandbox, Target, keystone_token, loopback_clouds_yaml, output_within,
+    redacted, stderr, stdout, with_clouds,
 };
 use serde_json::json;
 use std::process::Output;
@@ -40,7 +40,8 @@ fn latest(server: &Loopback, extra: &[&str], json: bool) -> (Output, Duration) {
     }
     with_clouds(&mut cmd, &clouds);
     let start = Instant::now();
-    let out = cmd.output().unwrap();
+    // Killed, and the test failed, should it hang as it did.
+    let out = output_within(&mut cmd, GENEROUS);
     (out, start.elapsed())
 }
 
