@@ -3,6 +3,9 @@
 //!
 //! `cargo bench --bench plan_memory`
 
+// A benchmark prints its own numbers; nothing secret passes through it.
+#![allow(clippy::disallowed_macros)]
+
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 

@@ -64,13 +64,18 @@ impl Diagnostic {
     pub fn render(&self, renderer: &Renderer) -> String {
         let label = self.key.as_deref().map(|k| format!("key `{k}`"));
         let mut group = Group::with_title(Level::ERROR.primary_title(&self.message));
-        if let Some(loc) = &self.location {
-            let mut annotation = AnnotationKind::Primary.span(loc.span.clone());
+        // A recipe line can hold a secret: the snippet shows it scrubbed,
+        // with the span moved to match.
+        let scrubbed = self.location.as_ref().map(|loc| {
+            crate::scrubber::Scrubber::global().scrub_with_span(&loc.file.text, loc.span.clone())
+        });
+        if let (Some(loc), Some((text, span))) = (&self.location, &scrubbed) {
+            let mut annotation = AnnotationKind::Primary.span(span.clone());
             if let Some(label) = &label {
                 annotation = annotation.label(label);
             }
             group = group.element(
-                Snippet::source(&loc.file.text)
+                Snippet::source(text.as_str())
                     .path(loc.file.path.as_str())
                     .fold(true)
                     .annotation(annotation),

@@ -30,6 +30,8 @@ pub mod recipe;
 pub mod regular_file;
 pub mod run_lock;
 pub mod schedule;
+pub mod scrubber;
+pub mod scrubbing_writer;
 pub mod source_file;
 pub mod step_error;
 pub mod targets;
@@ -48,7 +50,24 @@ use std::io::IsTerminal;
 
 /// Run the CLI; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    scrubber::Scrubber::install_panic_hook();
+    // Before anything can quote one (a recipe line, an error body).
+    loader::register_secrets();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help, version and usage errors too: a usage error quotes the
+        // arguments, and an argument can hold a secret.
+        Err(e) => {
+            let text = e.render().ansi().to_string();
+            if e.use_stderr() {
+                scrubber::Scrubber::global().stderr(&text);
+            } else {
+                // `--help | head` is fine.
+                let _ = scrubber::Scrubber::global().try_stdout(&text);
+            }
+            return e.exit_code();
+        }
+    };
     let result = match &cli.command {
         Command::Init(args) => commands::init(args),
         Command::Validate(selection) => commands::validate(selection),
@@ -76,9 +95,7 @@ fn report(error: &error::Error) {
         Renderer::plain()
     };
     match error {
-        error::Error::Invalid(diagnostics) => {
-            anstream::eprintln!("{}", diagnostics.render(&renderer));
-        }
-        other => anstream::eprintln!("error: {other}"),
+        error::Error::Invalid(diagnostics) => errln!("{}", diagnostics.render(&renderer)),
+        other => errln!("error: {other}"),
     }
 }

@@ -6,6 +6,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Recipe, RecipeInput, SECRET_PREFIX, Secrets, validate};
 use crate::recipe;
 use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
+use crate::scrubber::{MIN_LEN, Scrubber};
 use crate::source_file::SourceFile;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::sync::Arc;
@@ -78,13 +79,39 @@ fn real_path(path: &Utf8Path) -> Utf8PathBuf {
     real
 }
 
-/// Every environment variable `PIPELINE_SECRET_<NAME>`.
+/// Every environment variable `PIPELINE_SECRET_<NAME>`. A value of 1 to 3
+/// bytes is refused: too short to scrub from messages without mangling
+/// them (see [`crate::scrubber`]).
 pub fn secrets() -> Result<Secrets, String> {
-    Secrets::from_vars(std::env::vars_os().filter_map(|(k, v)| {
+    register_secrets();
+    let secrets = Secrets::from_vars(secret_vars())?;
+    let short = secrets
+        .iter()
+        .find(|s| !s.value().is_empty() && s.value().len() < MIN_LEN)
+        .map(|s| s.env_name());
+    match short {
+        Some(name) => Err(format!(
+            "invalid secret variable `{name}`: its value is shorter than {MIN_LEN} bytes, too short to keep out of messages (an empty value is fine)"
+        )),
+        None => Ok(secrets),
+    }
+}
+
+/// Tell the scrubber every `PIPELINE_SECRET_*` value now in the
+/// environment, whatever its name (one with a bad name is refused later,
+/// but must not be printed meanwhile).
+pub fn register_secrets() {
+    for (_, value) in secret_vars() {
+        Scrubber::global().register(&value);
+    }
+}
+
+fn secret_vars() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| {
         let k = k.into_string().ok()?;
         k.starts_with(SECRET_PREFIX)
             .then(|| (k, v.to_string_lossy().into_owned()))
-    }))
+    })
 }
 
 /// The variables of an env file: `NAME=value` lines, the value taken

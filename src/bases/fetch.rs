@@ -12,6 +12,7 @@ use super::FetchedBase;
 use crate::cancel::CancelToken;
 use crate::digest::{CopyError, copy_hashing};
 use crate::host::qemu_img;
+use crate::http::progress_guard::ProgressGuard;
 use crate::http::{agent, failure, proxy};
 use crate::layout::ensure_dir;
 use crate::model::{Base, Checksum, Resource};
@@ -153,7 +154,8 @@ fn download(url: &str, dest: TempFile, opts: &FetchOptions) -> StepResult<(TempF
         Some(n) => (opts.log)(&format!("content length {n} bytes")),
         None => (opts.log)("content length unknown"),
     }
-    let mut reader = response.into_body().into_reader();
+    // A mirror that trickles must not keep the run waiting for ever.
+    let mut reader = ProgressGuard::new(response.into_body().into_reader());
     let (dest, sha, bytes) = copy_into(&mut reader, dest, total, opts, |e| {
         failure::transport_error("", url, &ureq::Error::from(e))
     })?;

@@ -48,7 +48,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
             .map(|sha| cache_dir.join(format!("{sha}.img")).exists())
             .unwrap_or(false);
         if !cached {
-            eprintln!("fetching base {name} from {}", base.source);
+            crate::errln!("fetching base {name} from {}", base.source);
         }
         match bases::fetch(base, &opts) {
             Ok(f) => {
@@ -107,7 +107,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
         .filter(|c| c.status == CheckStatus::Problem)
         .count();
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&checks).expect("JSON serializes")
         );
@@ -124,7 +124,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
                 c.detail.clone(),
             ]
         }));
-        print!("{}", table(&rows, ""));
+        crate::out!("{}", table(&rows, ""));
     }
     if problems > 0 {
         return Err(Error::Failed(format!(
@@ -137,7 +137,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
         .iter()
         .filter(|c| c.status != CheckStatus::Ok)
         .count();
-    eprintln!(
+    crate::errln!(
         "{} is ready{}",
         recipe.file.path,
         if made == 0 {

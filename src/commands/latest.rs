@@ -21,7 +21,7 @@ pub fn latest(args: &LatestArgs) -> Result<()> {
                 ))
             })?;
             for warning in &listing.warnings {
-                eprintln!("warning: {warning}");
+                crate::errln!("warning: {warning}");
             }
             // Damaged revisions are not images the target holds.
             let newest = listing.revisions.into_iter().next();
@@ -47,7 +47,7 @@ pub fn latest(args: &LatestArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&list).expect("JSON serializes")
         );
@@ -71,6 +71,6 @@ pub fn latest(args: &LatestArgs) -> Result<()> {
             ]);
         }
     }
-    print!("{}", table(&rows, ""));
+    crate::out!("{}", table(&rows, ""));
     Ok(())
 }

@@ -7,6 +7,7 @@ use crate::executor::owner_of;
 use crate::layout::Layout;
 use crate::plan::Plan;
 use crate::plan::report::{self, CellStatus};
+use crate::scrubbing_writer::ScrubbingWriter;
 use std::io::Write;
 
 pub fn plan(args: &PlanArgs) -> Result<()> {
@@ -33,7 +34,7 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
             &CancelToken::new(),
         )?;
         for line in warnings(&decisions) {
-            eprintln!("{line}");
+            crate::errln!("{line}");
         }
         Some(decisions)
     } else {
@@ -58,7 +59,8 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     });
     let decisions = statuses.as_deref();
     // Straight to stdout as it is made: a large plan needs no copy of its text.
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Scrubbed line by line on its way.
+    let mut out = ScrubbingWriter::new(std::io::BufWriter::new(std::io::stdout().lock()));
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report::json(&recipe, &plan, decisions))
             .map_err(std::io::Error::from)

@@ -34,7 +34,7 @@ pub fn prune(args: &PruneArgs) -> Result<()> {
                 }
             };
             for warning in &listing.warnings {
-                eprintln!("warning: {warning}");
+                crate::errln!("warning: {warning}");
             }
             for doomed in doomed(&listing, target.keep as usize, None) {
                 cancel.check().map_err(|_| Error::Interrupted)?;
@@ -50,13 +50,13 @@ pub fn prune(args: &PruneArgs) -> Result<()> {
                     ),
                 };
                 if args.dry_run {
-                    println!("would delete {about}");
+                    crate::outln!("would delete {about}");
                     count += 1;
                     continue;
                 }
                 match store.delete(revision) {
                     Ok(()) => {
-                        println!("deleted {about}");
+                        crate::outln!("deleted {about}");
                         count += 1;
                     }
                     Err(e) => failures.push(format!("{} {}: {e}", target.name, revision.id)),
@@ -74,7 +74,7 @@ pub fn prune(args: &PruneArgs) -> Result<()> {
         if count == 1 { "" } else { "s" }
     );
     if failures.is_empty() {
-        eprintln!("{done}");
+        crate::errln!("{done}");
         return Ok(());
     }
     Err(Error::Failed(format!(

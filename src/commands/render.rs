@@ -30,6 +30,6 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     } else {
         recipe.render(cell, &secrets.names())?
     };
-    print!("{script}");
+    crate::out!("{script}");
     Ok(())
 }

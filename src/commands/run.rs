@@ -22,6 +22,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             // SAFETY: no other thread runs yet.
             unsafe { std::env::set_var(name, value) };
         }
+        crate::loader::register_secrets();
     }
     let (recipe, cells) = load(&args.selection)?;
     let layout = Layout::from_env();
@@ -90,7 +91,7 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     let recipe: &Recipe = recipe;
     let stores = open_stores(recipe)?;
     let _lock = run_lock::acquire(layout, recipe, args.wait, |holder| {
-        eprintln!("waiting for another run of {} ({holder})", recipe.file.path);
+        crate::errln!("waiting for another run of {} ({holder})", recipe.file.path);
     })
     .map_err(|e| match e {
         LockError::Busy { path, holder } => Error::Locked(format!(
@@ -250,7 +251,7 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
                 v
             })
             .collect();
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&cells).expect("JSON serializes")
         );
@@ -266,7 +267,7 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
             })
             .collect();
         if !rows.is_empty() {
-            print!("{}", result_table(recipe, &rows));
+            crate::out!("{}", result_table(recipe, &rows));
         }
     }
 
@@ -296,21 +297,21 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
             }
         }
     }
-    eprintln!("logs: {run_dir}");
+    crate::errln!("logs: {run_dir}");
     if report.interrupted {
-        eprintln!(
+        crate::errln!(
             "interrupted: {built} of {total} cells built; every VM was stopped and partial files removed"
         );
         return Err(Error::Interrupted);
     }
     if built + fresh == total {
         if built == 0 {
-            eprintln!(
+            crate::errln!(
                 "nothing to do: {fresh} cell{} up to date",
                 if fresh == 1 { "" } else { "s" }
             );
         } else {
-            eprintln!(
+            crate::errln!(
                 "{} built, {uploaded_only} uploaded from a cached snapshot, {fresh} up to date",
                 built - uploaded_only
             );

@@ -124,7 +124,7 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
     if changed {
         // What a run needs (firmware, bases, credentials) is checked by
         // init; otherwise the first scheduled run finds out, unattended.
-        eprintln!(
+        crate::errln!(
             "note: run `pipeline init {}` once, as the user the runs run as, to check and prepare what they need now",
             sh_word(recipe_path.as_str())
         );
@@ -292,7 +292,7 @@ fn warn_of_other_names(args: &ScheduleArgs, name: &str, recipe: &Utf8Path) {
         .into_iter()
         .filter(|(other, _, r)| other != name && r == recipe)
     {
-        eprintln!(
+        crate::errln!(
             "warning: {place} schedules {recipe} too, under another name: remove it, or the recipe runs twice"
         );
     }
@@ -315,7 +315,7 @@ fn run_owner(args: &ScheduleArgs) -> Owner {
 }
 
 fn report(changed: bool, name: &str, what: &str) -> Result<()> {
-    println!(
+    crate::outln!(
         "{} {name}: {what}",
         if changed { "changed" } else { "unchanged" }
     );
@@ -402,7 +402,7 @@ fn install_systemd(
             .args(["enable", "--now", &format!("{name}.timer")])
             .status();
         if !(reload.is_ok_and(|s| s.success()) && enable.is_ok_and(|s| s.success())) {
-            eprintln!(
+            crate::errln!(
                 "warning: wrote the units, but `systemctl enable --now {name}.timer` failed; run it yourself"
             );
         }

@@ -2,7 +2,7 @@ use crate::error::Result;
 
 pub fn schema() -> Result<()> {
     let schema = crate::recipe::schema();
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(&schema).expect("schema JSON serializes")
     );

@@ -11,7 +11,7 @@ pub fn validate(selection: &Selection) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
-    println!(
+    crate::outln!(
         "{} is valid: {} cell{}, {} target{}",
         recipe.file.path,
         cells.len(),

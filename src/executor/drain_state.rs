@@ -13,6 +13,7 @@ use crate::backends::Backend;
 use crate::bases::FetchedBase;
 use crate::host::process;
 use crate::plan::{Plan, PlannedStep, Resource, Step};
+use crate::scrubber::Scrubber;
 use crate::step_error::{StepError, StepErrorKind, StepResult};
 use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
@@ -441,7 +442,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
                     Ok(done) => self.done(node, done, elapsed, reporter),
                     Err(e) => {
                         if e.kind != StepErrorKind::Cancelled {
-                            let shown = self.ctx.secrets.redact(&e.message);
+                            let shown = Scrubber::global().scrub(&e.message);
                             reporter.finished(step, &self.row(step), elapsed, Some(&shown));
                         }
                         self.failed(node, e, reporter);
@@ -521,7 +522,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
     fn failed(&mut self, node: NodeIndex, e: StepError, reporter: &mut Reporter) {
         let step = self.plan.step(node);
         let cancelled = e.kind == StepErrorKind::Cancelled;
-        let message = self.ctx.secrets.redact(&e.message);
+        let message = Scrubber::global().scrub(&e.message).into_owned();
         self.status[node.index()] = if cancelled {
             Status::Skipped
         } else {

@@ -8,6 +8,7 @@ use crate::backends::{Backend, BaseJob, CellJob, VerifyJob};
 use crate::bases::{self, FetchedBase};
 use crate::guest::UserData;
 use crate::layout::ensure_dir;
+use crate::scrubber::Scrubber;
 use crate::step_error::{StepError, StepResult};
 use crate::targets::{Artifact, ImageMeta, Revision, doomed};
 use petgraph::graph::NodeIndex;
@@ -230,8 +231,12 @@ fn once<B: Backend>(
             let user_data = UserData::wrap(&script);
             let logs = ctx.cell_log_dir(cell);
             ensure_dir(&logs).map_err(|e| StepError::permanent(e.to_string()))?;
-            // Kept for people debugging a template; it never holds secret values.
-            let _ = std::fs::write(logs.join("user-data"), &user_data.text);
+            // Kept for people debugging a template; it never holds secret
+            // values (a recipe that spells one out gets it masked here).
+            let _ = std::fs::write(
+                logs.join("user-data"),
+                Scrubber::global().scrub(&user_data.text).as_ref(),
+            );
             Ok(Done::Rendered(user_data))
         }
         Job::Provision { cell, user_data } => {
@@ -593,7 +598,8 @@ fn base_job<'a, B: Backend>(
     }
 }
 
-/// Append one timestamped line to a log file; logging never fails a step.
+/// Append one timestamped line to a log file, scrubbed; logging never
+/// fails a step.
 pub fn append(path: &camino::Utf8Path, line: &str) {
     use std::io::Write;
     if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -603,10 +609,11 @@ pub fn append(path: &camino::Utf8Path, line: &str) {
     {
         let _ = writeln!(
             f,
-            "{} {line}",
+            "{} {}",
             jiff::Timestamp::now()
                 .round(jiff::Unit::Second)
-                .unwrap_or_else(|_| jiff::Timestamp::now())
+                .unwrap_or_else(|_| jiff::Timestamp::now()),
+            Scrubber::global().scrub(line)
         );
     }
 }

@@ -4,6 +4,7 @@ use super::RunContext;
 use crate::backends::Backend;
 use crate::freshness::Decision;
 use crate::model::Cell;
+use crate::scrubber::Scrubber;
 use crate::targets::Revision;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -36,7 +37,8 @@ pub fn build_record(
 /// Tool, recipe, cell, base, input key, output, where it was stored, how
 /// long each step took and on what. `build` is the [`build_record`] (of
 /// this run, or of the run that made a cached snapshot); `timings` are this
-/// run's steps of the cell.
+/// run's steps of the cell. Scrubbed: it is written beside the image and
+/// into the run directory, and a base URL may carry a password.
 pub fn manifest<B: Backend>(
     ctx: &RunContext<B>,
     cell: &Cell,
@@ -64,7 +66,7 @@ pub fn manifest<B: Backend>(
         .iter()
         .map(|(t, r)| (recipe.targets[*t].name.clone(), json!(r.id)))
         .collect();
-    json!({
+    let mut manifest = json!({
         "tool": { "name": "pipeline", "version": env!("CARGO_PKG_VERSION") },
         "recipe": {
             "name": recipe.name,
@@ -90,5 +92,7 @@ pub fn manifest<B: Backend>(
         "host": build.get("host").cloned().unwrap_or(Value::Null),
         // `null` for a recipe without `[verify]`.
         "verify": build.get("verify").cloned().unwrap_or(Value::Null),
-    })
+    });
+    Scrubber::global().scrub_json(&mut manifest);
+    manifest
 }

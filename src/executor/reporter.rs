@@ -1,9 +1,11 @@
 //! What a run shows while it works: a live multi-line view on a terminal
 //! (one line per cell and per base: current step, elapsed, bytes), plain
-//! timestamped lines otherwise (CI). Everything also goes to `run.log`.
+//! timestamped lines otherwise (CI). Everything also goes to `run.log`,
+//! and all of it through the [`Scrubber`] first.
 
 use super::Progress;
 use crate::plan::PlannedStep;
+use crate::scrubber::Scrubber;
 use camino::Utf8Path;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -42,6 +44,7 @@ impl Reporter {
 
     /// A message for the user, above the live view.
     pub fn line(&mut self, message: &str) {
+        let message = &*Scrubber::global().scrub(message);
         let stamped = format!("{} {message}", now());
         if let Some(log) = &mut self.log {
             let _ = writeln!(log, "{stamped}");
@@ -56,7 +59,7 @@ impl Reporter {
 
     fn write_log(&mut self, message: &str) {
         if let Some(log) = &mut self.log {
-            let _ = writeln!(log, "{} {message}", now());
+            let _ = writeln!(log, "{} {}", now(), Scrubber::global().scrub(message));
         }
     }
 
@@ -73,7 +76,7 @@ impl Reporter {
                         )
                         .expect("valid template"),
                     );
-                    bar.set_prefix(row.to_owned());
+                    bar.set_prefix(Scrubber::global().scrub(row).into_owned());
                     bar.enable_steady_tick(Duration::from_millis(250));
                     (bar, Instant::now())
                 });
@@ -138,7 +141,7 @@ impl Reporter {
         match &mut self.live {
             Some(live) => {
                 if error.is_some() {
-                    let _ = live.multi.println(&message);
+                    let _ = live.multi.println(Scrubber::global().scrub(&message));
                 }
                 // A base's line goes when it is fetched; a cell's in `cell_done`.
                 if step.step.cell().is_none()
@@ -158,7 +161,9 @@ impl Reporter {
             && let Some((bar, _)) = live.rows.remove(row)
         {
             bar.finish_and_clear();
-            let _ = live.multi.println(format!("{row}: {summary}"));
+            let _ = live
+                .multi
+                .println(Scrubber::global().scrub(&format!("{row}: {summary}")));
         }
     }
 
@@ -190,7 +195,8 @@ fn now() -> String {
     jiff::ZonedDateTime::now().strftime("%H:%M:%S").to_string()
 }
 
-/// A line on stderr; a closed stderr (`| head`) must not stop a build.
+/// A line on stderr, scrubbed; a closed stderr (`| head`) must not stop a
+/// build.
 fn stderr_line(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    Scrubber::global().stderr(&format!("{line}\n"));
 }

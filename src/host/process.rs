@@ -174,7 +174,8 @@ pub fn logged_command(
         .append(true)
         .open(log)
         .map_err(|e| StepError::io(format!("failed to open {log}"), &e))?;
-    let _ = writeln!(file, "$ {program} {}", args.join(" "));
+    let line = format!("$ {program} {}", args.join(" "));
+    let _ = writeln!(file, "{}", crate::scrubber::Scrubber::global().scrub(&line));
     let start_offset = file.metadata().map(|m| m.len()).unwrap_or(0);
     // Outer redirections apply first in duct: join stderr to stdout, then
     // point stdout at the log.

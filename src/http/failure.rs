@@ -53,6 +53,7 @@ pub fn transport_error(what: &str, url: &str, error: &ureq::Error) -> StepError 
         ),
         other => lowercase_first(&other.to_string()),
     };
+    let url = crate::scrubber::without_userinfo(url);
     let message = if what.is_empty() {
         format!("{url}: {reason}")
     } else {

@@ -3,4 +3,5 @@
 
 pub mod agent;
 pub mod failure;
+pub mod progress_guard;
 pub mod proxy;

@@ -4,8 +4,9 @@ use std::fmt;
 pub const SECRET_PREFIX: &str = "PIPELINE_SECRET_";
 
 /// Secret values for the provisioning script. They are never printed:
-/// `Debug` shows names only, and [`Secrets::redact`] scrubs them from any
-/// text that came back from a guest or a tool before it is shown or logged.
+/// `Debug` shows names only, and the loader registers every value with the
+/// [`Scrubber`](crate::scrubber::Scrubber), which every message passes
+/// through.
 #[derive(Clone, Default)]
 pub struct Secrets(Vec<Secret>);
 
@@ -63,17 +64,6 @@ impl Secrets {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    /// Replace every secret value in `text` with `********`.
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in &self.0 {
-            if !secret.value.is_empty() {
-                out = out.replace(&secret.value, "********");
-            }
-        }
-        out
-    }
 }
 
 impl fmt::Debug for Secrets {
@@ -89,14 +79,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_names_and_redacts_values() {
+    fn reads_names_and_never_shows_values() {
         let s = Secrets::from_vars([
             ("PIPELINE_SECRET_TOKEN".to_string(), "hunter2".to_string()),
             ("OTHER".to_string(), "x".to_string()),
         ])
         .unwrap();
         assert_eq!(s.names(), ["TOKEN"]);
-        assert_eq!(s.redact("pw=hunter2!"), "pw=********!");
+        assert_eq!(s.iter().next().unwrap().value(), "hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 

@@ -5,10 +5,12 @@
 //! `OS_*` variables.
 
 use super::{CloudsYaml, ConfigEnv, Service};
+use crate::scrubber::{Scrubber, without_userinfo};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Password auth (`password`, `v3password`) or an application credential
 /// (`v3applicationcredential`), project-scoped, against Keystone v3.
@@ -47,7 +49,16 @@ pub struct CloudConfig {
     pub cacert: Option<PathBuf>,
     /// `verify: false` / `insecure: true` turn certificate checks off.
     pub verify: bool,
+    /// `api_timeout` (seconds, as openstacksdk spells it; `OS_API_TIMEOUT`
+    /// for the cloud of `OS_*` variables): how long one API call may take
+    /// from connecting to the last byte of its answer, retries included.
+    /// An image's data is bounded by progress instead (see
+    /// [`Session`](super::Session)).
+    pub api_timeout: Duration,
 }
+
+/// `api_timeout` when clouds.yaml does not set one (openstacksdk has none).
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(60);
 
 const SUPPORTED_AUTH_TYPES: &str = "password, v3password, v3applicationcredential";
 
@@ -55,7 +66,28 @@ impl CloudConfig {
     /// The cloud named `name` (or `$OS_CLOUD`, … when empty) from the
     /// files that `env` points at. Reads files only.
     pub fn resolve(name: &str, env: &ConfigEnv) -> Result<Self, String> {
-        Self::from_clouds(name, &CloudsYaml::load(env), env)
+        let cloud = Self::from_clouds(name, &CloudsYaml::load(env), env)?;
+        cloud.register_credentials();
+        Ok(cloud)
+    }
+
+    /// Tell the [`Scrubber`] this cloud's password, application-credential
+    /// secret and the password in its `auth_url`'s userinfo, warning once
+    /// about one too short to scrub.
+    pub fn register_credentials(&self) {
+        let scrubber = Scrubber::global();
+        let of = |what: &str| format!("the {what} of cloud `{}`", self.name);
+        if let Some(password) = &self.password {
+            scrubber.register_credential(password, &of("password"));
+        }
+        if let Some(secret) = &self.application_credential_secret {
+            scrubber.register_credential(secret, &of("application_credential_secret"));
+        }
+        for url in std::iter::once(&self.auth_url).chain(self.endpoint_overrides.values()) {
+            if let Some((_, password)) = userinfo(url).and_then(|u| u.split_once(':')) {
+                scrubber.register_credential(password, &of("password in a URL"));
+            }
+        }
     }
 
     pub fn from_clouds(name: &str, clouds: &CloudsYaml, env: &ConfigEnv) -> Result<Self, String> {
@@ -154,6 +186,20 @@ impl CloudConfig {
             Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
             _ => true,
         } && !matches!(config.get("insecure").and_then(text).as_deref(), Some(v) if v.eq_ignore_ascii_case("true"));
+        let api_timeout = match top("api_timeout") {
+            None => DEFAULT_API_TIMEOUT,
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    err(format!(
+                        "invalid api_timeout `{v}`: expected a number of seconds, more than 0 and at most 86400"
+                    ))
+                })?,
+        };
         let cloud = CloudConfig {
             name: name.to_owned(),
             source: source.to_owned(),
@@ -189,6 +235,7 @@ impl CloudConfig {
                 .collect(),
             cacert: top("cacert").map(|p| expand_home(&p)),
             verify,
+            api_timeout,
         };
         cloud.check().map_err(err)?;
         Ok(cloud)
@@ -302,7 +349,7 @@ impl fmt::Debug for CloudConfig {
             .field("name", &self.name)
             .field("source", &self.source)
             .field("auth_type", &self.auth_type)
-            .field("auth_url", &self.auth_url)
+            .field("auth_url", &without_userinfo(&self.auth_url))
             .field("username", &self.username)
             .field("user_id", &self.user_id)
             .field("user_domain_name", &self.user_domain_name)
@@ -327,6 +374,7 @@ impl fmt::Debug for CloudConfig {
             .field("endpoint_overrides", &self.endpoint_overrides)
             .field("cacert", &self.cacert)
             .field("verify", &self.verify)
+            .field("api_timeout", &self.api_timeout)
             .finish()
     }
 }
@@ -515,6 +563,13 @@ fn text(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// The `user:password` of a URL, if it has any.
+fn userinfo(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    Some(&authority[..authority.rfind('@')?])
 }
 
 fn expand_home(path: &str) -> PathBuf {
@@ -713,6 +768,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("Keystone v3"), "{err}");
+    }
+
+    #[test]
+    fn api_timeout_in_seconds() {
+        let with = |value: Value| {
+            let mut cloud = rig_cloud();
+            cloud["api_timeout"] = value;
+            CloudConfig::from_clouds("c", &clouds(json!({"clouds": {"c": cloud}})), &env())
+        };
+        assert_eq!(
+            CloudConfig::from_clouds("a", &clouds(json!({"clouds": {"a": rig_cloud()}})), &env())
+                .unwrap()
+                .api_timeout,
+            DEFAULT_API_TIMEOUT
+        );
+        assert_eq!(with(json!(5)).unwrap().api_timeout, Duration::from_secs(5));
+        assert_eq!(
+            with(json!("2.5")).unwrap().api_timeout,
+            Duration::from_millis(2500)
+        );
+        for bad in [json!(0), json!(-1), json!("soon"), json!(1e9)] {
+            let err = with(bad.clone()).unwrap_err();
+            assert!(err.contains("invalid api_timeout"), "{bad}: {err}");
+        }
+        let e = env()
+            .with_var("OS_AUTH_URL", "http://k:5000/v3")
+            .with_var("OS_USERNAME", "u")
+            .with_var("OS_PASSWORD", "p")
+            .with_var("OS_PROJECT_NAME", "pr")
+            .with_var("OS_API_TIMEOUT", "7");
+        let c = CloudConfig::from_clouds("envvars", &clouds(json!({})), &e).unwrap();
+        assert_eq!(c.api_timeout, Duration::from_secs(7));
     }
 
     #[test]

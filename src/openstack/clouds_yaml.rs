@@ -18,6 +18,7 @@
 
 use super::ConfigEnv;
 use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
+use crate::scrubber::Scrubber;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -209,12 +210,60 @@ fn first_readable(candidates: &[PathBuf], problems: &mut Vec<String>) -> Option<
                 continue;
             }
         };
+        // Before parsing: an error about the file may quote a line of it.
+        register_credential_lines(&text);
         match parse(path, &text) {
-            Ok(value) => return Some((path.clone(), value)),
+            Ok(value) => {
+                register_credentials(&value);
+                return Some((path.clone(), value));
+            }
             Err(e) => problems.push(format!("skipped {}: {e}", path.display())),
         }
     }
     None
+}
+
+/// Keys whose values are credentials, in any cloud of any file read.
+const CREDENTIAL_KEYS: [&str; 3] = ["password", "application_credential_secret", "token"];
+
+/// Every credential in a parsed file, for the [`Scrubber`] (of every cloud,
+/// not only the one used: any may be quoted).
+fn register_credentials(value: &Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                let key = key.replace('-', "_");
+                match v {
+                    Value::String(s) if CREDENTIAL_KEYS.contains(&key.as_str()) => {
+                        Scrubber::global().register(s);
+                    }
+                    Value::Number(n) if CREDENTIAL_KEYS.contains(&key.as_str()) => {
+                        Scrubber::global().register(&n.to_string());
+                    }
+                    _ => register_credentials(v),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(register_credentials),
+        _ => {}
+    }
+}
+
+/// `password: value` lines of a file that may not parse, for the
+/// [`Scrubber`]: the value as written, and unquoted.
+fn register_credential_lines(text: &str) {
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let key = key.trim().trim_matches(['"', '\'']).replace('-', "_");
+        if !CREDENTIAL_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let value = value.trim().trim_end_matches(',').trim();
+        Scrubber::global().register(value);
+        Scrubber::global().register(value.trim_matches(['"', '\'']));
+    }
 }
 
 /// JSON for `.json`, YAML otherwise; an empty file is `null`.
@@ -436,6 +485,30 @@ mod tests {
             "{}",
             c.describe_sources()
         );
+    }
+
+    #[test]
+    fn every_credential_read_is_scrubbed_even_from_a_file_that_does_not_parse() {
+        let d = Dirs::new();
+        // Broken YAML: its error may quote the line.
+        d.write(
+            "cwd/clouds.yaml",
+            "clouds:\n  a:\n    auth:\n      password: \"unit-broken-pw\"\n   bad: [\n",
+        );
+        d.write(
+            "home/.config/openstack/clouds.yaml",
+            "clouds:\n  b:\n    auth:\n      password: unit-other-pw\n  c:\n    auth:\n      application-credential-secret: unit-ac-secret\n",
+        );
+        d.write(
+            "home/.config/openstack/secure.json",
+            r#"{"clouds": {"b": {"auth": {"token": "unit-secure-token"}}}}"#,
+        );
+        let c = CloudsYaml::load(&d.env());
+        assert_eq!(c.cloud_names(), ["b", "c"]);
+        let scrubbed = Scrubber::global()
+            .scrub("unit-broken-pw unit-other-pw unit-ac-secret unit-secure-token")
+            .into_owned();
+        assert_eq!(scrubbed, "******** ******** ******** ********");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::{GlanceImage, Service, Session};
 use crate::cancel::CancelToken;
 use crate::http::failure::{status_error, transport_error};
+use crate::http::progress_guard::ProgressGuard;
 use crate::step_error::{StepError, StepResult};
 use serde_json::{Value, json};
 use std::io::Read;
@@ -208,7 +209,8 @@ impl<'s> Glance<'s> {
         Ok((url, sent))
     }
 
-    /// `GET /v2/images/{id}/file`: the image's bytes, as they stream.
+    /// `GET /v2/images/{id}/file`: the image's bytes, as they stream; a
+    /// read fails when they come too slowly ([`ProgressGuard`]).
     pub fn download(&self, id: &str) -> StepResult<Box<dyn Read + Send>> {
         let what = format!("download image {id} from cloud `{}`", self.cloud());
         let token = self.session.token()?;
@@ -226,7 +228,9 @@ impl<'s> Glance<'s> {
             }
             return Err(status_error(&what, status, ""));
         }
-        Ok(Box::new(response.into_body().into_reader()))
+        Ok(Box::new(ProgressGuard::new(
+            response.into_body().into_reader(),
+        )))
     }
 }
 

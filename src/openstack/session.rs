@@ -8,17 +8,29 @@
 
 use super::{CloudConfig, Service, Token};
 use crate::http::failure::{error_message, status_error, transport_error};
+use crate::http::progress_guard::ProgressGuard;
 use crate::http::{agent, proxy};
 use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
+use crate::scrubber::{Scrubber, without_userinfo};
 use crate::step_error::{StepError, StepResult};
 use serde_json::{Value, json};
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// No byte moving either way for this long: the connection is dead.
 const STALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long Glance may take to answer once an image's last byte is sent
+/// (at least the cloud's `api_timeout`).
+const UPLOAD_ANSWER: Duration = Duration::from_secs(300);
+/// Pauses before the tries again of an API call that got a transient
+/// answer, while its deadline leaves room.
+const RETRY_PAUSES: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
 /// Largest JSON answer read (a page of images with their properties).
 const MAX_BODY: u64 = 64 << 20;
 
@@ -108,6 +120,9 @@ impl Session {
             }
             _ => return Err(status_error(&what, status, &text)),
         }
+        if let Some(token) = &subject {
+            Scrubber::global().register(token);
+        }
         let Some(value) = subject else {
             return Err(StepError::transient(format!(
                 "{what}: keystone answered {status} without X-Subject-Token"
@@ -171,6 +186,12 @@ impl Session {
     /// `PUT` a body of `len` bytes read from `reader` with Content-Length
     /// (never chunked). The inner error is left to the caller, which knows
     /// whether the reader stopped the request.
+    ///
+    /// Bounds: connecting and the request's headers within `api_timeout`;
+    /// the body by its progress ([`ProgressGuard`]) and the stall timeout,
+    /// not by a deadline; the answer's headers within [`UPLOAD_ANSWER`]
+    /// after the last byte (Glance finishes writing the image first), its
+    /// body within `api_timeout`.
     pub fn put_stream(
         &self,
         url: &str,
@@ -179,13 +200,20 @@ impl Session {
         reader: &mut dyn Read,
     ) -> StepResult<Result<(u16, String), ureq::Error>> {
         let agent = self.agent(url)?;
+        let api = self.cloud.api_timeout;
         let sent = agent
             .put(url)
+            .config()
+            .timeout_connect(Some(api.min(agent::CONNECT_TIMEOUT)))
+            .timeout_send_request(Some(api))
+            .timeout_recv_response(Some(UPLOAD_ANSWER.max(api)))
+            .timeout_recv_body(Some(api))
+            .build()
             .header("X-Auth-Token", &token.value)
             .header("Content-Type", "application/octet-stream")
             .header("Content-Length", len.to_string())
             .header("Accept", "application/json")
-            .send(ureq::SendBody::from_reader(reader));
+            .send(ureq::SendBody::from_reader(&mut ProgressGuard::new(reader)));
         Ok(sent.map(|mut response| {
             let status = response.status().as_u16();
             let text = response
@@ -199,6 +227,9 @@ impl Session {
     }
 
     /// `GET` a body that the caller reads as it streams (an image's bytes).
+    /// Connecting, the request and the answer's headers within
+    /// `api_timeout`; the body is the caller's to bound (by progress: see
+    /// [`ProgressGuard`]), and the stall timeout.
     pub fn get_stream(
         &self,
         url: &str,
@@ -207,13 +238,25 @@ impl Session {
         let agent = self
             .agent(url)
             .map_err(|e| ureq::Error::Other(e.message.into()))?;
+        let api = self.cloud.api_timeout;
         agent
             .get(url)
+            .config()
+            .timeout_connect(Some(api.min(agent::CONNECT_TIMEOUT)))
+            .timeout_send_request(Some(api))
+            .timeout_recv_response(Some(api))
+            .build()
             .header("X-Auth-Token", &token.value)
             .header("Accept", "application/octet-stream")
             .call()
     }
 
+    /// One API call: connecting, the request and the whole answer within
+    /// the cloud's `api_timeout`, retries included. A 502, 503 or 504 to a
+    /// call that is safe to repeat (GET, HEAD, PUT, DELETE, and Keystone's
+    /// `POST /auth/tokens`), and a connection that could not be made, are
+    /// tried again after 1 s, 2 s, 4 s while the deadline leaves room; the
+    /// last answer is the caller's to judge.
     fn send(
         &self,
         what: &str,
@@ -223,6 +266,52 @@ impl Session {
         body: Option<(&str, &[u8])>,
         headers: &[(&str, &str)],
     ) -> StepResult<Reply> {
+        let limit = self.cloud.api_timeout;
+        let deadline = Instant::now() + limit;
+        let repeatable =
+            matches!(method, "GET" | "HEAD" | "PUT" | "DELETE") || url.ends_with("/auth/tokens");
+        let mut pauses = RETRY_PAUSES.iter();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let outcome = self.send_once(what, method, url, token, body, headers, left)?;
+            let again = match &outcome {
+                Ok((status, _, _)) => repeatable && matches!(status, 502..=504),
+                Err(e) => not_sent(e) || (repeatable && cut_off(e)),
+            };
+            // A try again needs a quarter of the limit at least, or its
+            // failure would be the deadline's rather than the cloud's.
+            let pause = pauses
+                .next()
+                .filter(|p| Instant::now() + **p + limit / 4 < deadline);
+            match (again, pause) {
+                (true, Some(pause)) => std::thread::sleep(*pause),
+                _ => {
+                    return outcome.map_err(|e| match e {
+                        ureq::Error::Timeout(ureq::Timeout::Global) => StepError::transient(format!(
+                            "{what}: {}: no complete answer within {} (the api_timeout of cloud `{}`)",
+                            without_userinfo(url),
+                            seconds(limit),
+                            self.cloud.name
+                        )),
+                        e => transport_error(what, url, &e),
+                    });
+                }
+            }
+        }
+    }
+
+    /// One try of [`send`](Self::send), with `left` for all of it.
+    #[allow(clippy::too_many_arguments)]
+    fn send_once(
+        &self,
+        what: &str,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        body: Option<(&str, &[u8])>,
+        headers: &[(&str, &str)],
+        left: Duration,
+    ) -> StepResult<Result<Reply, ureq::Error>> {
         let agent = self.agent(url)?;
         let mut request = ureq::http::Request::builder()
             .method(method)
@@ -235,31 +324,48 @@ impl Session {
             request = request.header(*name, *value);
         }
         let invalid = |e: ureq::http::Error| {
-            StepError::permanent(format!("{what}: invalid request to {url}: {e}"))
+            StepError::permanent(format!(
+                "{what}: invalid request to {}: {e}",
+                without_userinfo(url)
+            ))
         };
         let result = match body {
-            Some((content_type, bytes)) => agent.run(
-                request
+            Some((content_type, bytes)) => {
+                let request = request
                     .header("Content-Type", content_type)
                     .body(bytes)
-                    .map_err(invalid)?,
-            ),
-            None => agent.run(request.body(()).map_err(invalid)?),
+                    .map_err(invalid)?;
+                agent.run(
+                    agent
+                        .configure_request(request)
+                        .timeout_global(Some(left))
+                        .build(),
+                )
+            }
+            None => {
+                let request = request.body(()).map_err(invalid)?;
+                agent.run(
+                    agent
+                        .configure_request(request)
+                        .timeout_global(Some(left))
+                        .build(),
+                )
+            }
         };
-        let mut response = result.map_err(|e| transport_error(what, url, &e))?;
-        let status = response.status().as_u16();
-        let subject = response
-            .headers()
-            .get("X-Subject-Token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_string()
-            .map_err(|e| transport_error(what, url, &e))?;
-        Ok((status, text, subject))
+        Ok(result.and_then(|mut response| {
+            let status = response.status().as_u16();
+            let subject = response
+                .headers()
+                .get("X-Subject-Token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY)
+                .read_to_string()?;
+            Ok((status, text, subject))
+        }))
     }
 
     /// One agent per proxy choice (usually one in all).
@@ -361,6 +467,30 @@ fn auth_body(cloud: &CloudConfig) -> Value {
         "identity": {"methods": ["password"], "password": {"user": user}},
         "scope": {"project": project},
     }})
+}
+
+/// The request never reached the server: safe to send again, whatever it is.
+fn not_sent(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        ureq::Error::Io(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        _ => false,
+    }
+}
+
+/// The connection broke before the answer was complete (not a timeout:
+/// a deadline spent is not tried again).
+fn cut_off(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e, ureq::Error::Io(e) if matches!(
+        e.kind(),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
+    ))
+}
+
+/// `2 s`, `0.5 s`.
+fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -579,10 +709,11 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
+        // Too short a deadline to try again after 1 s.
         let s = Session::new(cloud(
             json!({"auth_url": format!("http://127.0.0.1:{port}/v3"), "username": "u",
                    "password": "p", "project_name": "x"}),
-            json!({}),
+            json!({"api_timeout": 0.5}),
         ));
         let err = s.token().unwrap_err();
         assert!(err.is_transient(), "{err:?}");
@@ -594,5 +725,67 @@ mod tests {
             err.message
         );
         assert_eq!(s.auth_count(), 1);
+    }
+
+    #[test]
+    fn a_503_is_tried_again_only_where_that_is_safe() {
+        // Keystone hands out a token; Glance answers 503 to everything.
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!(
+            "http://127.0.0.1:{}",
+            server.server_addr().to_ip().unwrap().port()
+        );
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (server, log, url) = (server.clone(), log.clone(), url.clone());
+            std::thread::spawn(move || {
+                for request in server.incoming_requests() {
+                    let line = format!("{} {}", request.method(), request.url());
+                    log.lock().unwrap().push(line.clone());
+                    let response = if line == "POST /v3/auth/tokens" {
+                        let body = json!({"token": {
+                            "expires_at": "2999-01-01T00:00:00Z",
+                            "catalog": [{"type": "image", "endpoints": [
+                                {"interface": "public", "url": url}]}]}});
+                        tiny_http::Response::from_string(body.to_string())
+                            .with_status_code(201)
+                            .with_header(
+                                tiny_http::Header::from_bytes("X-Subject-Token", "t").unwrap(),
+                            )
+                    } else {
+                        tiny_http::Response::from_string("").with_status_code(503)
+                    };
+                    let _ = request.respond(response);
+                }
+            })
+        };
+        // Room for one pause (1 s), not two (1 s + 2 s).
+        let s = Session::new(cloud(
+            json!({"auth_url": format!("{url}/v3"), "username": "u",
+                   "password": "p", "project_name": "x"}),
+            json!({"api_timeout": 2.5}),
+        ));
+        let (status, _) = s.image_call("list", "GET", "/images", None).unwrap();
+        assert_eq!(status, 503);
+        let (status, _) = s
+            .image_call(
+                "create",
+                "POST",
+                "/images",
+                Some(("application/json", b"{}")),
+            )
+            .unwrap();
+        assert_eq!(status, 503);
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                "POST /v3/auth/tokens",
+                "GET /v2/images",
+                "GET /v2/images",
+                "POST /v2/images",
+            ]
+        );
+        server.unblock();
+        thread.join().unwrap();
     }
 }

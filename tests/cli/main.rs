@@ -11,6 +11,8 @@ mod nova;
 mod openstack;
 mod plan;
 mod schedule;
+mod scrub;
+mod slow_cloud;
 mod store;
 mod support;
 mod validate;

@@ -23,6 +23,7 @@ use crate::host::qemu_img;
 use crate::model::{Compression, OpenstackBuild, Recipe};
 use crate::openstack::{CloudConfig, ConfigEnv, Glance, HashingReader, Session, encode, sleep};
 use crate::plan::{BackendSteps, Resource, StepShape};
+use crate::scrubber::Scrubber;
 use crate::step_error::{StepError, StepErrorKind, StepResult};
 use crate::targets::{Artifact, ArtifactSource, GlanceLocation};
 use crate::temp_file::{TempFile, TempPath};
@@ -352,11 +353,16 @@ impl<'a> OpenstackBackend<'a> {
                 }
                 if let Some(text) = self.nova().console(id, CONSOLE_LINES)? {
                     console = text;
-                    let _ = std::fs::write(&console_log, &console);
+                    let _ =
+                        std::fs::write(&console_log, Scrubber::global().scrub(&console).as_ref());
                 }
             }
             let result = parse_result(&console, nonce);
-            let tail = || job.secrets.redact(&console_tail(&console, nonce));
+            let tail = || {
+                Scrubber::global()
+                    .scrub(&console_tail(&console, nonce))
+                    .into_owned()
+            };
             match (result.script, result.clean) {
                 (Some(code), _) if code != 0 => return Ok(WatchEnd::Failed(code, tail())),
                 (Some(0), Some(0)) => return Ok(WatchEnd::Done),

@@ -6,6 +6,7 @@ use super::{CELL, CONSOLE_LINES, KIND, OWNER, OpenstackBackend, POLL, RUN, trunc
 use crate::backends::{CellJob, Verified, VerifyJob};
 use crate::guest::{UserData, VerifyFacts, console_tail};
 use crate::openstack::sleep;
+use crate::scrubber::Scrubber;
 use crate::step_error::{StepError, StepResult};
 use base64::Engine;
 use serde_json::json;
@@ -51,7 +52,10 @@ impl OpenstackBackend<'_> {
                 disk_size: check.disk_size,
             },
         );
-        let _ = std::fs::write(job.logs.join("verify-user-data"), &user_data.text);
+        let _ = std::fs::write(
+            job.logs.join("verify-user-data"),
+            Scrubber::global().scrub(&user_data.text).as_ref(),
+        );
         let name = truncate(&format!(
             "pipeline-verify-{}-{}",
             job.cell.image_name, self.run_id
@@ -123,7 +127,7 @@ impl OpenstackBackend<'_> {
                 && let Some(text) = self.nova().console(id, CONSOLE_LINES)?
             {
                 console = text;
-                let _ = std::fs::write(&console_log, &console);
+                let _ = std::fs::write(&console_log, Scrubber::global().scrub(&console).as_ref());
                 for line in console.lines().map(str::trim_end) {
                     if line.starts_with("PIPELINE_") && !report.iter().any(|l| l == line) {
                         report.push(line.to_owned());
@@ -131,7 +135,9 @@ impl OpenstackBackend<'_> {
                 }
             }
             let evidence = || {
-                let tail = job.secrets.redact(&console_tail(&console, nonce));
+                let tail = Scrubber::global()
+                    .scrub(&console_tail(&console, nonce))
+                    .into_owned();
                 if tail.is_empty() {
                     "the guest wrote nothing to its console".to_owned()
                 } else {

@@ -10,7 +10,8 @@ use crate::host::accel::{Accel, Accelerator, Fallback};
 use crate::host::qemu::{self, BootSpec};
 use crate::host::qemu_img;
 use crate::host::vm::{Vm, VmEnd};
-use crate::model::{Arch, Secrets};
+use crate::model::Arch;
+use crate::scrubber::Scrubber;
 use crate::step_error::{StepError, StepResult};
 use crate::temp_file::TempPath;
 use camino::Utf8Path;
@@ -39,7 +40,6 @@ pub struct BootInput<'a> {
     pub memory: u64,
     pub timeout: Duration,
     pub nonce: &'a str,
-    pub secrets: &'a Secrets,
     pub cancel: &'a CancelToken,
 }
 
@@ -153,7 +153,7 @@ fn ended(
     accel: Accel,
     overlay: TempPath,
 ) -> StepResult<Ran> {
-    let redact = |text: String| input.secrets.redact(&text);
+    let redact = |text: String| Scrubber::global().scrub(&text).into_owned();
     // The console tail, then what QEMU itself printed, if anything.
     let evidence = || {
         let console = std::fs::read(input.console).unwrap_or_default();

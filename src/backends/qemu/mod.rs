@@ -18,6 +18,7 @@ use crate::host::qemu;
 use crate::layout::Layout;
 use crate::model::Recipe;
 use crate::plan::{BackendSteps, Resource, StepShape};
+use crate::scrubber::Scrubber;
 use crate::step_error::{StepError, StepResult};
 use crate::targets::Artifact;
 use camino::Utf8Path;
@@ -253,6 +254,8 @@ impl Backend for QemuBackend<'_> {
         let recipe = job.recipe;
         let seed = job.work.join("seed.img");
         let nonce = &job.user_data.nonce;
+        let console = job.logs.join("console.log");
+        let log = job.logs.join("boot.log");
         let result = boot::boot(&boot::BootInput {
             name: &job.cell.image_name,
             base: &base.path,
@@ -261,8 +264,8 @@ impl Backend for QemuBackend<'_> {
             disk_size: recipe.image.disk_size,
             seed: &seed,
             work: job.work,
-            console: &job.logs.join("console.log"),
-            log: &job.logs.join("boot.log"),
+            console: &console,
+            log: &log,
             arch: recipe.image.arch,
             accel: self.accel(),
             notify: job.notify,
@@ -270,12 +273,16 @@ impl Backend for QemuBackend<'_> {
             memory: recipe.build.memory,
             timeout: recipe.build.timeout,
             nonce,
-            secrets: job.secrets,
             cancel: job.cancel,
         });
         // The seed holds the secrets: it goes as soon as the VM is done.
         let _ = std::fs::remove_file(&seed);
         let _ = std::fs::remove_file(job.work.join("result.txt"));
+        // QEMU wrote these, not pipeline: a script that echoes a secret
+        // (`set -x`) put it on the console. Scrubbed once QEMU is gone.
+        for file in [&console, &log] {
+            Scrubber::global().scrub_file(file);
+        }
         result.and_then(|ran| ran.built(nonce))
     }
 
@@ -326,8 +333,12 @@ impl Backend for QemuBackend<'_> {
                 disk_size: check.disk_size,
             },
         );
-        // Kept for people debugging a check; it holds no secret value.
-        let _ = std::fs::write(job.logs.join("verify-user-data"), &user_data.text);
+        // Kept for people debugging a check; it holds no secret value
+        // (a check that spells one out gets it masked here).
+        let _ = std::fs::write(
+            job.logs.join("verify-user-data"),
+            Scrubber::global().scrub(&user_data.text).as_ref(),
+        );
         let hostname: String = job.cell.image_name.chars().take(63).collect();
         // The secrets' values travel on this boot's seed (never in its
         // user-data) so the guest can look for them on the disk.
@@ -342,6 +353,8 @@ impl Backend for QemuBackend<'_> {
             },
         )?;
         let nonce = &user_data.nonce;
+        let console = job.logs.join("verify-console.log");
+        let log = job.logs.join("verify.log");
         let ran = boot::boot(&boot::BootInput {
             name: &job.cell.image_name,
             base: snapshot,
@@ -351,8 +364,8 @@ impl Backend for QemuBackend<'_> {
             disk_size: None,
             seed: &seed,
             work: &work,
-            console: &job.logs.join("verify-console.log"),
-            log: &job.logs.join("verify.log"),
+            console: &console,
+            log: &log,
             arch: recipe.image.arch,
             accel: self.accel(),
             notify: job.notify,
@@ -360,9 +373,11 @@ impl Backend for QemuBackend<'_> {
             memory: recipe.build.memory,
             timeout: check.timeout,
             nonce,
-            secrets: job.secrets,
             cancel: job.cancel,
         });
+        for file in [&console, &log] {
+            Scrubber::global().scrub_file(file);
+        }
         // The overlay goes with `ran`, the seed with the directory: only the
         // snapshot stays, as it was.
         let verdict = ran.and_then(|ran| ran.verified(nonce));

@@ -1,11 +1,13 @@
 //! What the tests share: the `pipeline` command, [`Sandbox`] (a private
 //! directory to run it in), the fixture images and the disk helpers, the
-//! OpenStack [`Rig`], one recipe builder ([`Recipe`]), directory stores
+//! OpenStack [`Rig`], a loopback server that plays a misbehaving cloud
+//! ([`Loopback`]), one recipe builder ([`Recipe`]), directory stores
 //! written by hand ([`write_revision`]) and the redactions that make run
 //! output fit for a snapshot ([`redacted`]).
 
 mod deadline;
 mod fixtures;
+mod loopback;
 mod recipes;
 mod rig;
 mod sandbox;
@@ -14,6 +16,7 @@ mod store_files;
 
 pub use deadline::*;
 pub use fixtures::*;
+pub use loopback::*;
 pub use recipes::*;
 pub use rig::*;
 pub use sandbox::*;
