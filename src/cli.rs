@@ -62,7 +62,7 @@ Exit codes: 0 valid, 2 invalid.
 
 Examples:
   pipeline validate recipes/github-runner.toml
-  PIPELINE_SECRET_TOKEN=x pipeline validate recipes/github-runner.toml --only base=noble")]
+  PIPELINE_SECRET_TOKEN=placeholder pipeline validate recipes/github-runner.toml --only base=noble")]
     Validate(Selection),
 
     /// Show the expanded matrix and the DAG of steps, without running anything

@@ -345,7 +345,7 @@ fn two_targets_in_one_place_are_refused() {
     // Two names of one project of one cloud: only clouds.yaml says so, so
     // it is found where the stores are opened, before any request.
     let auth = "    auth:\n      auth_url: http://127.0.0.1:9/v3\n      username: u\n      \
-                password: p\n      project_name: images\n      user_domain_name: Default\n      \
+                password: secret-p\n      project_name: images\n      user_domain_name: Default\n      \
                 project_domain_name: Default\n";
     let clouds = sb.write(
         "clouds.yaml",
