@@ -1,10 +1,14 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Set once when the run is interrupted; long-running step code polls it
-/// between chunks of work and returns `StepError::cancelled()`.
+/// between chunks of work and returns `StepError::cancelled()`. It keeps the
+/// signal that interrupted the run, so that pipeline can end by it.
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<AtomicI32>);
+
+/// Cancelled, but not by a signal.
+const CANCELLED: i32 = -1;
 
 impl CancelToken {
     pub fn new() -> Self {
@@ -12,11 +16,25 @@ impl CancelToken {
     }
 
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        let _ = self
+            .0
+            .compare_exchange(0, CANCELLED, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Cancel because `signal` arrived; the first reason given is kept.
+    pub fn interrupt(&self, signal: i32) {
+        let _ = self
+            .0
+            .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) != 0
+    }
+
+    /// The signal that cancelled it, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        Some(self.0.load(Ordering::SeqCst)).filter(|&s| s > 0)
     }
 
     /// `Err(cancelled)` once cancelled, for use with `?`.
@@ -26,5 +44,28 @@ impl CancelToken {
         } else {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_first_reason() {
+        let token = CancelToken::new();
+        assert!(!token.is_cancelled());
+        assert_eq!(token.signal(), None);
+        token.interrupt(15);
+        token.interrupt(2);
+        token.cancel();
+        assert!(token.clone().is_cancelled());
+        assert_eq!(token.signal(), Some(15));
+
+        let token = CancelToken::new();
+        token.cancel();
+        token.interrupt(2);
+        assert!(token.is_cancelled());
+        assert_eq!(token.signal(), None);
     }
 }

@@ -99,7 +99,8 @@ Every environment variable PIPELINE_SECRET_<NAME> reaches the provisioning
 script's environment; its value is never printed or stored in the image.
 
 Exit codes: 0 every cell built or up to date, 1 a cell failed or was not
-built, 2 invalid recipe, 3 another run holds the lock, 130 interrupted.
+built, 2 invalid recipe, 3 another run holds the lock. Interrupted, it cleans
+up and ends by the signal: 130 (SIGINT) or 143 (SIGTERM) in a shell.
 
 Examples:
   pipeline run recipes/demo.toml

@@ -15,8 +15,9 @@ pub enum Error {
     Failed(String),
     #[error("{0}")]
     Locked(String),
+    /// Stopped by this signal (SIGINT, SIGTERM) after cleaning up.
     #[error("interrupted")]
-    Interrupted,
+    Interrupted(i32),
 }
 
 impl Error {
@@ -25,7 +26,20 @@ impl Error {
             Error::Invalid(_) | Error::Usage(_) => exit_code::INVALID,
             Error::Failed(_) => exit_code::FAILED,
             Error::Locked(_) => exit_code::LOCKED,
-            Error::Interrupted => exit_code::INTERRUPTED,
+            Error::Interrupted(signal) => exit_code::of_signal(*signal),
+        }
+    }
+
+    /// Interrupted by whatever interrupted `cancel` (SIGINT if no signal did).
+    pub fn interrupted(cancel: &crate::cancel::CancelToken) -> Self {
+        Error::Interrupted(cancel.signal().unwrap_or(signal_hook::consts::SIGINT))
+    }
+
+    /// The signal the process ends by, once this is reported.
+    pub fn signal(&self) -> Option<i32> {
+        match self {
+            Error::Interrupted(signal) => Some(*signal),
+            _ => None,
         }
     }
 }

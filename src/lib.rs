@@ -83,7 +83,10 @@ pub fn main() -> i32 {
         Ok(()) => exit_code::OK,
         Err(error) => {
             report(&error);
-            error.exit_code()
+            match error.signal() {
+                Some(signal) => exit_code::end_by(signal),
+                None => error.exit_code(),
+            }
         }
     }
 }

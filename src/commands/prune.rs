@@ -37,7 +37,7 @@ pub fn prune(args: &PruneArgs) -> Result<()> {
                 crate::errln!("warning: {warning}");
             }
             for doomed in doomed(&listing, target.keep as usize, None) {
-                cancel.check().map_err(|_| Error::Interrupted)?;
+                cancel.check().map_err(|_| Error::interrupted(&cancel))?;
                 let revision = doomed.revision;
                 let about = match doomed.damaged {
                     Some(problem) => format!(

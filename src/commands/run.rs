@@ -107,6 +107,13 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     )?;
     let plan = Plan::for_work(recipe, backend.steps(), &work_for(recipe, &decisions));
 
+    // Caught from here on, where the run starts making things (scratch
+    // files, VMs, uploads) that must go before pipeline ends by the signal.
+    // Until now there is nothing to remove, and the default action ends
+    // pipeline at once, even while it waits for the lock or a checksum.
+    // (Unregistered, a handler would leave the signal ignored: these stay
+    // until `execute` returns.)
+    let mut signals = interrupts()?;
     let run_dir = layout.run_dir(&recipe.name, &run_id);
     let work_dir = layout.work(&run_id);
     for dir in [&run_dir, &work_dir] {
@@ -159,13 +166,16 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
             fetches: 2,
             keep_going: args.keep_going,
         };
-        let mut signals = interrupts()?;
         let handle = signals.handle();
+        let signals = &mut signals;
         std::thread::scope(|scope| {
-            // SIGINT and SIGTERM become `Message::Interrupt` for the scheduler.
+            // SIGINT and SIGTERM become `Message::Interrupt` for the
+            // scheduler; the token keeps which one, to end by it.
             let interrupt = tx.clone();
+            let cancel = ctx.cancel.clone();
             scope.spawn(move || {
-                for _ in signals.forever() {
+                for signal in signals.forever() {
+                    cancel.interrupt(signal);
                     if interrupt.send(Message::Interrupt).is_err() {
                         break;
                     }
@@ -176,12 +186,22 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
             report
         })
     };
+    // A signal that came when the scheduler was done (or had nothing to
+    // do) interrupts the run all the same: the handlers stay until
+    // `execute` returns, so that no SIGTERM is lost in between.
+    let mut interrupted = || {
+        for signal in signals.pending() {
+            ctx.cancel.interrupt(signal);
+        }
+        report.interrupted || ctx.cancel.signal().is_some()
+    };
     // What a store could not clean up during the run.
     for store in &stores {
-        for line in store.finish(report.interrupted) {
+        for line in store.finish(interrupted()) {
             reporter.line(&line);
         }
     }
+    let interrupted = interrupted();
     reporter.clear();
 
     // Every selected cell in the result: the ones that ran, and the skipped
@@ -298,11 +318,11 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
         }
     }
     crate::errln!("logs: {run_dir}");
-    if report.interrupted {
+    if interrupted {
         crate::errln!(
             "interrupted: {built} of {total} cells built; every VM was stopped and partial files removed"
         );
-        return Err(Error::Interrupted);
+        return Err(Error::interrupted(&ctx.cancel));
     }
     if built + fresh == total {
         if built == 0 {

@@ -7,6 +7,7 @@ mod bounds;
 mod build;
 mod incremental;
 mod init;
+mod interrupt;
 mod nova;
 mod openstack;
 mod plan;

@@ -1,6 +1,6 @@
 //! A tiny HTTP server on 127.0.0.1 (never any other address) that plays a
-//! cloud that misbehaves: it answers each request as a test's handler
-//! says, trickles bytes, or stays silent. Every connection thread stops by
+//! cloud (or a mirror) that misbehaves: it answers each request as a
+//! test's handler says, trickles bytes, or stays silent. Every connection thread stops by
 //! itself after [`MAX_HOLD`], and all of them when the server is dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,6 +40,9 @@ pub enum Reply {
     /// The status line and headers of a 200, one byte every `every`,
     /// never finished.
     Trickle { every: Duration },
+    /// A 200 whose `Content-Length` says 1 GiB: 64 KiB of its body at once,
+    /// then one byte every `every`, never finished (a download under way).
+    Download { every: Duration },
     /// Nothing at all; the connection is held open.
     Silent,
 }
@@ -173,6 +176,16 @@ fn serve(
                 if !holding() || stream.write_all(&[*byte]).is_err() {
                     break;
                 }
+                sleep_while(every, &holding);
+            }
+        }
+        Reply::Download { every } => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1073741824\r\n\r\n";
+            if stream.write_all(head.as_bytes()).is_err() || stream.write_all(&[0; 65536]).is_err()
+            {
+                return;
+            }
+            while holding() && stream.write_all(&[0]).is_ok() {
                 sleep_while(every, &holding);
             }
         }

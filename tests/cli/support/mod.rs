@@ -43,6 +43,26 @@ pub fn pipeline(args: &[&str]) -> Command {
     cmd
 }
 
+/// `cmd` as cron runs it: by `sh -c`, here with a last line `exit status
+/// N` on stdout, N as the shell saw it (128 + the signal that ended it).
+pub fn as_cron_runs(cmd: &Command) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(r#""$0" "$@"; echo "exit status $?""#)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        sh.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => sh.env(key, value),
+            None => sh.env_remove(key),
+        };
+    }
+    sh
+}
+
 pub fn run(args: &[&str]) -> Output {
     pipeline(args).output().expect("pipeline runs")
 }
