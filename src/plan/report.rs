@@ -2,10 +2,11 @@
 //! come from [`Plan::walk`], so they can never disagree with each other or
 //! with the order the executor uses.
 
-use super::{Plan, PlannedStep, StepKind};
+use super::{Plan, PlannedStep};
 use crate::model::Recipe;
 use crate::model::{Arch, Cell, TargetKind};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 /// What `plan --status` adds to a cell: what a run would do with it
@@ -41,15 +42,27 @@ pub fn text(
     decisions: Option<&[CellStatus]>,
 ) -> io::Result<()> {
     let axes: Vec<&str> = recipe.matrix.axis_names().collect();
-    let bases = plan.count(StepKind::Fetch);
+    // With decisions, every selected cell is listed (skipped ones have no
+    // steps); the header counts what is listed, and what a run would do.
+    let listed = listed_cells(recipe, plan, decisions);
+    let bases: BTreeSet<&str> = listed.iter().map(|&c| recipe.cells[c].base()).collect();
+    let actions = decisions.map_or_else(String::new, |d| {
+        let counts: Vec<String> = ["build", "upload", "skip"]
+            .into_iter()
+            .map(|action| (action, d.iter().filter(|d| d.action == action).count()))
+            .filter(|&(_, n)| n > 0)
+            .map(|(action, n)| format!("{n} {action}"))
+            .collect();
+        format!(" ({})", counts.join(", "))
+    });
     writeln!(
         out,
-        "plan for {}: {} cell{}, {} base{}, {} target{}, {} steps",
+        "plan for {}: {} cell{}{actions}, {} base{}, {} target{}, {} steps",
         recipe.file.path,
-        plan.cells().len(),
-        plural(plan.cells().len()),
-        bases,
-        plural(bases),
+        listed.len(),
+        plural(listed.len()),
+        bases.len(),
+        plural(bases.len()),
         recipe.targets.len(),
         plural(recipe.targets.len()),
         plan.len()
@@ -60,8 +73,6 @@ pub fn text(
     if decisions.is_some() {
         header.push("ACTION".to_owned());
     }
-    // With decisions, every selected cell is listed (skipped ones have no steps).
-    let listed = listed_cells(recipe, plan, decisions);
     let by_cell = by_cell(recipe, decisions);
     let row = |ci: usize| {
         let cell = &recipe.cells[ci];

@@ -1,4 +1,6 @@
-use crate::support::{Recipe, Sandbox, Target, feed, ok, redacted, run, stderr, stdout};
+use crate::support::{
+    Recipe, Sandbox, Target, feed, ok, redacted, run, stderr, stdout, write_current_revision,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -157,7 +159,8 @@ fn json_plan_snapshot() {
     redacted().bind(|| insta::assert_json_snapshot!("plan-json-noble-x64", plan));
 }
 
-/// `plan --status` without a VM: a store with no image yet, then `--force`.
+/// `plan --status` without a VM: a store with no image yet, then `--force`,
+/// then images of one cell and of both.
 #[test]
 fn status_says_what_a_run_would_do_and_why() {
     let sb = Sandbox::new();
@@ -190,6 +193,39 @@ fn status_says_what_a_run_would_do_and_why() {
     // Nothing was built or written to a store.
     assert!(sb.entries("images").is_empty());
     assert!(!sb.path().join("state/runs").exists());
+
+    // Case a is up to date on both targets, then b too: the header counts
+    // the cells listed and what a run would do, not the steps' cells.
+    let cells = plan["cells"].as_array().unwrap();
+    for store in ["images", "mirror"] {
+        write_current_revision(&sb.path().join(store), &cells[0], 1, "pipeline:status");
+    }
+    let o = sb.run(&["plan", "status.toml", "--status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with(
+            "plan for status.toml: 2 cells (1 build, 1 skip), 1 base, 2 targets, 10 steps\n"
+        ),
+        "{text}"
+    );
+    redacted().bind(|| insta::assert_snapshot!("plan-status-one-up-to-date", text));
+    for store in ["images", "mirror"] {
+        write_current_revision(&sb.path().join(store), &cells[1], 1, "pipeline:status");
+    }
+    let o = sb.run(&["plan", "status.toml", "--status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("plan for status.toml: 2 cells (2 skip), 1 base, 2 targets, 0 steps\n"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches(": up to date (local st-tiny-x64-case-")
+            .count(),
+        2,
+        "{text}"
+    );
 }
 
 #[test]

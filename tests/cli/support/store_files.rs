@@ -40,6 +40,27 @@ pub fn write_revision(store: &Path, image: &str, n: u64, owner: &str, bytes: &[u
     .unwrap();
 }
 
+/// Revision `n` of `cell` (one of `plan --status --json`'s cells), as a run
+/// would have left it in the directory store `store`: written by hand as
+/// [`write_revision`] writes one, with the cell's values and its current
+/// input key, so that the cell counts as up to date there.
+pub fn write_current_revision(store: &Path, cell: &serde_json::Value, n: u64, owner: &str) {
+    let image = cell["image_name"].as_str().unwrap();
+    write_revision(
+        store,
+        image,
+        n,
+        owner,
+        format!("not a real image of {image}/{n}\n").as_bytes(),
+    );
+    let json = store.join(image).join(format!("{n}.json"));
+    let mut revision: Revision =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    revision.meta.cell = serde_json::from_value(cell["values"].clone()).unwrap();
+    revision.meta.input_key = Some(cell["input_key"].as_str().unwrap().to_owned());
+    std::fs::write(json, serde_json::to_string_pretty(&revision).unwrap()).unwrap();
+}
+
 /// Revision `from` of `image` copied as revision `to`: the same image and
 /// metadata (input key included) under the new number.
 pub fn copy_revision(store: &Path, image: &str, from: u64, to: u64) {
