@@ -79,6 +79,14 @@ pub fn main() -> i32 {
         Command::Render(args) => commands::render(args),
         Command::Schema => commands::schema(),
     };
+    // Output that could not be written (a full disk; not a reader that has
+    // gone) fails a command that otherwise succeeded.
+    let result = result.and_then(|()| match scrubber::Scrubber::global().stdout_failure() {
+        Some(e) => Err(error::Error::Failed(format!(
+            "failed to write to standard output: {e}"
+        ))),
+        None => Ok(()),
+    });
     match result {
         Ok(()) => exit_code::OK,
         Err(error) => {

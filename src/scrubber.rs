@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::ops::Range;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// Shorter values are not scrubbed (see the module's rules).
 pub const MIN_LEN: usize = 4;
@@ -36,6 +36,8 @@ pub struct Scrubber {
     values: RwLock<Vec<String>>,
     /// Short credentials already warned about (once each).
     warned: RwLock<BTreeSet<String>>,
+    /// The first failure to write to stdout other than a closed pipe.
+    stdout_failure: Mutex<Option<String>>,
 }
 
 static GLOBAL: Scrubber = Scrubber::new();
@@ -45,6 +47,7 @@ impl Scrubber {
         Self {
             values: RwLock::new(Vec::new()),
             warned: RwLock::new(BTreeSet::new()),
+            stdout_failure: Mutex::new(None),
         }
     }
 
@@ -171,10 +174,31 @@ impl Scrubber {
         }
     }
 
-    /// Write scrubbed text to stdout, as `print!` would (and failing as it
-    /// does when stdout is gone); styles dropped where it is not a terminal.
+    /// Write scrubbed text to stdout, as `print!` would (styles dropped
+    /// where it is not a terminal), but never with a panic: a reader that
+    /// has gone (`pipeline plan | head -1`) is no error, the text is dropped
+    /// and the work goes on; any other failure is kept for
+    /// [`stdout_failure`](Self::stdout_failure), which `main` reports.
     pub fn stdout(&self, text: &str) {
-        self.try_stdout(text).expect("failed printing to stdout");
+        match self.try_stdout(text) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                self.stdout_failure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+
+    /// Why writing to stdout failed, if it did for another reason than a
+    /// reader that has gone.
+    pub fn stdout_failure(&self) -> Option<String> {
+        self.stdout_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// [`stdout`](Self::stdout), leaving a failure to the caller.

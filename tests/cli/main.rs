@@ -4,6 +4,7 @@
 mod accel;
 mod arm64;
 mod bounds;
+mod broken_pipe;
 mod build;
 mod incremental;
 mod init;
