@@ -5,7 +5,8 @@
 #   . benches/demo-recipe.sh NAME   (from the repository root)
 #   → $bin (the release binary), $base (the base qcow2), $work (the temp
 #     dir), $work/demo.toml (its base by absolute path and digest, its
-#     template beside it, its store `images` in $work)
+#     template beside it, its store `images` in $work; without [verify]:
+#     the benches compare a build with the same build made otherwise)
 tests/setup-host
 base=$(tests/fixtures/cloud-image.sh | tail -n 1)
 cargo build --release --locked -q
@@ -13,7 +14,8 @@ bin=$PWD/target/release/pipeline
 work=$(mktemp -d "/tmp/pipeline-$1.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp templates/demo.sh.tera "$work/"
-sed -e "s|^template = .*|template = \"demo.sh.tera\"|" \
+sed -e '/^\[verify\]/,/^$/d' \
+    -e "s|^template = .*|template = \"demo.sh.tera\"|" \
     -e "s|^url = .*|url = \"$base\"|" \
     -e "s|^sha256sums = .*|sha256 = \"$(cut -d' ' -f1 "$base.sha256")\"|" \
     -e "s|^path = .*|path = \"images\"|" recipes/demo.toml >"$work/demo.toml"
