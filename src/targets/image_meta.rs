@@ -46,3 +46,29 @@ pub struct Revision {
     pub number: Option<u64>,
     pub meta: ImageMeta,
 }
+
+#[cfg(test)]
+impl Revision {
+    /// A revision of image `n` owned by `pipeline:r`, for tests.
+    pub fn for_test(id: &str, number: Option<u64>, created_at: &str) -> Revision {
+        Revision {
+            id: id.into(),
+            created_at: created_at.into(),
+            number,
+            meta: ImageMeta {
+                name: "n".into(),
+                owner: "pipeline:r".into(),
+                arch: "x64".into(),
+                base: "b".into(),
+                cell: Default::default(),
+                sha256: String::new(),
+                size: 0,
+                recipe_hash: String::new(),
+                input_key: None,
+                inputs: Default::default(),
+                os_distro: None,
+                os_version: None,
+            },
+        }
+    }
+}

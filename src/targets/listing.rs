@@ -95,28 +95,9 @@ pub fn size_against(have: u64, want: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::ImageMeta;
 
     fn rev(number: Option<u64>, created_at: &str) -> Revision {
-        Revision {
-            id: format!("n/{}", number.unwrap_or(0)),
-            created_at: created_at.into(),
-            number,
-            meta: ImageMeta {
-                name: "n".into(),
-                owner: "pipeline:r".into(),
-                arch: "x64".into(),
-                base: "b".into(),
-                cell: Default::default(),
-                sha256: String::new(),
-                size: 0,
-                recipe_hash: String::new(),
-                input_key: None,
-                inputs: Default::default(),
-                os_distro: None,
-                os_version: None,
-            },
-        }
+        Revision::for_test(&format!("n/{}", number.unwrap_or(0)), number, created_at)
     }
 
     fn damaged(r: Revision) -> Damaged {

@@ -127,25 +127,7 @@ mod tests {
     use crate::targets::Damaged;
 
     fn rev(id: &str) -> Revision {
-        Revision {
-            id: id.into(),
-            created_at: String::new(),
-            number: None,
-            meta: ImageMeta {
-                name: "n".into(),
-                owner: "pipeline:r".into(),
-                arch: "x64".into(),
-                base: "b".into(),
-                cell: Default::default(),
-                sha256: String::new(),
-                size: 0,
-                recipe_hash: String::new(),
-                input_key: None,
-                inputs: Default::default(),
-                os_distro: None,
-                os_version: None,
-            },
-        }
+        Revision::for_test(id, None, "")
     }
 
     #[test]
