@@ -103,3 +103,54 @@ fn a_wrong_password_is_a_problem_named_before_any_build() {
     let images = rig.images("a", &rig.ci_token(), "visibility=all");
     assert!(images.is_empty(), "{images:?}");
 }
+
+#[test]
+fn an_image_quota_too_small_for_keep_plus_one_is_a_problem() {
+    // A rig of its own: the limit set here reaches no other test.
+    let rig = Rig::start();
+    // Keystone unified limits, which the rig's Glances enforce: room for 5
+    // images in cloud-a's region, where 4 cells × (keep 3 + 1) need 16.
+    let (status, answer) = rig.api(
+        "POST",
+        &format!("{}/limits", rig.env("KEYSTONE_URL")),
+        &rig.admin_token(),
+        Some(serde_json::json!({"limits": [{
+            "service_id": rig.env("GLANCE_SERVICE_ID"),
+            "region_id": rig.env("GLANCE_A_REGION"),
+            "project_id": rig.env("CI_PROJECT_ID"),
+            "resource_name": "image_count_total",
+            "resource_limit": 5,
+        }]})),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let sb = Sandbox::new();
+    let recipe = format!(
+        "{}\n[[target]]\nname = \"cloud-a\"\nkind = \"openstack\"\ncloud = \"cloud-a\"\nkeep = 3\n",
+        demo_recipe()
+    );
+    sb.write("demo.toml", &recipe);
+    let mut cmd = sb.command(&["init", "demo.toml"]);
+    with_clouds(&mut cmd, &rig.clouds_yaml());
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.contains("target cloud-a"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.starts_with("problem"), "{line}");
+    assert!(
+        line.contains(
+            "the image quota is too small for keep + 1 = 4 revisions of 4 cell(s) (images: room for 5, needs 16)"
+        ),
+        "{line}"
+    );
+    assert!(err.contains("demo.toml is not ready: 1 problem"), "{err}");
+    // The directory target, which has the room, is made and no problem.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("created") && l.contains("target local")),
+        "{out}"
+    );
+}
