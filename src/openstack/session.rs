@@ -570,8 +570,42 @@ mod tests {
         thread: Option<std::thread::JoinHandle<()>>,
     }
 
+    type Answer = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
+
     impl Fake {
         fn start() -> Self {
+            let mut issued = 0;
+            Self::serve(move |line, token, url| {
+                if line == "POST /v3/auth/tokens" {
+                    issued += 1;
+                    let body = json!({"token": {
+                        "expires_at": "2999-01-01T00:00:00Z",
+                        "issued_at": "2000-01-01T00:00:00Z",
+                        "project": {"id": "p1"},
+                        "catalog": [{"type": "image", "endpoints": [
+                            {"interface": "public", "region_id": "R", "url": url}]}]}});
+                    tiny_http::Response::from_string(body.to_string())
+                        .with_status_code(201)
+                        .with_header(
+                            tiny_http::Header::from_bytes("X-Subject-Token", format!("t{issued}"))
+                                .unwrap(),
+                        )
+                } else if token == Some(format!("t{issued}")) {
+                    tiny_http::Response::from_string(r#"{"images": []}"#)
+                } else {
+                    tiny_http::Response::from_string(
+                        "<html><body><h1>401</h1>expired</body></html>",
+                    )
+                    .with_status_code(401)
+                }
+            })
+        }
+
+        /// A loopback server that logs each request's `METHOD path` and
+        /// answers with `answer(that line, its X-Auth-Token, its own url)`.
+        fn serve(
+            mut answer: impl FnMut(&str, Option<String>, &str) -> Answer + Send + 'static,
+        ) -> Self {
             let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
             let url = format!(
                 "http://127.0.0.1:{}",
@@ -581,7 +615,6 @@ mod tests {
             let thread = {
                 let (server, log, url) = (server.clone(), log.clone(), url.clone());
                 std::thread::spawn(move || {
-                    let mut issued = 0;
                     for request in server.incoming_requests() {
                         let line = format!("{} {}", request.method(), request.url());
                         log.lock().unwrap().push(line.clone());
@@ -590,32 +623,7 @@ mod tests {
                             .iter()
                             .find(|h| h.field.equiv("X-Auth-Token"))
                             .map(|h| h.value.to_string());
-                        let response = if line == "POST /v3/auth/tokens" {
-                            issued += 1;
-                            let body = json!({"token": {
-                                "expires_at": "2999-01-01T00:00:00Z",
-                                "issued_at": "2000-01-01T00:00:00Z",
-                                "project": {"id": "p1"},
-                                "catalog": [{"type": "image", "endpoints": [
-                                    {"interface": "public", "region_id": "R", "url": url}]}]}});
-                            tiny_http::Response::from_string(body.to_string())
-                                .with_status_code(201)
-                                .with_header(
-                                    tiny_http::Header::from_bytes(
-                                        "X-Subject-Token",
-                                        format!("t{issued}"),
-                                    )
-                                    .unwrap(),
-                                )
-                        } else if token == Some(format!("t{issued}")) {
-                            tiny_http::Response::from_string(r#"{"images": []}"#)
-                        } else {
-                            tiny_http::Response::from_string(
-                                "<html><body><h1>401</h1>expired</body></html>",
-                            )
-                            .with_status_code(401)
-                        };
-                        let _ = request.respond(response);
+                        let _ = request.respond(answer(&line, token, &url));
                     }
                 })
             };
@@ -730,35 +738,20 @@ mod tests {
     #[test]
     fn a_503_is_tried_again_only_where_that_is_safe() {
         // Keystone hands out a token; Glance answers 503 to everything.
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let url = format!(
-            "http://127.0.0.1:{}",
-            server.server_addr().to_ip().unwrap().port()
-        );
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (server, log, url) = (server.clone(), log.clone(), url.clone());
-            std::thread::spawn(move || {
-                for request in server.incoming_requests() {
-                    let line = format!("{} {}", request.method(), request.url());
-                    log.lock().unwrap().push(line.clone());
-                    let response = if line == "POST /v3/auth/tokens" {
-                        let body = json!({"token": {
-                            "expires_at": "2999-01-01T00:00:00Z",
-                            "catalog": [{"type": "image", "endpoints": [
-                                {"interface": "public", "url": url}]}]}});
-                        tiny_http::Response::from_string(body.to_string())
-                            .with_status_code(201)
-                            .with_header(
-                                tiny_http::Header::from_bytes("X-Subject-Token", "t").unwrap(),
-                            )
-                    } else {
-                        tiny_http::Response::from_string("").with_status_code(503)
-                    };
-                    let _ = request.respond(response);
-                }
-            })
-        };
+        let fake = Fake::serve(|line, _, url| {
+            if line == "POST /v3/auth/tokens" {
+                let body = json!({"token": {
+                    "expires_at": "2999-01-01T00:00:00Z",
+                    "catalog": [{"type": "image", "endpoints": [
+                        {"interface": "public", "url": url}]}]}});
+                tiny_http::Response::from_string(body.to_string())
+                    .with_status_code(201)
+                    .with_header(tiny_http::Header::from_bytes("X-Subject-Token", "t").unwrap())
+            } else {
+                tiny_http::Response::from_string("").with_status_code(503)
+            }
+        });
+        let url = &fake.url;
         // Room for one pause (1 s), not two (1 s + 2 s).
         let s = Session::new(cloud(
             json!({"auth_url": format!("{url}/v3"), "username": "u",
@@ -777,7 +770,7 @@ mod tests {
             .unwrap();
         assert_eq!(status, 503);
         assert_eq!(
-            *log.lock().unwrap(),
+            *fake.log.lock().unwrap(),
             [
                 "POST /v3/auth/tokens",
                 "GET /v2/images",
@@ -785,7 +778,5 @@ mod tests {
                 "POST /v2/images",
             ]
         );
-        server.unblock();
-        thread.join().unwrap();
     }
 }

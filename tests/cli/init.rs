@@ -19,6 +19,35 @@ fn statuses(o: &std::process::Output) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `init` of the demo with one more target, cloud `cloud` of `clouds`
+/// (keep 3), which must be its one problem: that target's line, and all
+/// of stdout.
+fn init_with_a_problem_cloud(
+    sb: &Sandbox,
+    clouds: &std::path::Path,
+    cloud: &str,
+) -> (String, String) {
+    let recipe = format!(
+        "{}\n[[target]]\nname = \"{cloud}\"\nkind = \"openstack\"\ncloud = \"{cloud}\"\nkeep = 3\n",
+        demo_recipe()
+    );
+    sb.write("demo.toml", &recipe);
+    let mut cmd = sb.command(&["init", "demo.toml"]);
+    with_clouds(&mut cmd, clouds);
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("demo.toml is not ready: 1 problem"), "{err}");
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.contains(&format!("target {cloud}")))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    assert!(line.starts_with("problem"), "{line}");
+    (line, out)
+}
+
 #[test]
 fn init_prepares_the_demo_once_and_then_says_everything_is_ok() {
     let sb = Sandbox::new();
@@ -78,27 +107,11 @@ fn a_wrong_password_is_a_problem_named_before_any_build() {
         "clouds.yaml",
         &rig.clouds_yaml_with("broken", "not-the-password", "RegionOne"),
     );
-    let recipe = format!(
-        "{}\n[[target]]\nname = \"broken\"\nkind = \"openstack\"\ncloud = \"broken\"\nkeep = 3\n",
-        demo_recipe()
-    );
-    sb.write("demo.toml", &recipe);
-    let mut cmd = sb.command(&["init", "demo.toml"]);
-    with_clouds(&mut cmd, &clouds);
-    let o = cmd.output().unwrap();
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    let out = stdout(&o);
-    let line = out
-        .lines()
-        .find(|l| l.contains("target broken"))
-        .unwrap_or_else(|| panic!("{out}"));
-    assert!(line.starts_with("problem"), "{line}");
+    let (line, _) = init_with_a_problem_cloud(&sb, &clouds, "broken");
     assert!(
         line.contains("authentication failed for cloud `broken` as user `ci-user`"),
         "{line}"
     );
-    assert!(err.contains("demo.toml is not ready: 1 problem"), "{err}");
     // Nothing was created in the cloud.
     let images = rig.images("a", &rig.ci_token(), "visibility=all");
     assert!(images.is_empty(), "{images:?}");
@@ -124,29 +137,13 @@ fn an_image_quota_too_small_for_keep_plus_one_is_a_problem() {
     );
     assert_eq!(status, 201, "{answer}");
     let sb = Sandbox::new();
-    let recipe = format!(
-        "{}\n[[target]]\nname = \"cloud-a\"\nkind = \"openstack\"\ncloud = \"cloud-a\"\nkeep = 3\n",
-        demo_recipe()
-    );
-    sb.write("demo.toml", &recipe);
-    let mut cmd = sb.command(&["init", "demo.toml"]);
-    with_clouds(&mut cmd, &rig.clouds_yaml());
-    let o = cmd.output().unwrap();
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    let out = stdout(&o);
-    let line = out
-        .lines()
-        .find(|l| l.contains("target cloud-a"))
-        .unwrap_or_else(|| panic!("{out}"));
-    assert!(line.starts_with("problem"), "{line}");
+    let (line, out) = init_with_a_problem_cloud(&sb, &rig.clouds_yaml(), "cloud-a");
     assert!(
         line.contains(
             "the image quota is too small for keep + 1 = 4 revisions of 4 cell(s) (images: room for 5, needs 16)"
         ),
         "{line}"
     );
-    assert!(err.contains("demo.toml is not ready: 1 problem"), "{err}");
     // The directory target, which has the room, is made and no problem.
     assert!(
         out.lines()
