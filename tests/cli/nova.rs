@@ -354,12 +354,7 @@ fn failures_on_nova_leave_no_server_and_a_killed_run_is_cleaned_up_next_time() {
     assert_no_server_of(rig, owner);
 
     // Ctrl-C while the guest boots: ended by the SIGINT (130), no server.
-    let sb = Sandbox::new();
-    nova_recipe(&sb, "novafail.toml", &[], None, "");
-    let mut child = run_on(rig, &sb, &[&["run", "novafail.toml"][..], &one].concat())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (sb, mut child) = start_novafail(rig, &one);
     wait_for_log(
         &sb,
         "is active; waiting for the guest",
@@ -373,12 +368,7 @@ fn failures_on_nova_leave_no_server_and_a_killed_run_is_cleaned_up_next_time() {
     assert_no_server_of(rig, owner);
 
     // SIGKILL while a server boots: the server stays behind...
-    let sb = Sandbox::new();
-    nova_recipe(&sb, "novafail.toml", &[], None, "");
-    let mut child = run_on(rig, &sb, &[&["run", "novafail.toml"][..], &one].concat())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (sb, mut child) = start_novafail(rig, &one);
     wait_for_log(&sb, "created with flavor", Duration::from_secs(120));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -449,6 +439,18 @@ fn failures_on_nova_leave_no_server_and_a_killed_run_is_cleaned_up_next_time() {
         (rig.servers().len(), rig.build_images().len()),
         (servers, images)
     );
+}
+
+/// `run novafail.toml` (the default build) with `args`, started in a
+/// sandbox of its own and left running.
+fn start_novafail(rig: &Rig, args: &[&str]) -> (Sandbox, std::process::Child) {
+    let sb = Sandbox::new();
+    nova_recipe(&sb, "novafail.toml", &[], None, "");
+    let child = run_on(rig, &sb, &[&["run", "novafail.toml"][..], args].concat())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (sb, child)
 }
 
 fn signal(child: &std::process::Child, signal: rustix::process::Signal) {
