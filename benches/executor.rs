@@ -17,14 +17,14 @@
 use camino::{Utf8Path, Utf8PathBuf};
 use pipeline::backends::{Backend, BaseJob, CellJob};
 use pipeline::bases::FetchedBase;
-use pipeline::cancel::CancelToken;
 use pipeline::executor::{self, Done, Job, Message, Reporter, RunContext};
 use pipeline::freshness::{Action, Decision, InputKey, SnapshotCache};
 use pipeline::guest::UserData;
-use pipeline::layout::Layout;
 use pipeline::model::{Recipe, Secrets};
 use pipeline::plan::{BackendSteps, Plan, Resource};
-use pipeline::step_error::StepResult;
+use pipeline::state::Layout;
+use pipeline::step::CancelToken;
+use pipeline::step::StepResult;
 use pipeline::targets::{Artifact, ImageMeta, Listing, Revision, Store};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ impl Backend for Instant_ {
     fn start(&self, _: usize, _: &std::collections::BTreeMap<String, String>) -> Vec<String> {
         Vec::new()
     }
-    fn init(&self, _: &[(&str, &FetchedBase)]) -> Vec<pipeline::check::Check> {
+    fn init(&self, _: &[(&str, &FetchedBase)]) -> Vec<pipeline::output::Check> {
         Vec::new()
     }
     fn prepare_base(&self, _: &BaseJob, _: &FetchedBase) -> StepResult<()> {
@@ -113,7 +113,7 @@ impl Store for Nowhere {
     fn attach_manifest(&self, _: &Revision, _: &serde_json::Value) -> StepResult<()> {
         Ok(())
     }
-    fn init(&self, _: &pipeline::targets::StoreNeed) -> Vec<pipeline::check::Check> {
+    fn init(&self, _: &pipeline::targets::StoreNeed) -> Vec<pipeline::output::Check> {
         Vec::new()
     }
 }

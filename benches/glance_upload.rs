@@ -11,8 +11,8 @@
 #![allow(clippy::disallowed_macros)]
 
 use camino::Utf8PathBuf;
-use pipeline::cancel::CancelToken;
 use pipeline::model::{Target, TargetKind, Visibility};
+use pipeline::step::CancelToken;
 use pipeline::targets::{Artifact, ImageMeta, open};
 use std::time::Instant;
 
@@ -27,7 +27,7 @@ fn main() {
     };
     let file = Utf8PathBuf::from(file);
     let (sha256, size) =
-        pipeline::digest::sha256_file(&file, &CancelToken::new()).expect("the file reads");
+        pipeline::files::digest::sha256_file(&file, &CancelToken::new()).expect("the file reads");
     let target = Target {
         name: "bench".into(),
         kind: TargetKind::Openstack {

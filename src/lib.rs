@@ -4,39 +4,31 @@
 //! cells → [`plan`] (a frozen DAG of steps) → [`executor`] → [`backends`]
 //! (where a cell is built) → [`targets`] (where images are kept).
 
+// The flow, in order.
 pub mod backends;
-pub mod bases;
-pub mod cancel;
-pub mod check;
-pub mod cli;
-mod commands;
-pub mod diagnostic;
-pub mod digest;
-pub mod error;
 pub mod executor;
-pub mod exit_code;
 pub mod freshness;
+pub mod loader;
+pub mod model;
+pub mod plan;
+pub mod recipe;
+pub mod targets;
+// What the layers above use to reach the outside world.
+pub mod bases;
 pub mod guest;
 pub mod host;
 pub mod http;
-pub mod layout;
-pub mod loader;
-pub mod memory_budget;
-pub mod model;
-pub mod name_claim;
 pub mod openstack;
-pub mod plan;
-pub mod recipe;
-pub mod regular_file;
-pub mod run_lock;
+// Shared by every layer.
+pub mod files;
+pub mod memory_budget;
+pub mod output;
+pub mod state;
+pub mod step;
+// The command line and its verbs.
+pub mod cli;
+mod commands;
 pub mod schedule;
-pub mod scrubber;
-pub mod scrubbing_writer;
-pub mod source_file;
-pub mod step_error;
-pub mod targets;
-pub mod temp_file;
-pub mod text;
 
 // The unit tests count memory as the binary does (see src/main.rs).
 #[cfg(test)]
@@ -50,7 +42,7 @@ use std::io::IsTerminal;
 
 /// Run the CLI; returns the process exit code.
 pub fn main() -> i32 {
-    scrubber::Scrubber::install_panic_hook();
+    output::Scrubber::install_panic_hook();
     // Before anything can quote one (a recipe line, an error body).
     loader::register_secrets();
     let cli = match Cli::try_parse() {
@@ -60,10 +52,10 @@ pub fn main() -> i32 {
         Err(e) => {
             let text = e.render().ansi().to_string();
             if e.use_stderr() {
-                scrubber::Scrubber::global().stderr(&text);
+                output::Scrubber::global().stderr(&text);
             } else {
                 // `--help | head` is fine.
-                let _ = scrubber::Scrubber::global().try_stdout(&text);
+                let _ = output::Scrubber::global().try_stdout(&text);
             }
             return e.exit_code();
         }
@@ -81,32 +73,32 @@ pub fn main() -> i32 {
     };
     // Output that could not be written (a full disk; not a reader that has
     // gone) fails a command that otherwise succeeded.
-    let result = result.and_then(|()| match scrubber::Scrubber::global().stdout_failure() {
-        Some(e) => Err(error::Error::Failed(format!(
+    let result = result.and_then(|()| match output::Scrubber::global().stdout_failure() {
+        Some(e) => Err(cli::Error::Failed(format!(
             "failed to write to standard output: {e}"
         ))),
         None => Ok(()),
     });
     match result {
-        Ok(()) => exit_code::OK,
+        Ok(()) => cli::exit_code::OK,
         Err(error) => {
             report(&error);
             match error.signal() {
-                Some(signal) => exit_code::end_by(signal),
+                Some(signal) => cli::exit_code::end_by(signal),
                 None => error.exit_code(),
             }
         }
     }
 }
 
-fn report(error: &error::Error) {
+fn report(error: &cli::Error) {
     let renderer = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         Renderer::styled()
     } else {
         Renderer::plain()
     };
     match error {
-        error::Error::Invalid(diagnostics) => errln!("{}", diagnostics.render(&renderer)),
+        cli::Error::Invalid(diagnostics) => errln!("{}", diagnostics.render(&renderer)),
         other => errln!("error: {other}"),
     }
 }

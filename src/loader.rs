@@ -2,12 +2,12 @@
 //! `PIPELINE_SECRET_*` environment) and hands it to the model, which
 //! validates it without touching the file system or the environment.
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::files::SourceFile;
+use crate::files::{MAX_TEXT_BYTES, RegularFile};
 use crate::model::{Recipe, RecipeInput, SECRET_PREFIX, Secrets, validate};
+use crate::output::{Diagnostic, Diagnostics};
+use crate::output::{MIN_LEN, Scrubber};
 use crate::recipe;
-use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
-use crate::scrubber::{MIN_LEN, Scrubber};
-use crate::source_file::SourceFile;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::sync::Arc;
 

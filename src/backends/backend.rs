@@ -1,8 +1,8 @@
 use super::{BaseJob, CellJob, Verified, VerifyJob};
 use crate::bases::FetchedBase;
-use crate::check::Check;
+use crate::output::Check;
 use crate::plan::{BackendSteps, Resource};
-use crate::step_error::StepResult;
+use crate::step::StepResult;
 use crate::targets::Artifact;
 use std::collections::BTreeMap;
 

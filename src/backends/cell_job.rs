@@ -1,6 +1,6 @@
-use crate::cancel::CancelToken;
 use crate::guest::UserData;
 use crate::model::{Cell, Recipe, Secrets};
+use crate::step::CancelToken;
 use camino::Utf8Path;
 
 /// What a backend step gets to work on one cell.

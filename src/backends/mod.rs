@@ -14,9 +14,9 @@ pub use cell_job::{BaseJob, CellJob};
 pub use verified::Verified;
 pub use verify_job::VerifyJob;
 
-use crate::layout::Layout;
 use crate::model::{self, Recipe, Secrets};
 use crate::plan::BackendSteps;
+use crate::state::Layout;
 
 /// The steps a recipe's backend adds to its plan (pure).
 pub fn steps_of(kind: model::Backend) -> &'static BackendSteps {

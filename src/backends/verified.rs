@@ -1,5 +1,5 @@
 use crate::guest::{CheckLine, parse_checks, parse_result};
-use crate::step_error::{StepError, StepResult};
+use crate::step::{StepError, StepResult};
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -9,17 +9,17 @@
 //! - memory use is one fixed buffer, whatever the image size.
 
 use super::FetchedBase;
-use crate::cancel::CancelToken;
-use crate::digest::{CopyError, copy_hashing};
+use crate::files::RegularFile;
+use crate::files::digest::{CopyError, copy_hashing};
+use crate::files::{TempFile, sync_dir};
 use crate::host::qemu_img;
 use crate::http::progress_guard::ProgressGuard;
 use crate::http::{agent, failure, proxy};
-use crate::layout::ensure_dir;
 use crate::model::{Base, Checksum, Resource};
-use crate::regular_file::RegularFile;
-use crate::step_error::{StepError, StepResult};
-use crate::temp_file::{TempFile, sync_dir};
-use crate::text::lowercase_first;
+use crate::output::lowercase_first;
+use crate::state::ensure_dir;
+use crate::step::CancelToken;
+use crate::step::{StepError, StepResult};
 use camino::Utf8Path;
 use std::fs;
 use std::io::{self, Read};
@@ -321,7 +321,7 @@ fn get(agent: &ureq::Agent, url: &str) -> StepResult<ureq::http::Response<ureq::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step_error::StepErrorKind;
+    use crate::step::StepErrorKind;
     use std::collections::HashMap;
     use std::io::Write;
     use std::sync::{Arc, Mutex};
@@ -348,7 +348,7 @@ mod tests {
     }
 
     fn sha(bytes: &[u8]) -> String {
-        crate::digest::sha256_bytes(bytes)
+        crate::files::digest::sha256_bytes(bytes)
     }
 
     /// A tiny_http server on 127.0.0.1 serving fixed routes (path → status,

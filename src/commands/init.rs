@@ -1,13 +1,13 @@
 use super::load;
 use crate::backends::{self, Backend, WithBackend};
 use crate::bases::{self, FetchedBase};
-use crate::cancel::CancelToken;
-use crate::check::{Check, CheckStatus};
 use crate::cli::InitArgs;
-use crate::error::{Error, Result};
+use crate::cli::{Error, Result};
 use crate::executor::owner_of;
-use crate::layout::Layout;
+use crate::output::{Check, CheckStatus};
 use crate::plan::report::table;
+use crate::state::Layout;
+use crate::step::CancelToken;
 use crate::targets::StoreNeed;
 use std::collections::BTreeSet;
 

@@ -1,6 +1,6 @@
 use super::{load, open_stores};
 use crate::cli::LatestArgs;
-use crate::error::{Error, Result};
+use crate::cli::{Error, Result};
 use crate::executor::owner_of;
 use crate::plan::report::table;
 use serde_json::json;

@@ -23,7 +23,7 @@ pub use schema::schema;
 pub use validate::validate;
 
 use crate::cli::Selection;
-use crate::error::{Error, Result};
+use crate::cli::{Error, Result};
 use crate::model::{CellFilter, Recipe};
 
 /// Load and validate the recipe, then apply `--only`.

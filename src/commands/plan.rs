@@ -1,13 +1,13 @@
 use super::status::{status, warnings, work_for};
 use super::{load, open_stores};
-use crate::cancel::CancelToken;
 use crate::cli::PlanArgs;
-use crate::error::{Error, Result};
+use crate::cli::{Error, Result};
 use crate::executor::owner_of;
-use crate::layout::Layout;
+use crate::output::ScrubbingWriter;
 use crate::plan::Plan;
 use crate::plan::report::{self, CellStatus};
-use crate::scrubbing_writer::ScrubbingWriter;
+use crate::state::Layout;
+use crate::step::CancelToken;
 use std::io::Write;
 
 pub fn plan(args: &PlanArgs) -> Result<()> {

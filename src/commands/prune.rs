@@ -1,9 +1,9 @@
 use super::{load, open_stores};
-use crate::cancel::CancelToken;
 use crate::cli::PruneArgs;
-use crate::error::{Error, Result};
+use crate::cli::{Error, Result};
 use crate::executor::owner_of;
-use crate::layout::Layout;
+use crate::state::Layout;
+use crate::step::CancelToken;
 use crate::targets::doomed;
 
 /// Delete, on every target, the revisions beyond its `keep` and every
@@ -12,9 +12,9 @@ use crate::targets::doomed;
 pub fn prune(args: &PruneArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;
     // A dry run records nothing, but refuses what a prune would.
-    crate::name_claim::claim(&Layout::from_env(), &recipe, !args.dry_run)?;
+    crate::state::name_claim::claim(&Layout::from_env(), &recipe, !args.dry_run)?;
     // A dry run records nothing, but refuses what a prune would.
-    crate::name_claim::claim(&Layout::from_env(), &recipe, !args.dry_run)?;
+    crate::state::name_claim::claim(&Layout::from_env(), &recipe, !args.dry_run)?;
     let stores = open_stores(&recipe)?;
     let owner = owner_of(&recipe);
     let cancel = CancelToken::new();

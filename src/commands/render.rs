@@ -1,6 +1,6 @@
 use super::load;
 use crate::cli::RenderArgs;
-use crate::error::{Error, Result};
+use crate::cli::{Error, Result};
 
 pub fn render(args: &RenderArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;

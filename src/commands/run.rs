@@ -1,17 +1,17 @@
 use super::status::{snapshot_cache, status, warnings, work_for};
 use super::{load, open_stores, result_table};
 use crate::backends::{self, Backend, WithBackend};
-use crate::cancel::CancelToken;
 use crate::cli::RunArgs;
-use crate::digest::sha256_bytes;
-use crate::error::{Error, Result};
+use crate::cli::{Error, Result};
 use crate::executor::{self, CellOutcome, Message, Reporter, RunContext};
+use crate::files::TempPath;
+use crate::files::digest::sha256_bytes;
 use crate::freshness::Action;
-use crate::layout::{Layout, ensure_dir};
 use crate::model::{Recipe, Secrets};
 use crate::plan::{Plan, StepKind};
-use crate::run_lock::{self, LockError};
-use crate::temp_file::TempPath;
+use crate::state::run_lock::{self, LockError};
+use crate::state::{Layout, ensure_dir};
+use crate::step::CancelToken;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::mpsc;
@@ -27,7 +27,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;
     let layout = Layout::from_env();
     // Before anything reads a store by the owner mark the name makes.
-    crate::name_claim::claim(&layout, &recipe, true)?;
+    crate::state::name_claim::claim(&layout, &recipe, true)?;
     let secrets = crate::loader::secrets().map_err(Error::Usage)?;
     // Every template renders before anything starts.
     let problems = recipe.check_templates(&secrets.names());

@@ -1,11 +1,11 @@
 use crate::cli::ScheduleArgs;
-use crate::error::{Error, Result};
-use crate::layout::{Layout, ensure_dir};
+use crate::cli::{Error, Result};
 use crate::schedule::env_file::{self, Owner};
 use crate::schedule::{
     Entry, Interval, Kind, absolute, crontab_block_of, edit_crontab, scheduled_recipe, sh_word,
     unit_name,
 };
+use crate::state::{Layout, ensure_dir};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -36,14 +36,14 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
     // A schedule of a broken recipe would fail every few hours: check it now.
     let recipe = crate::loader::load(&args.recipe)?;
     // The runs would refuse a name that another recipe file owns here.
-    crate::name_claim::claim(&Layout::from_env(), &recipe, false)?;
+    crate::state::name_claim::claim(&Layout::from_env(), &recipe, false)?;
     let name = unit_name(&recipe.name);
     let every = args
         .every
         .clone()
         .expect("clap requires --every without --remove");
     let seed = u64::from_str_radix(
-        &crate::digest::sha256_bytes(recipe_path.as_str().as_bytes())[..12],
+        &crate::files::digest::sha256_bytes(recipe_path.as_str().as_bytes())[..12],
         16,
     )
     .expect("hex");
@@ -229,7 +229,7 @@ fn check_identity(
         ))),
         Some(other) => Err(Error::Usage(format!(
             "{name} already schedules {other}; {recipe} has the same name, `{recipe_name}`, and would replace it, so nothing was written; give one of the two recipes its own name: put `name = \"{}\"` at the top of {recipe}",
-            crate::name_claim::suggested_name(recipe, recipe_name)
+            crate::state::name_claim::suggested_name(recipe, recipe_name)
         ))),
         None => Err(Error::Usage(format!(
             "{} exists but does not say which recipe it schedules (no `# recipe:` line): it was not installed by `pipeline schedule`, so it is left alone and nothing was {nothing}; move it away if it is stale",

@@ -1,4 +1,4 @@
-use crate::error::Result;
+use crate::cli::Result;
 
 pub fn schema() -> Result<()> {
     let schema = crate::recipe::schema();

@@ -1,10 +1,10 @@
 use crate::bases;
-use crate::cancel::CancelToken;
-use crate::error::{Error, Result};
+use crate::cli::{Error, Result};
 use crate::freshness::{Action, AssessInput, Decision, SnapshotCache, assess};
-use crate::layout::Layout;
 use crate::model::{Recipe, Secrets};
 use crate::plan::CellWork;
+use crate::state::Layout;
+use crate::step::CancelToken;
 use crate::targets::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

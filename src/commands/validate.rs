@@ -1,6 +1,6 @@
 use super::load;
 use crate::cli::Selection;
-use crate::error::{Error, Result};
+use crate::cli::{Error, Result};
 
 pub fn validate(selection: &Selection) -> Result<()> {
     let (recipe, cells) = load(selection)?;

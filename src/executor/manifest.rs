@@ -4,7 +4,7 @@ use super::RunContext;
 use crate::backends::Backend;
 use crate::freshness::Decision;
 use crate::model::Cell;
-use crate::scrubber::Scrubber;
+use crate::output::Scrubber;
 use crate::targets::Revision;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 use super::Done;
 use crate::backends::Backend;
-use crate::step_error::StepResult;
+use crate::step::StepResult;
 use petgraph::graph::NodeIndex;
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 //! and all of it through the [`Scrubber`] first.
 
 use super::Progress;
+use crate::output::Scrubber;
 use crate::plan::PlannedStep;
-use crate::scrubber::Scrubber;
 use camino::Utf8Path;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;

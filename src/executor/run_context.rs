@@ -1,8 +1,8 @@
 use crate::backends::Backend;
-use crate::cancel::CancelToken;
 use crate::freshness::{Decision, SnapshotCache};
-use crate::layout::Layout;
 use crate::model::{Cell, Recipe, Secrets};
+use crate::state::Layout;
+use crate::step::CancelToken;
 use crate::targets::Store;
 use camino::Utf8PathBuf;
 use std::collections::{BTreeMap, HashMap};

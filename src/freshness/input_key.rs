@@ -1,4 +1,4 @@
-use crate::digest::sha256_bytes;
+use crate::files::digest::sha256_bytes;
 use crate::guest::WRAPPER_VERSION;
 use crate::model::{Cell, Recipe, Secrets};
 use serde::Serialize;

@@ -2,7 +2,7 @@
 //! kernel (and so its KVM module), QEMU's version and the CPU model. A new
 //! kernel, QEMU or machine is probed again.
 
-use crate::digest::sha256_bytes;
+use crate::files::digest::sha256_bytes;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 

@@ -7,8 +7,8 @@
 
 use super::accel::Accel;
 use super::vm::{Vm, VmEnd};
-use crate::cancel::CancelToken;
 use crate::model::Arch;
+use crate::step::CancelToken;
 use std::time::Duration;
 
 /// The assembled probe (`nasm -f bin kvm_probe.asm`).

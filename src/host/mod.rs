@@ -2,6 +2,7 @@
 
 pub mod accel;
 mod accel_verdict;
+pub mod accelerator;
 pub mod capacity;
 pub mod kvm_probe;
 pub mod process;

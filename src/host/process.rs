@@ -3,8 +3,8 @@
 //! registered so that an interrupt can kill every one of them at once: no
 //! `qemu-system` may outlive the tool.
 
-use crate::cancel::CancelToken;
-use crate::step_error::{StepError, StepResult};
+use crate::step::CancelToken;
+use crate::step::{StepError, StepResult};
 use camino::Utf8Path;
 use rustix::process::{Pid, Signal};
 use std::collections::BTreeSet;
@@ -175,7 +175,7 @@ pub fn logged_command(
         .open(log)
         .map_err(|e| StepError::io(format!("failed to open {log}"), &e))?;
     let line = format!("$ {program} {}", args.join(" "));
-    let _ = writeln!(file, "{}", crate::scrubber::Scrubber::global().scrub(&line));
+    let _ = writeln!(file, "{}", crate::output::Scrubber::global().scrub(&line));
     let start_offset = file.metadata().map(|m| m.len()).unwrap_or(0);
     // Outer redirections apply first in duct: join stderr to stdout, then
     // point stdout at the log.

@@ -7,8 +7,6 @@ use camino::Utf8Path;
 /// UEFI firmware for arm64 guests (Debian package qemu-efi-aarch64).
 pub const AARCH64_FIRMWARE: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
 
-use crate::guest::RESULT_PORT;
-
 pub struct BootSpec<'a> {
     pub arch: Arch,
     pub accel: Accel,
@@ -20,6 +18,8 @@ pub struct BootSpec<'a> {
     pub seed: &'a Utf8Path,
     pub console: &'a Utf8Path,
     pub result: &'a Utf8Path,
+    /// The name of the virtio-serial port the guest reports on.
+    pub result_port: &'a str,
 }
 
 /// Machine, accelerator and CPU model. The KVM probe uses exactly these, so
@@ -96,7 +96,7 @@ pub fn boot_args(spec: &BootSpec) -> Vec<String> {
     let console = format!("file:{}", spec.console);
     push(&["-serial", &console]);
     let result = format!("file,id=result,path={}", spec.result);
-    let port = format!("virtserialport,chardev=result,name={RESULT_PORT}");
+    let port = format!("virtserialport,chardev=result,name={}", spec.result_port);
     push(&[
         "-device",
         "virtio-serial-pci",
@@ -123,6 +123,7 @@ mod tests {
             seed: "/w/seed.img".into(),
             console: "/r/console.log".into(),
             result: "/w/result.txt".into(),
+            result_port: "org.pipeline.result",
         })
     }
 

@@ -1,9 +1,9 @@
 //! `qemu-img`: what an image is, overlays on a base, standalone copies.
 
-use crate::cancel::CancelToken;
 use crate::host::process::run_logged;
 use crate::model::Compression;
-use crate::step_error::{StepError, StepResult};
+use crate::step::CancelToken;
+use crate::step::{StepError, StepResult};
 use camino::Utf8Path;
 use std::time::Duration;
 

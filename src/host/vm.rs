@@ -5,8 +5,8 @@
 
 use super::process::{self, Exit, Running};
 use super::qmp::Qmp;
-use crate::cancel::CancelToken;
-use crate::step_error::{StepError, StepResult};
+use crate::step::CancelToken;
+use crate::step::{StepError, StepResult};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,8 @@
 //! Turning HTTP failures into step errors a user can act on: which are
 //! worth a retry, and the human part of an error body.
 
-use crate::step_error::StepError;
-use crate::text::lowercase_first;
+use crate::output::lowercase_first;
+use crate::step::StepError;
 use serde_json::Value;
 
 /// Longest message quoted from an error body.
@@ -53,7 +53,7 @@ pub fn transport_error(what: &str, url: &str, error: &ureq::Error) -> StepError 
         ),
         other => lowercase_first(&other.to_string()),
     };
-    let url = crate::scrubber::without_userinfo(url);
+    let url = crate::output::without_userinfo(url);
     let message = if what.is_empty() {
         format!("{url}: {reason}")
     } else {
@@ -200,7 +200,7 @@ fn decode_entities(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step_error::StepErrorKind;
+    use crate::step::StepErrorKind;
 
     /// As the rig's Glance sends them.
     const GLANCE_403: &str = "<html>\n <head>\n  <title>403 Forbidden</title>\n </head>\n <body>\n  <h1>403 Forbidden</h1>\n  You are not authorized to complete publicize_image action.<br /><br />\n\n\n\n </body>\n</html>";

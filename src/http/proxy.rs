@@ -3,7 +3,7 @@
 //! recipe sets one, else the usual environment variables, never for
 //! loopback or `no_proxy` hosts.
 
-use crate::step_error::{StepError, StepResult};
+use crate::step::{StepError, StepResult};
 use std::net::IpAddr;
 
 /// The proxy for one URL and where it came from: `services.proxy` when set

@@ -1,6 +1,6 @@
 use super::{Base, Build, Cell, Image, Matrix, Services, Target, Template, Verify};
-use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::source_file::SourceFile;
+use crate::files::SourceFile;
+use crate::output::{Diagnostic, Diagnostics};
 use camino::Utf8PathBuf;
 use indexmap::IndexMap;
 use std::sync::Arc;

@@ -5,7 +5,7 @@ pub const SECRET_PREFIX: &str = "PIPELINE_SECRET_";
 
 /// Secret values for the provisioning script. They are never printed:
 /// `Debug` shows names only, and the loader registers every value with the
-/// [`Scrubber`](crate::scrubber::Scrubber), which every message passes
+/// [`Scrubber`](crate::output::Scrubber), which every message passes
 /// through.
 #[derive(Clone, Default)]
 pub struct Secrets(Vec<Secret>);

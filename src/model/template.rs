@@ -1,7 +1,7 @@
 use super::ScriptBuffer;
-use crate::diagnostic::Diagnostic;
+use crate::files::SourceFile;
 use crate::memory_budget::Budget;
-use crate::source_file::SourceFile;
+use crate::output::Diagnostic;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};

@@ -8,9 +8,9 @@ use super::{
     Image, MAX_CELLS_CEILING, Matrix, OpenstackBuild, Recipe, Resource, Services, Target,
     TargetKind, Template, Verify, Visibility,
 };
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::files::SourceFile;
+use crate::output::{Diagnostic, Diagnostics};
 use crate::recipe::{self, RawCombination, RawRecipe, RawTargetKind, Spanned};
-use crate::source_file::SourceFile;
 use camino::Utf8PathBuf;
 use indexmap::IndexMap;
 use std::collections::HashMap;

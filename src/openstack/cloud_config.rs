@@ -5,7 +5,7 @@
 //! `OS_*` variables.
 
 use super::{CloudsYaml, ConfigEnv, Service};
-use crate::scrubber::{Scrubber, without_userinfo};
+use crate::output::{Scrubber, without_userinfo};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;

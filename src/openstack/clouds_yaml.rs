@@ -17,8 +17,8 @@
 //!   cloud names with `profile:`.
 
 use super::ConfigEnv;
-use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
-use crate::scrubber::Scrubber;
+use crate::files::{MAX_TEXT_BYTES, RegularFile};
+use crate::output::Scrubber;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 

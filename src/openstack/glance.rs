@@ -2,10 +2,10 @@
 //! target and the build backend both do with images.
 
 use super::{GlanceImage, Service, Session};
-use crate::cancel::CancelToken;
 use crate::http::failure::{status_error, transport_error};
 use crate::http::progress_guard::ProgressGuard;
-use crate::step_error::{StepError, StepResult};
+use crate::step::CancelToken;
+use crate::step::{StepError, StepResult};
 use serde_json::{Value, json};
 use std::io::Read;
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
-use crate::cancel::CancelToken;
-use crate::step_error::StepError;
+use crate::step::CancelToken;
+use crate::step::StepError;
 use md5::Md5;
 use sha2::{Digest, Sha256, Sha512};
 use std::io::{self, Read};
@@ -230,7 +230,7 @@ impl Read for HashingReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step_error::StepErrorKind;
+    use crate::step::StepErrorKind;
     use camino::Utf8PathBuf;
 
     fn file(bytes: &[u8]) -> (tempfile::TempDir, Utf8PathBuf) {

@@ -7,12 +7,12 @@
 //! and `no_proxy` hosts; none when those are unset.
 
 use super::{CloudConfig, Service, Token};
+use crate::files::{MAX_TEXT_BYTES, RegularFile};
 use crate::http::failure::{error_message, status_error, transport_error};
 use crate::http::progress_guard::ProgressGuard;
 use crate::http::{agent, proxy};
-use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
-use crate::scrubber::{Scrubber, without_userinfo};
-use crate::step_error::{StepError, StepResult};
+use crate::output::{Scrubber, without_userinfo};
+use crate::step::{StepError, StepResult};
 use serde_json::{Value, json};
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 use super::key_path::key_path_at;
 use super::{RawBuild, RawRecipe, RawServices};
-use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::source_file::SourceFile;
+use crate::files::SourceFile;
+use crate::output::{Diagnostic, Diagnostics};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use toml::de::{DeTable, DeValue, ValueDeserializer};

@@ -2,7 +2,7 @@
 //! file (a QEMU snapshot) or read from somewhere else (a snapshot in a build
 //! cloud's Glance), with its size, and its SHA-256 when known before.
 
-use crate::step_error::{StepError, StepResult};
+use crate::step::{StepError, StepResult};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::io::Read;
 use std::sync::Arc;

@@ -19,11 +19,11 @@
 use super::{
     Artifact, Damaged, ImageMeta, Listing, Revision, Store, StoreNeed, human_size, size_against,
 };
-use crate::cancel::CancelToken;
-use crate::check::{Check, CheckStatus};
-use crate::digest::{CopyError, copy_hashing};
-use crate::step_error::{StepError, StepResult};
-use crate::temp_file::{TempFile, sync_dir};
+use crate::files::digest::{CopyError, copy_hashing};
+use crate::files::{TempFile, sync_dir};
+use crate::output::{Check, CheckStatus};
+use crate::step::CancelToken;
+use crate::step::{StepError, StepResult};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::HashSet;
 use std::fmt;
@@ -647,7 +647,7 @@ fn io_error(verb: &str, path: impl fmt::Display, e: &io::Error) -> StepError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step_error::StepErrorKind;
+    use crate::step::StepErrorKind;
     use crate::targets::prunable;
     use std::sync::Arc;
 
@@ -685,7 +685,7 @@ mod tests {
                 cell: [("juju".to_string(), "3.1".to_string())]
                     .into_iter()
                     .collect(),
-                sha256: crate::digest::sha256_bytes(&bytes),
+                sha256: crate::files::digest::sha256_bytes(&bytes),
                 size: len as u64,
                 recipe_hash: "abc".into(),
                 input_key: Some("key".into()),

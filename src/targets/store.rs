@@ -1,7 +1,7 @@
 use super::{Artifact, ImageMeta, Listing, Revision};
-use crate::cancel::CancelToken;
-use crate::check::Check;
-use crate::step_error::StepResult;
+use crate::output::Check;
+use crate::step::CancelToken;
+use crate::step::StepResult;
 
 /// A place that keeps revisions of images: a local directory or a Glance.
 /// Implementations must be atomic: a failed or interrupted upload leaves

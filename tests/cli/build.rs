@@ -401,7 +401,7 @@ fn demo_recipe_builds_real_images_in_parallel() {
         // Each secret reached the script: its digest is in the image...
         let digests = debugfs_cat(&raw, "/etc/pipeline-demo/secrets.sha256").unwrap();
         for (k, v) in secrets {
-            let digest = pipeline::digest::sha256_bytes(v.as_bytes());
+            let digest = pipeline::files::digest::sha256_bytes(v.as_bytes());
             assert!(digests.contains(&format!("{k} {digest}\n")), "{digests}");
         }
         // ...its value is nowhere in the image's bytes.
@@ -462,7 +462,7 @@ fn demo_recipe_builds_real_images_in_parallel() {
             assert_eq!(img["os_distro"], "debian");
             assert_eq!(
                 img["pipeline_sha256"],
-                pipeline::digest::sha256_bytes(&bytes)
+                pipeline::files::digest::sha256_bytes(&bytes)
             );
             assert_eq!(img["os_hash_value"], sha512.as_str());
             assert_eq!(img["pipeline_juju"], cell["values"]["juju"]);

@@ -49,7 +49,7 @@ fn assert_manifests(sb: &Sandbox, store: &str, image: &str) {
         )
         .unwrap();
         let bytes = std::fs::read(dir.join(format!("{n}.qcow2"))).unwrap();
-        let sha = pipeline::digest::sha256_bytes(&bytes);
+        let sha = pipeline::files::digest::sha256_bytes(&bytes);
         assert_eq!(manifest["output"]["sha256"], sha, "{store}/{image}/{n}");
         assert_eq!(manifest["output"]["size"], bytes.len());
         assert_eq!(manifest["images"][store], format!("{image}/{n}"));

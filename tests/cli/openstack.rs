@@ -7,9 +7,9 @@ use crate::support::{
 };
 use camino::Utf8PathBuf;
 use md5::Md5;
-use pipeline::cancel::CancelToken;
 use pipeline::model::Visibility;
 use pipeline::openstack::{CloudConfig, ConfigEnv};
+use pipeline::step::CancelToken;
 use pipeline::targets::Artifact;
 use pipeline::targets::OpenstackStore;
 use pipeline::targets::{ImageMeta, Listing, Revision, Store};
@@ -689,7 +689,7 @@ fn the_store_against_a_real_cloud() {
             &|_| cancel.cancel(),
         )
         .unwrap_err();
-    assert_eq!(err, pipeline::step_error::StepError::cancelled());
+    assert_eq!(err, pipeline::step::StepError::cancelled());
 
     // Glance's property quota (128) is a real 413.
     let mut crowded = api_meta("api-quota", &files[0]);

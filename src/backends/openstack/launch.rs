@@ -9,9 +9,9 @@
 //! and watched until it is `ACTIVE` or `ERROR` before the next is created.
 
 use super::{OpenstackBackend, QUOTA_PAUSE};
-use crate::cancel::CancelToken;
 use crate::openstack::sleep;
-use crate::step_error::{StepError, StepErrorKind, StepResult};
+use crate::step::CancelToken;
+use crate::step::{StepError, StepErrorKind, StepResult};
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

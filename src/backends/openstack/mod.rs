@@ -16,17 +16,17 @@ mod verify_boot;
 
 use super::{Backend, BaseJob, CellJob, Verified, VerifyJob};
 use crate::bases::FetchedBase;
-use crate::cancel::CancelToken;
-use crate::check::{Check, CheckStatus};
+use crate::files::{TempFile, TempPath};
 use crate::guest::{console_tail, parse_result};
 use crate::host::qemu_img;
 use crate::model::{Compression, OpenstackBuild, Recipe};
 use crate::openstack::{CloudConfig, ConfigEnv, Glance, HashingReader, Session, encode, sleep};
+use crate::output::Scrubber;
+use crate::output::{Check, CheckStatus};
 use crate::plan::{BackendSteps, Resource, StepShape};
-use crate::scrubber::Scrubber;
-use crate::step_error::{StepError, StepErrorKind, StepResult};
+use crate::step::CancelToken;
+use crate::step::{StepError, StepErrorKind, StepResult};
 use crate::targets::{Artifact, ArtifactSource, GlanceLocation};
-use crate::temp_file::{TempFile, TempPath};
 use base64::Engine;
 use flavor_choice::{Need, choose_flavor};
 use nova::{Flavor, Nova};
@@ -494,7 +494,7 @@ impl<'a> OpenstackBackend<'a> {
         let mut file = TempFile::create(download)?;
         let mut reader = self.glance().download(&image.id)?;
         let total = image.size;
-        let copied = crate::digest::copy_hashing(
+        let copied = crate::files::digest::copy_hashing(
             &mut reader,
             Some(file.file()),
             None,
@@ -502,13 +502,13 @@ impl<'a> OpenstackBackend<'a> {
             &|done| (job.bytes)(done, total),
         )
         .map_err(|e| match e {
-            crate::digest::CopyError::Cancelled => StepError::cancelled(),
-            crate::digest::CopyError::Read(e) => StepError::transient(format!(
+            crate::files::digest::CopyError::Cancelled => StepError::cancelled(),
+            crate::files::digest::CopyError::Read(e) => StepError::transient(format!(
                 "download snapshot {} from cloud `{}`: {e}",
                 image.id,
                 self.cloud()
             )),
-            crate::digest::CopyError::Write(e) => {
+            crate::files::digest::CopyError::Write(e) => {
                 StepError::io(format!("failed to write {}", file.path()), &e)
             }
         })?;
@@ -530,7 +530,7 @@ impl<'a> OpenstackBackend<'a> {
             &job.logs.join("snapshot.log"),
             job.cancel,
         )?;
-        let (sha256, size) = crate::digest::sha256_file(partial.path(), job.cancel)?;
+        let (sha256, size) = crate::files::digest::sha256_file(partial.path(), job.cancel)?;
         partial.rename_to(job.snapshot_path)?.keep();
         Ok((sha256, size))
     }

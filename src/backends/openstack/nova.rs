@@ -5,7 +5,7 @@
 use super::server::Server;
 use crate::http::failure::status_error;
 use crate::openstack::{Service, Session};
-use crate::step_error::{StepError, StepResult};
+use crate::step::{StepError, StepResult};
 use serde_json::{Value, json};
 
 /// 2.37 creates servers with `"networks": "none"`; 2.45 answers

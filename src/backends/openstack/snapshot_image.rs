@@ -1,5 +1,5 @@
 use crate::openstack::{Glance, Session};
-use crate::step_error::StepResult;
+use crate::step::StepResult;
 use crate::targets::{GlanceLocation, StreamSource};
 use std::io::Read;
 use std::sync::Arc;

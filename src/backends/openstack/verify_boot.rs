@@ -6,8 +6,8 @@ use super::{CELL, CONSOLE_LINES, KIND, OWNER, OpenstackBackend, POLL, RUN, trunc
 use crate::backends::{CellJob, Verified, VerifyJob};
 use crate::guest::{UserData, VerifyFacts, console_tail};
 use crate::openstack::sleep;
-use crate::scrubber::Scrubber;
-use crate::step_error::{StepError, StepResult};
+use crate::output::Scrubber;
+use crate::step::{StepError, StepResult};
 use base64::Engine;
 use serde_json::json;
 use std::time::Instant;

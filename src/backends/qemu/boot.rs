@@ -4,16 +4,17 @@
 //! report or a timeout fails the cell with the last console lines.
 
 use crate::backends::Verified;
-use crate::cancel::CancelToken;
+use crate::files::TempPath;
 use crate::guest::{console_tail, parse_result};
-use crate::host::accel::{Accel, Accelerator, Fallback};
+use crate::host::accel::Accel;
+use crate::host::accelerator::{Accelerator, Fallback};
 use crate::host::qemu::{self, BootSpec};
 use crate::host::qemu_img;
 use crate::host::vm::{Vm, VmEnd};
 use crate::model::Arch;
-use crate::scrubber::Scrubber;
-use crate::step_error::{StepError, StepResult};
-use crate::temp_file::TempPath;
+use crate::output::Scrubber;
+use crate::step::CancelToken;
+use crate::step::{StepError, StepResult};
 use camino::Utf8Path;
 use std::time::Duration;
 
@@ -120,6 +121,7 @@ fn boot_once(input: &BootInput, accel: Accel) -> StepResult<(Vm, VmEnd, TempPath
         seed: input.seed,
         console: input.console,
         result: &result_file,
+        result_port: crate::guest::RESULT_PORT,
     });
     // QEMU's own output goes to the step's log, after its command line.
     let mut vm = Vm::start(binary, &args, input.log)?;

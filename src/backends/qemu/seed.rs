@@ -2,9 +2,9 @@
 //! made in-process. It holds `meta-data` (a fresh instance-id per build),
 //! `user-data`, and the secrets, which stay off the image's own disk.
 
+use crate::files::TempFile;
 use crate::model::Secrets;
-use crate::step_error::{StepError, StepResult};
-use crate::temp_file::TempFile;
+use crate::step::{StepError, StepResult};
 use base64::Engine;
 use camino::Utf8Path;
 use std::io::Write;

@@ -1,12 +1,12 @@
 //! The snapshot step: the overlay converted into a standalone compressed
 //! qcow2, checked with `qemu-img check`, its SHA-256 recorded.
 
-use crate::cancel::CancelToken;
-use crate::digest::sha256_file;
+use crate::files::TempPath;
+use crate::files::digest::sha256_file;
 use crate::host::qemu_img;
 use crate::model::Compression;
-use crate::step_error::StepResult;
-use crate::temp_file::TempPath;
+use crate::step::CancelToken;
+use crate::step::StepResult;
 use camino::Utf8Path;
 
 /// Convert `overlay` into `out` (through `<out>.partial`, so `out` only

@@ -23,14 +23,14 @@
 
 use super::created_image::CreatedImage;
 use super::glance_image::{self, ImageProperties};
-use crate::cancel::CancelToken;
-use crate::check::Check;
 use crate::http::failure::{status_error, transport_error};
 use crate::model::Visibility;
 use crate::openstack::{
     CloudConfig, ConfigEnv, Glance, GlanceImage, HashingReader, Service, Session, encode,
 };
-use crate::step_error::{StepError, StepResult};
+use crate::output::Check;
+use crate::step::CancelToken;
+use crate::step::{StepError, StepResult};
 use crate::targets::{Artifact, Damaged, ImageMeta, Listing, Revision, Store, StoreNeed};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};

@@ -24,7 +24,7 @@ pub fn write_revision(store: &Path, image: &str, n: u64, owner: &str, bytes: &[u
             cell: [("base".to_owned(), "tiny".to_owned())]
                 .into_iter()
                 .collect(),
-            sha256: pipeline::digest::sha256_bytes(bytes),
+            sha256: pipeline::files::digest::sha256_bytes(bytes),
             size: bytes.len() as u64,
             recipe_hash: "0".repeat(64),
             input_key: None,

@@ -1,8 +1,8 @@
 //! Two runs of the same recipe never overlap: a lock file per recipe in the
 //! state directory, held (flock) for the whole run.
 
-use crate::layout::{Layout, ensure_dir};
 use crate::model::Recipe;
+use crate::state::{Layout, ensure_dir};
 use camino::Utf8PathBuf;
 use rustix::fs::{FlockOperation, flock};
 use std::io::{Read, Seek, Write};
@@ -29,7 +29,7 @@ pub fn lock_path(layout: &Layout, recipe: &Recipe) -> Utf8PathBuf {
     let abs = recipe
         .dir
         .join(recipe.file.path.file_name().unwrap_or("recipe.toml"));
-    let hash = crate::digest::sha256_bytes(abs.as_str().as_bytes());
+    let hash = crate::files::digest::sha256_bytes(abs.as_str().as_bytes());
     layout
         .locks()
         .join(format!("{}-{}.lock", recipe.name, &hash[..12]))

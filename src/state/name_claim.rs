@@ -5,10 +5,10 @@
 //! directory, the recipe file that owns it (`recipes/<name>.path`); a
 //! different file with that name is refused from then on.
 
-use crate::error::{Error, Result};
-use crate::layout::{Layout, ensure_dir};
+use crate::cli::{Error, Result};
+use crate::files::TempFile;
 use crate::model::Recipe;
-use crate::temp_file::TempFile;
+use crate::state::{Layout, ensure_dir};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The recipe's file, absolute with every symlink resolved (as `schedule`

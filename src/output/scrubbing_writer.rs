@@ -2,7 +2,7 @@
 //! [`Scrubber`], line by line, for output that is streamed rather than
 //! formatted whole (`plan --json` of a large matrix).
 
-use crate::scrubber::Scrubber;
+use crate::output::Scrubber;
 use std::io::{self, Write};
 
 /// Holds back the current line until its end (a value or a URL cut in two

@@ -1,4 +1,4 @@
-use crate::regular_file::{MAX_TEXT_BYTES, RegularFile};
+use crate::files::{MAX_TEXT_BYTES, RegularFile};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::ops::Range;
 
@@ -20,7 +20,7 @@ impl SourceFile {
     }
 
     /// Read a file the user named: a regular file of at most
-    /// [`MAX_TEXT_BYTES`](crate::regular_file::MAX_TEXT_BYTES).
+    /// [`MAX_TEXT_BYTES`](crate::files::MAX_TEXT_BYTES).
     pub fn read(path: &Utf8Path) -> std::io::Result<Self> {
         let text = RegularFile::read_text(path.as_std_path(), MAX_TEXT_BYTES)?;
         Ok(Self::new(path, text))

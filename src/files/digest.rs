@@ -2,8 +2,8 @@
 //! copy of an image in pipeline goes through [`copy_hashing`], with one
 //! fixed buffer whatever the size.
 
-use crate::cancel::CancelToken;
-use crate::step_error::{StepError, StepResult};
+use crate::step::CancelToken;
+use crate::step::{StepError, StepResult};
 use camino::Utf8Path;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};

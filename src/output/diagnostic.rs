@@ -1,4 +1,4 @@
-use crate::source_file::SourceFile;
+use crate::files::SourceFile;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use std::fmt;
 use std::ops::Range;
@@ -67,7 +67,7 @@ impl Diagnostic {
         // A recipe line can hold a secret: the snippet shows it scrubbed,
         // with the span moved to match.
         let scrubbed = self.location.as_ref().map(|loc| {
-            crate::scrubber::Scrubber::global().scrub_with_span(&loc.file.text, loc.span.clone())
+            crate::output::Scrubber::global().scrub_with_span(&loc.file.text, loc.span.clone())
         });
         if let (Some(loc), Some((text, span))) = (&self.location, &scrubbed) {
             let mut annotation = AnnotationKind::Primary.span(span.clone());

@@ -318,7 +318,7 @@ fn userinfo_ranges(text: &str) -> Vec<Range<usize>> {
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::scrubber::Scrubber::global().stdout(&format!($($arg)*))
+        $crate::output::Scrubber::global().stdout(&format!($($arg)*))
     };
 }
 
@@ -326,7 +326,7 @@ macro_rules! out {
 #[macro_export]
 macro_rules! outln {
     ($($arg:tt)*) => {
-        $crate::scrubber::Scrubber::global().stdout(&format!("{}\n", format_args!($($arg)*)))
+        $crate::output::Scrubber::global().stdout(&format!("{}\n", format_args!($($arg)*)))
     };
 }
 
@@ -334,7 +334,7 @@ macro_rules! outln {
 #[macro_export]
 macro_rules! errln {
     ($($arg:tt)*) => {
-        $crate::scrubber::Scrubber::global().stderr(&format!("{}\n", format_args!($($arg)*)))
+        $crate::output::Scrubber::global().stderr(&format!("{}\n", format_args!($($arg)*)))
     };
 }
 

@@ -38,9 +38,9 @@ impl CancelToken {
     }
 
     /// `Err(cancelled)` once cancelled, for use with `?`.
-    pub fn check(&self) -> crate::step_error::StepResult<()> {
+    pub fn check(&self) -> crate::step::StepResult<()> {
         if self.is_cancelled() {
-            Err(crate::step_error::StepError::cancelled())
+            Err(crate::step::StepError::cancelled())
         } else {
             Ok(())
         }

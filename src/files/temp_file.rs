@@ -3,7 +3,7 @@
 //! unless kept. Every partial download, copy, seed and run directory of
 //! scratch files goes through [`TempPath`].
 
-use crate::step_error::{StepError, StepResult};
+use crate::step::{StepError, StepResult};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

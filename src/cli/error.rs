@@ -1,5 +1,5 @@
-use crate::diagnostic::Diagnostics;
-use crate::exit_code;
+use super::exit_code;
+use crate::output::Diagnostics;
 
 /// Why a command did not succeed; each maps to a distinct exit code.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ impl Error {
     }
 
     /// Interrupted by whatever interrupted `cancel` (SIGINT if no signal did).
-    pub fn interrupted(cancel: &crate::cancel::CancelToken) -> Self {
+    pub fn interrupted(cancel: &crate::step::CancelToken) -> Self {
         Error::Interrupted(cancel.signal().unwrap_or(signal_hook::consts::SIGINT))
     }
 
@@ -52,8 +52,8 @@ impl From<Diagnostics> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl From<crate::diagnostic::Diagnostic> for Error {
-    fn from(d: crate::diagnostic::Diagnostic) -> Self {
+impl From<crate::output::Diagnostic> for Error {
+    fn from(d: crate::output::Diagnostic) -> Self {
         Error::Invalid(d.into())
     }
 }
