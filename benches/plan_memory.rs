@@ -22,11 +22,7 @@ fn main() {
         let start = std::time::Instant::now();
         let recipe = pipeline::loader::load(&s.recipe).unwrap();
         let all: Vec<usize> = (0..recipe.cells.len()).collect();
-        let plan = Plan::new(
-            &recipe,
-            pipeline::backends::steps_of(recipe.build.backend),
-            &all,
-        );
+        let plan = Plan::new(&recipe, recipe.build.backend.steps(), &all);
         let elapsed = start.elapsed();
         let stats = dhat::HeapStats::get();
         assert_eq!(recipe.cells.len(), cells);

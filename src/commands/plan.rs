@@ -40,7 +40,7 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     } else {
         None
     };
-    let backend = crate::backends::steps_of(recipe.build.backend);
+    let backend = recipe.build.backend.steps();
     let plan = match &decisions {
         Some(decisions) => Plan::for_work(&recipe, backend, &work_for(&recipe, decisions)),
         None => Plan::new(&recipe, backend, &cells),

@@ -1,13 +1,14 @@
-use crate::recipe::{RawBackend, RawCompression};
+use crate::backends::BuildBackend;
+use crate::recipe::RawCompression;
 use serde::Serialize;
 use std::time::Duration;
 
 /// `[build]` settings, validated.
 #[derive(Debug, Clone, Serialize)]
 pub struct Build {
-    pub backend: Backend,
-    /// The build cloud, with `backend = "openstack"`.
-    pub openstack: Option<OpenstackBuild>,
+    /// Where cells are built, with the backend's own settings.
+    #[serde(serialize_with = "backend_name")]
+    pub backend: BuildBackend,
     pub cpus: u32,
     /// Bytes of guest memory.
     pub memory: u64,
@@ -20,41 +21,12 @@ pub struct Build {
     pub max_cells: u64,
 }
 
-/// `[build]` keys of the OpenStack backend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OpenstackBuild {
-    /// The cloud's name in clouds.yaml.
-    pub cloud: String,
-    /// Name or id; `None`: the smallest that fits.
-    pub flavor: Option<String>,
-    /// Name or id; `None`: no network.
-    pub network: Option<String>,
-    /// Servers at once; `None`: what the quota allows.
-    pub servers: Option<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    Qemu,
-    Openstack,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     None,
     Zlib,
     Zstd,
-}
-
-impl From<RawBackend> for Backend {
-    fn from(raw: RawBackend) -> Self {
-        match raw {
-            RawBackend::Qemu => Backend::Qemu,
-            RawBackend::Openstack => Backend::Openstack,
-        }
-    }
 }
 
 impl From<RawCompression> for Compression {
@@ -65,6 +37,10 @@ impl From<RawCompression> for Compression {
             RawCompression::Zstd => Compression::Zstd,
         }
     }
+}
+
+fn backend_name<S: serde::Serializer>(b: &BuildBackend, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(b.name())
 }
 
 /// Durations serialize as humantime strings (`30m`) so plan output reads like the recipe.

@@ -22,7 +22,7 @@ mod verify;
 
 pub use arch::Arch;
 pub use base::{Base, Checksum};
-pub use build::{Backend, Build, Compression, OpenstackBuild};
+pub use build::{Build, Compression};
 pub use cell::{Cell, image_name};
 pub use cell_filter::CellFilter;
 pub use channel::check_channel;

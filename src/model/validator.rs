@@ -4,10 +4,11 @@
 
 use super::channel::{CHANNEL_AXES, check_channel};
 use super::{
-    Arch, Axis, Backend, Base, Build, Cell, Checksum, Combination, Compression, DEFAULT_MAX_CELLS,
-    Image, MAX_CELLS_CEILING, Matrix, OpenstackBuild, Recipe, Resource, Services, Target,
-    TargetKind, Template, Verify, Visibility,
+    Arch, Axis, Base, Build, Cell, Checksum, Combination, Compression, DEFAULT_MAX_CELLS, Image,
+    MAX_CELLS_CEILING, Matrix, Recipe, Resource, Services, Target, TargetKind, Template, Verify,
+    Visibility,
 };
+use crate::backends::BuildBackend;
 use crate::files::SourceFile;
 use crate::output::{Diagnostic, Diagnostics};
 use crate::recipe::{self, RawCombination, RawRecipe, RawTargetKind, Spanned};
@@ -710,11 +711,15 @@ impl Validator {
             Some(m) => m.value as u64,
             None => DEFAULT_MAX_CELLS,
         };
-        let backend = b.backend.as_ref().map_or(Backend::Qemu, |b| b.value.into());
-        let openstack = self.openstack_build(raw, backend);
+        // The parser named the backend and parsed its keys: the backend
+        // checks them. (With an unknown backend the parse failed already.)
+        let at = b.backend.as_ref().map_or(0..0, |b| b.span.clone());
+        let backend = b
+            .settings
+            .validate(&self.file, at, &mut self.problems)
+            .unwrap_or_else(|| BuildBackend::Qemu(Default::default()));
         Build {
             backend,
-            openstack,
             cpus,
             memory,
             timeout,
@@ -725,72 +730,6 @@ impl Validator {
             rebuild_after,
             max_cells,
         }
-    }
-
-    /// The build cloud's keys: required (`cloud`) or allowed only with
-    /// `backend = "openstack"`.
-    fn openstack_build(&mut self, raw: &RawRecipe, backend: Backend) -> Option<OpenstackBuild> {
-        let b = &raw.build;
-        if backend != Backend::Openstack {
-            for (key, span) in [
-                ("cloud", b.cloud.as_ref().map(|v| v.span.clone())),
-                ("flavor", b.flavor.as_ref().map(|v| v.span.clone())),
-                ("network", b.network.as_ref().map(|v| v.span.clone())),
-                ("servers", b.servers.as_ref().map(|v| v.span.clone())),
-            ] {
-                if let Some(span) = span {
-                    self.error_with_help(
-                        span,
-                        format!("build.{key}"),
-                        format!("`{key}` applies only to `backend = \"openstack\"`"),
-                        "remove it, or set `backend = \"openstack\"` to build on a cloud",
-                    );
-                }
-            }
-            return None;
-        }
-        let text = |this: &mut Self, v: &Option<Spanned<String>>, key: &str| match v {
-            Some(v) if v.value.trim().is_empty() => {
-                this.error(
-                    v.span.clone(),
-                    format!("build.{key}"),
-                    format!("the {key} must not be empty"),
-                );
-                None
-            }
-            Some(v) => Some(v.value.clone()),
-            None => None,
-        };
-        let cloud = text(self, &b.cloud, "cloud");
-        let flavor = text(self, &b.flavor, "flavor");
-        let network = text(self, &b.network, "network");
-        let servers = match &b.servers {
-            Some(s) if !(1..=64).contains(&s.value) => {
-                self.error(
-                    s.span.clone(),
-                    "build.servers",
-                    format!("servers = {} is out of range 1..64", s.value),
-                );
-                None
-            }
-            Some(s) => Some(s.value as u32),
-            None => None,
-        };
-        if b.cloud.is_none() {
-            let span = raw.build.backend.as_ref().map_or(0..0, |b| b.span.clone());
-            self.error_with_help(
-                span,
-                "build.cloud",
-                "`backend = \"openstack\"` needs the build cloud",
-                "add `cloud = \"NAME\"`, a cloud of your clouds.yaml",
-            );
-        }
-        Some(OpenstackBuild {
-            cloud: cloud?,
-            flavor,
-            network,
-            servers,
-        })
     }
 
     fn services(&mut self, raw: &RawRecipe) -> Services {

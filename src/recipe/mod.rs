@@ -19,7 +19,7 @@ mod spanned;
 pub use key_path::key_path_at;
 pub use parse::parse;
 pub use raw_base::RawBase;
-pub use raw_build::{RawBackend, RawBuild, RawCompression};
+pub use raw_build::{RawBuild, RawCompression};
 pub use raw_image::{RawArch, RawImage};
 pub use raw_matrix::{RawCombination, RawMatrix};
 pub use raw_recipe::RawRecipe;

@@ -3,38 +3,29 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `[build]`: how each cell's VM is run.
+/// The keys of [`RawBuild`], in order: those every backend shares.
+pub const SHARED_KEYS: &[&str] = &[
+    "backend",
+    "cpus",
+    "memory",
+    "timeout",
+    "compression",
+    "rebuild_after",
+    "max_cells",
+];
+
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("allOf" = [
-    {
-        "if": { "properties": { "backend": { "const": "openstack" } }, "required": ["backend"] },
-        "then": { "required": ["cloud"] },
-        "else": { "properties": { "cloud": false, "flavor": false, "network": false, "servers": false } },
-    },
-]))]
+#[schemars(transform = crate::backends::extend_build_schema)]
 pub struct RawBuild {
-    /// Where the build VMs run.
+    /// Where the build VMs run; its keys are described by the backend's
+    /// folder (see `crate::backends`), and parsed into `settings`.
     #[serde(default)]
-    pub backend: Option<Spanned<RawBackend>>,
-    /// `openstack` (required there): the build cloud's name in clouds.yaml.
-    #[serde(default)]
-    #[schemars(length(min = 1))]
-    pub cloud: Option<Spanned<String>>,
-    /// `openstack`: the flavor (name or id) of the builder servers; by
-    /// default the smallest with at least `cpus`, `memory` and `disk_size`.
-    #[serde(default)]
-    #[schemars(length(min = 1))]
-    pub flavor: Option<Spanned<String>>,
-    /// `openstack`: the network (name or id) of the builder servers; none
-    /// by default (the guest reports on its console).
-    #[serde(default)]
-    #[schemars(length(min = 1))]
-    pub network: Option<Spanned<String>>,
-    /// `openstack`: builder servers at once (1..64); by default what the
-    /// quota allows, at most the cells.
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 64))]
-    pub servers: Option<Spanned<i64>>,
+    pub backend: Option<Spanned<String>>,
+    /// The backend's own keys, parsed by the backend (the parser fills it).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub settings: crate::backends::RawBuildBackend,
     /// Virtual CPUs per build VM (1..64).
     #[serde(default)]
     #[schemars(range(min = 1, max = 64))]
@@ -64,17 +55,35 @@ pub struct RawBuild {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum RawBackend {
-    /// Local QEMU (KVM when it works, else TCG).
-    Qemu,
-    /// OpenStack compute (the build cloud).
-    Openstack,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
 pub enum RawCompression {
     None,
     Zlib,
     Zstd,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_keys_are_the_fields() {
+        let schema = schemars::schema_for!(RawBuild);
+        let mut fields: Vec<&str> = schema
+            .get("properties")
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| {
+                !crate::backends::NAMES
+                    .iter()
+                    .any(|b| crate::backends::keys_of(b).iter().any(|o| o == k))
+            })
+            .collect();
+        let mut shared = SHARED_KEYS.to_vec();
+        fields.sort_unstable();
+        shared.sort_unstable();
+        assert_eq!(fields, shared);
+    }
 }

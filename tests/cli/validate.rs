@@ -842,3 +842,30 @@ fn help_teaches_each_verb_with_an_example() {
     }
     insta::assert_snapshot!("help", ok(&["--help"]));
 }
+
+/// Each backend owns its `[build]` keys: another backend's key, an unknown
+/// backend and a key a backend requires are reported where they are written.
+#[test]
+fn build_keys_belong_to_their_backend() {
+    let cases = [
+        ("backend-key", "backend-key.toml:13:1", "build.cloud"),
+        (
+            "unknown-backend",
+            "unknown-backend.toml:13:11",
+            "build.backend",
+        ),
+        (
+            "openstack-without-cloud",
+            "openstack-without-cloud.toml:13:11",
+            "build.cloud",
+        ),
+    ];
+    for (name, position, key) in cases {
+        let o = run(&["validate", &format!("tests/recipes/bad/{name}.toml")]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(position), "{name}: no {position} in\n{err}");
+        assert!(err.contains(&format!("key `{key}`")), "{name}: {err}");
+        insta::assert_snapshot!(name, err);
+    }
+}

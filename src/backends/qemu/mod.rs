@@ -6,6 +6,7 @@
 
 mod boot;
 mod seed;
+pub mod settings;
 mod snapshot;
 
 use super::{Backend, BaseJob, CellJob, Verified, VerifyJob};
