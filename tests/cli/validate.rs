@@ -244,6 +244,7 @@ fn schema_is_derived_and_shipped() {
 /// Bad recipes that a JSON Schema rejects, each with the problems `validate`
 /// reports (its key) and where check-jsonschema reports them (its path).
 const SCHEMA_REJECTS: &[(&str, &[(&str, &str)])] = &[
+    ("backend-key", &[("build.cloud", "$.build"), ("build.servers", "$.build")]),
     ("both-checksums", &[("bases.noble", "$.bases.noble")]),
     ("cloud-without-openstack", &[("build.cloud", "$.build")]),
     ("openstack-without-cloud", &[("build.cloud", "$.build")]),
@@ -318,6 +319,7 @@ const SCHEMA_REJECTS: &[(&str, &[(&str, &str)])] = &[
         "unknown-compression",
         &[("build.compression", "$.build.compression")],
     ),
+    ("unknown-backend", &[("build.backend", "$.build.backend")]),
     ("unknown-key", &[("build.cpu", "$.build")]),
     (
         "unsupported-url",
