@@ -39,6 +39,7 @@ struct Instant_;
 impl Backend for Instant_ {
     type Base = ();
     type Built = ();
+    type Exported = Artifact;
     fn steps(&self) -> &'static BackendSteps {
         STEPS
     }

@@ -18,14 +18,19 @@ use std::collections::BTreeMap;
 /// that artifact boots once more ([`Backend::verify`]). Every method
 /// cleans up what it started on every path (failure, timeout, cancel); a
 /// built machine that is never exported is given back to
-/// [`Backend::discard`], an artifact the run is done with to
-/// [`Backend::release`].
+/// [`Backend::discard`], an export the run is done with to
+/// [`Backend::release`]. Booting a guest goes through the one lifecycle in
+/// [`super::guest_boot`], over the backend's [`super::Machine`].
 pub trait Backend: Send + Sync {
     /// A base ready to build from (QEMU: the verified file in the cache; a
     /// cloud: an image in it).
     type Base: Clone + Send + Sync;
     /// A built cell whose machine has stopped, not yet exported.
     type Built: Send;
+    /// What a built cell became: the [`Artifact`] targets store, and what
+    /// the backend keeps of it for verify and release (a cloud: the
+    /// builder's instance-id, a snapshot kept for the verify boot).
+    type Exported: AsRef<Artifact> + Send + Sync;
 
     /// The steps this backend adds to the plan. Pure: `plan` asks it
     /// without touching anything.
@@ -60,21 +65,25 @@ pub trait Backend: Send + Sync {
     fn build(&self, job: &CellJob, base: &Self::Base) -> StepResult<Self::Built>;
 
     /// What targets store, from a built cell.
-    fn export(&self, job: &CellJob, built: Self::Built) -> StepResult<Artifact>;
+    fn export(&self, job: &CellJob, built: Self::Built) -> StepResult<Self::Exported>;
 
     /// Boot `artifact` once more as a brand-new instance (new instance-id,
     /// `check.user_data` as its user-data, no secret but what the checks
     /// need to look for), wait for its verdict and make sure the machine is
     /// gone. The artifact's bytes stay as they are: what boots is a
     /// throwaway copy.
-    fn verify(&self, job: &CellJob, artifact: &Artifact, check: &VerifyJob)
-    -> StepResult<Verified>;
+    fn verify(
+        &self,
+        job: &CellJob,
+        exported: &Self::Exported,
+        check: &VerifyJob,
+    ) -> StepResult<Verified>;
 
     /// A built cell that will not be exported (the run stopped): give back
     /// what it holds. The error is for the user; nothing is retried.
     fn discard(&self, built: Self::Built) -> StepResult<()>;
 
-    /// The run is done with `artifact` (every target has it, or the run
-    /// stopped): give back what it holds unless a target adopted it.
-    fn release(&self, artifact: &Artifact, adopted: bool) -> StepResult<()>;
+    /// The run is done with what was exported (every target has it, or the
+    /// run stopped): give back what it holds unless a target adopted it.
+    fn release(&self, exported: &Self::Exported, adopted: bool) -> StepResult<()>;
 }

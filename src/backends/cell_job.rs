@@ -22,6 +22,30 @@ pub struct CellJob<'a> {
     pub notify: &'a (dyn Fn(String) + Sync),
     /// Bytes done and, when known, the total.
     pub bytes: &'a (dyn Fn(u64, Option<u64>) + Sync),
+    /// The guest console's last line, each time it changes.
+    pub console_line: &'a (dyn Fn(String) + Sync),
+}
+
+impl CellJob<'_> {
+    /// How a boot of this cell is watched: for `purpose`, with `nonce`,
+    /// within `timeout`, its console logged at `console_log`.
+    pub fn watch<'w>(
+        &'w self,
+        purpose: crate::guest::Purpose,
+        nonce: &'w str,
+        timeout: std::time::Duration,
+        console_log: &'w camino::Utf8Path,
+    ) -> super::guest_boot::Watch<'w> {
+        super::guest_boot::Watch {
+            purpose,
+            nonce,
+            timeout,
+            console_log,
+            cancel: self.cancel,
+            notify: self.notify,
+            console_line: self.console_line,
+        }
+    }
 }
 
 /// What a backend step gets to prepare one base.

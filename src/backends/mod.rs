@@ -5,6 +5,8 @@
 mod backend;
 mod build_backend;
 mod cell_job;
+pub mod guest_boot;
+mod machine;
 pub mod openstack;
 pub mod qemu;
 mod verified;
@@ -15,6 +17,7 @@ pub use build_backend::{
     BuildBackend, DEFAULT, NAMES, RawBuildBackend, extend_build_schema, keys_of,
 };
 pub use cell_job::{BaseJob, CellJob};
+pub use machine::{Machine, MachineState};
 pub use verified::Verified;
 pub use verify_job::VerifyJob;
 

@@ -1,4 +1,4 @@
-use crate::guest::{CheckLine, parse_checks, parse_result};
+use crate::guest::{CheckLine, Report};
 use crate::step::{StepError, StepResult};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -13,23 +13,22 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// The verdict in a verify boot's result lines, once the guest gave it
-    /// (`None` before). `evidence` says what the console showed.
+    /// The verdict in a verify boot's final result lines. `evidence`
+    /// says what the console showed.
     pub fn judge(
-        report: &str,
-        nonce: &str,
+        report: &Report,
         elapsed: Duration,
         evidence: &dyn Fn() -> String,
-    ) -> Option<StepResult<Verified>> {
-        let result = parse_result(report, nonce);
-        let script = result.script?;
-        let checks = parse_checks(report, nonce);
+    ) -> StepResult<Verified> {
+        let result = report.result();
+        let checks = report.checks();
         let failed: Vec<&CheckLine> = checks.iter().filter(|c| !c.ok).collect();
+        let script = result.script.unwrap_or(-1);
         if failed.is_empty() && script == 0 && result.checks == Some(0) {
-            return Some(Ok(Verified {
+            return Ok(Verified {
                 elapsed,
                 checks: checks.into_iter().map(|c| c.text).collect(),
-            }));
+            });
         }
         let mut why = Vec::new();
         if !failed.is_empty() {
@@ -45,11 +44,11 @@ impl Verified {
         if script != 0 {
             why.push(format!("the verify script exited with {script}"));
         }
-        Some(Err(StepError::permanent(format!(
+        Err(StepError::permanent(format!(
             "the image failed verification, so no target gets it: {}\n{}",
             why.join("\n"),
             evidence()
-        ))))
+        )))
     }
 
     /// What the manifest records.
@@ -65,31 +64,32 @@ impl Verified {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guest::Purpose;
 
-    fn judge(report: &str) -> Option<StepResult<Verified>> {
-        Verified::judge(report, "n", Duration::from_secs(3), &|| "console".into())
+    fn judge(lines: &str) -> StepResult<Verified> {
+        let mut report = Report::new("n", Purpose::Verify);
+        report.feed(lines.as_bytes());
+        assert!(report.is_final());
+        Verified::judge(&report, Duration::from_secs(3), &|| "console".into())
     }
 
     #[test]
     fn passes_only_when_every_check_and_the_script_pass() {
-        assert!(judge("PIPELINE_CHECK n ok a\n").is_none(), "no verdict yet");
         let ok = judge(
             "PIPELINE_CHECK n ok a\nPIPELINE_RESULT n checks=0\nPIPELINE_RESULT n script=0\n",
         )
-        .unwrap()
         .unwrap();
         assert_eq!(ok.checks, ["a"]);
         assert_eq!(ok.record()["seconds"], 3.0);
         let err = judge(
             "PIPELINE_CHECK n fail disk too small\nPIPELINE_RESULT n checks=1\nPIPELINE_RESULT n script=3\n",
         )
-        .unwrap()
         .unwrap_err();
         assert_eq!(
             err.message,
             "the image failed verification, so no target gets it: 1 of pipeline's checks failed:\n  disk too small\nthe verify script exited with 3\nconsole"
         );
-        let err = judge("PIPELINE_RESULT n script=0\n").unwrap().unwrap_err();
+        let err = judge("PIPELINE_RESULT n script=0\n").unwrap_err();
         assert!(
             err.message.contains("did not all report"),
             "{}",

@@ -2,7 +2,7 @@ use super::job::Timings;
 use crate::backends::Backend;
 use crate::guest::UserData;
 use crate::plan::Resource;
-use crate::targets::{Artifact, Revision};
+use crate::targets::Revision;
 use std::sync::Arc;
 
 /// What the scheduler knows about one planned cell: what its finished steps
@@ -18,7 +18,7 @@ pub struct CellSlot<B: Backend> {
     pub user_data: Option<Arc<UserData>>,
     /// Built and stopped, not yet exported.
     pub built: Option<B::Built>,
-    pub artifact: Option<Arc<Artifact>>,
+    pub artifact: Option<Arc<B::Exported>>,
     /// What its verify step recorded.
     pub verified: Option<serde_json::Value>,
     /// The backend no longer needs to hold the artifact for the run.

@@ -52,7 +52,7 @@ pub enum Job<B: Backend> {
     Verify {
         cell: usize,
         user_data: Arc<UserData>,
-        artifact: Arc<Artifact>,
+        artifact: Arc<B::Exported>,
         timings: Timings,
     },
     /// `artifact` is `None` for a cell that only uploads a snapshot cached
@@ -60,12 +60,12 @@ pub enum Job<B: Backend> {
     Upload {
         cell: usize,
         target: usize,
-        artifact: Option<Arc<Artifact>>,
+        artifact: Option<Arc<B::Exported>>,
     },
     Record {
         cell: usize,
         uploads: Vec<(usize, Revision)>,
-        artifact: Option<Arc<Artifact>>,
+        artifact: Option<Arc<B::Exported>>,
         adopted: bool,
         /// What the verify step recorded, when the cell had one this run.
         verified: Option<serde_json::Value>,
@@ -88,7 +88,7 @@ pub enum Done<B: Backend> {
     Rendered(UserData),
     Provisioned,
     Built(B::Built),
-    Exported(Artifact),
+    Exported(B::Exported),
     /// The artifact passed verify: what the manifest records of it.
     Verified(serde_json::Value),
     /// A new revision on the target; `true` when the target adopted the
@@ -112,6 +112,7 @@ pub fn perform<B: Backend>(
     };
     let notify = |note: String| progress(Progress::Note(note));
     let bytes = |done: u64, total: Option<u64>| progress(Progress::Bytes(done, total));
+    let console_line = |line: String| progress(Progress::Console(line));
     match job {
         // A machine is not started twice: the backend retries what is
         // worth retrying inside.
@@ -120,7 +121,7 @@ pub fn perform<B: Backend>(
             user_data,
             base,
         } => {
-            let job = cell_job(ctx, cell, &user_data, &notify, &bytes)?;
+            let job = cell_job(ctx, cell, &user_data, &notify, &bytes, &console_line)?;
             ctx.backend.build(&job.job(), &base).map(Done::Built)
         }
         Job::Export {
@@ -129,13 +130,13 @@ pub fn perform<B: Backend>(
             built,
             timings,
         } => {
-            let job = cell_job(ctx, cell, &user_data, &notify, &bytes)?;
-            let artifact = ctx.backend.export(&job.job(), built)?;
+            let job = cell_job(ctx, cell, &user_data, &notify, &bytes, &console_line)?;
+            let exported = ctx.backend.export(&job.job(), built)?;
             // With `[verify]`, only a verified snapshot is kept to resume from.
             if ctx.recipe.verify.is_none() {
-                commit_snapshot(ctx, &job, &artifact, &timings, None)?;
+                commit_snapshot(ctx, &job, exported.as_ref(), &timings, None)?;
             }
-            Ok(Done::Exported(artifact))
+            Ok(Done::Exported(exported))
         }
         Job::Verify {
             cell,
@@ -143,7 +144,7 @@ pub fn perform<B: Backend>(
             artifact,
             timings,
         } => {
-            let job = cell_job(ctx, cell, &user_data, &notify, &bytes)?;
+            let job = cell_job(ctx, cell, &user_data, &notify, &bytes, &console_line)?;
             verify(ctx, &job, &artifact, &timings)
         }
         job => retrying(ctx, &progress, || once(ctx, &job, &notify, &bytes)),
@@ -240,7 +241,7 @@ fn once<B: Backend>(
             Ok(Done::Rendered(user_data))
         }
         Job::Provision { cell, user_data } => {
-            let job = cell_job(ctx, *cell, user_data, notify, bytes)?;
+            let job = cell_job(ctx, *cell, user_data, notify, bytes, &|_| {})?;
             ctx.backend
                 .provision(&job.job())
                 .map(|()| Done::Provisioned)
@@ -249,7 +250,13 @@ fn once<B: Backend>(
             cell,
             target,
             artifact,
-        } => upload(ctx, *cell, *target, artifact.as_deref(), bytes),
+        } => upload(
+            ctx,
+            *cell,
+            *target,
+            artifact.as_deref().map(AsRef::as_ref),
+            bytes,
+        ),
         Job::Record {
             cell,
             uploads,
@@ -363,9 +370,10 @@ fn commit_snapshot<B: Backend>(
 fn verify<B: Backend>(
     ctx: &RunContext<B>,
     job: &OwnedCellJob<B>,
-    artifact: &Artifact,
+    exported: &B::Exported,
     timings: &Timings,
 ) -> StepResult<Done<B>> {
+    let artifact = exported.as_ref();
     let recipe = ctx.recipe;
     let cell = &recipe.cells[job.cell];
     let (Some(settings), Some(script)) = (
@@ -382,7 +390,7 @@ fn verify<B: Backend>(
         disk_size: recipe.image.disk_size.unwrap_or(0),
         timeout: settings.timeout,
     };
-    match ctx.backend.verify(&job.job(), artifact, &check) {
+    match ctx.backend.verify(&job.job(), exported, &check) {
         Ok(verified) => {
             (job.notify)(format!(
                 "{} checks and the verify script passed in {} s",
@@ -470,7 +478,7 @@ fn record<B: Backend>(
     ctx: &RunContext<B>,
     cell: usize,
     uploads: &[(usize, Revision)],
-    artifact: Option<&Artifact>,
+    exported: Option<&B::Exported>,
     adopted: bool,
     verified: Option<&serde_json::Value>,
     timings: &Timings,
@@ -507,7 +515,7 @@ fn record<B: Backend>(
         .snapshots
         .build_record(&decision.key.key)
         .unwrap_or_else(|| {
-            let built_by = artifact.map_or(serde_json::Value::Null, |a| a.built_by.clone());
+            let built_by = exported.map_or(serde_json::Value::Null, |e| e.as_ref().built_by.clone());
             build_record(&ctx.run_id, timings, &built_by, verified)
         });
     let manifest = manifest(ctx, cell, decision, &revisions, &build, timings);
@@ -521,8 +529,8 @@ fn record<B: Backend>(
     }
     // Every target holds the image now: the artifact has done its job.
     ctx.snapshots.remove(&decision.key.key);
-    if let Some(artifact) = artifact {
-        ctx.backend.release(artifact, adopted)?;
+    if let Some(exported) = exported {
+        ctx.backend.release(exported, adopted)?;
     }
     Ok(Done::Recorded(revisions))
 }
@@ -537,6 +545,7 @@ struct OwnedCellJob<'a, B: Backend> {
     snapshot_path: camino::Utf8PathBuf,
     notify: &'a (dyn Fn(String) + Sync),
     bytes: &'a (dyn Fn(u64, Option<u64>) + Sync),
+    console_line: &'a (dyn Fn(String) + Sync),
 }
 
 impl<'a, B: Backend> OwnedCellJob<'a, B> {
@@ -552,6 +561,7 @@ impl<'a, B: Backend> OwnedCellJob<'a, B> {
             cancel: &self.ctx.cancel,
             notify: self.notify,
             bytes: self.bytes,
+            console_line: self.console_line,
         }
     }
 }
@@ -562,6 +572,7 @@ fn cell_job<'a, B: Backend>(
     user_data: &'a UserData,
     notify: &'a (dyn Fn(String) + Sync),
     bytes: &'a (dyn Fn(u64, Option<u64>) + Sync),
+    console_line: &'a (dyn Fn(String) + Sync),
 ) -> StepResult<OwnedCellJob<'a, B>> {
     let c = &ctx.recipe.cells[cell];
     let logs = ctx.cell_log_dir(c);
@@ -578,6 +589,7 @@ fn cell_job<'a, B: Backend>(
         snapshot_path: ctx.snapshots.image_path(&ctx.decision(cell).key.key),
         notify,
         bytes,
+        console_line,
     })
 }
 

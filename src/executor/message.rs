@@ -26,6 +26,8 @@ pub enum Progress {
     Bytes(u64, Option<u64>),
     /// A line for the live view and the run log.
     Note(String),
+    /// The last line a guest printed on its console, scrubbed.
+    Console(String),
     /// A transient failure; the step is tried again after a pause.
     Retry { attempt: u32, error: String },
 }

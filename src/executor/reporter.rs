@@ -114,6 +114,13 @@ impl Reporter {
                 }
             }
             Progress::Note(note) => self.line(&format!("{}: {note}", label(step))),
+            // On a terminal, what the guest is doing now, cut to the width
+            // by the template's `wide_msg`; cron logs stay quiet.
+            Progress::Console(line) => {
+                if let Some((bar, _)) = self.live.as_ref().and_then(|l| l.rows.get(row)) {
+                    bar.set_message(format!("{}  │ {line}", step_label(step)));
+                }
+            }
             Progress::Retry { attempt, error } => self.line(&format!(
                 "{}: attempt {attempt} failed, retrying: {error}",
                 label(step)

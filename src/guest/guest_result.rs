@@ -36,6 +36,7 @@ pub fn parse_checks(text: &str, nonce: &str) -> Vec<CheckLine> {
         .collect()
 }
 
+/// The result lines of `text` with `nonce`; the first of each kind wins.
 pub fn parse_result(text: &str, nonce: &str) -> GuestResult {
     let mut result = GuestResult::default();
     for line in text.lines() {
@@ -49,12 +50,15 @@ pub fn parse_result(text: &str, nonce: &str) -> GuestResult {
         let Ok(value) = value.parse() else {
             continue;
         };
-        match key {
-            "script" => result.script = Some(value),
-            "clean" => result.clean = Some(value),
-            "checks" => result.checks = Some(value),
-            _ => {}
-        }
+        // The first of each kind counts: what follows the wrapper's own
+        // line was written by something else.
+        let slot = match key {
+            "script" => &mut result.script,
+            "clean" => &mut result.clean,
+            "checks" => &mut result.checks,
+            _ => continue,
+        };
+        slot.get_or_insert(value);
     }
     result
 }

@@ -3,11 +3,17 @@
 //! lines, and how the host reads them and the console around them.
 
 mod console;
+mod guest_output;
 mod guest_result;
+mod purpose;
+mod report;
 mod user_data;
 mod verify_data;
 
 pub use console::console_tail;
+pub use guest_output::{GuestOutput, ReportFrom};
+pub use purpose::Purpose;
+pub use report::Report;
 pub use guest_result::{CheckLine, GuestResult, parse_checks, parse_result};
 pub use user_data::{UserData, WRAPPER_VERSION, user_data};
 pub use verify_data::VerifyFacts;

@@ -7,6 +7,10 @@ use camino::Utf8Path;
 /// UEFI firmware for arm64 guests (Debian package qemu-efi-aarch64).
 pub const AARCH64_FIRMWARE: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
 
+/// The character devices [`boot_args`] refers to, in the order QEMU opens
+/// them: the serial console, the guest's result port.
+pub const CHARDEVS: &[&str] = &["console", "result"];
+
 pub struct BootSpec<'a> {
     pub arch: Arch,
     pub accel: Accel,
@@ -16,8 +20,6 @@ pub struct BootSpec<'a> {
     pub name: &'a str,
     pub disk: &'a Utf8Path,
     pub seed: &'a Utf8Path,
-    pub console: &'a Utf8Path,
-    pub result: &'a Utf8Path,
     /// The name of the virtio-serial port the guest reports on.
     pub result_port: &'a str,
 }
@@ -55,8 +57,8 @@ pub fn system_binary(arch: Arch) -> &'static str {
 
 /// The full argument list. The disk boots through firmware (SeaBIOS on x86,
 /// UEFI on arm64) as a real cloud image does; networking is user-mode with
-/// no forwarded host ports; the serial console goes to a file; the guest's
-/// result comes back on a virtio-serial port.
+/// no forwarded host ports; the serial console and the guest's
+/// virtio-serial result port are sockets pipeline reads ([`CHARDEVS`]).
 pub fn boot_args(spec: &BootSpec) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |args: &[&str]| a.extend(args.iter().map(|s| s.to_string()));
@@ -93,18 +95,11 @@ pub fn boot_args(spec: &BootSpec) -> Vec<String> {
         "-device",
         "virtio-rng-pci,rng=rng0",
     ]);
-    let console = format!("file:{}", spec.console);
-    push(&["-serial", &console]);
-    let result = format!("file,id=result,path={}", spec.result);
+    // The console and the result port are the character devices
+    // [`CHARDEVS`] that `Vm::start_with` makes, read as the guest writes.
+    push(&["-serial", "chardev:console"]);
     let port = format!("virtserialport,chardev=result,name={}", spec.result_port);
-    push(&[
-        "-device",
-        "virtio-serial-pci",
-        "-chardev",
-        &result,
-        "-device",
-        &port,
-    ]);
+    push(&["-device", "virtio-serial-pci", "-device", &port]);
     a
 }
 
@@ -121,8 +116,6 @@ mod tests {
             name: "img",
             disk: "/w/overlay.qcow2".into(),
             seed: "/w/seed.img".into(),
-            console: "/r/console.log".into(),
-            result: "/w/result.txt".into(),
             result_port: "org.pipeline.result",
         })
     }
@@ -139,7 +132,7 @@ mod tests {
         assert!(!a.contains("-kernel"), "boots through firmware: {a}");
         assert!(a.contains("-drive file=/w/overlay.qcow2,if=virtio,format=qcow2,discard=unmap"));
         assert!(a.contains("name=org.pipeline.result"));
-        assert!(a.contains("-serial file:/r/console.log"));
+        assert!(a.contains("-serial chardev:console"));
     }
 
     #[test]

@@ -8,8 +8,11 @@ use super::qmp::Qmp;
 use crate::step::CancelToken;
 use crate::step::{StepError, StepResult};
 use camino::{Utf8Path, Utf8PathBuf};
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+/// Longest QEMU may take to open the sockets of its character devices.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the guest's run state is asked for.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 /// What QEMU prints when KVM cannot run the guest.
@@ -36,6 +39,9 @@ impl VmEnd {
 
 pub struct Vm {
     running: Running,
+    /// When it started, for [`Exit::elapsed`].
+    started: Instant,
+    next_status: Instant,
     program: String,
     /// QMP's socket lives in a short private directory: socket paths are
     /// limited to 107 bytes, and run directories can be deeper than that.
@@ -51,62 +57,134 @@ impl Vm {
     /// Start `program` with `args` plus a QMP socket; its output is
     /// appended to `log` after a line with the command.
     pub fn start(program: &str, args: &[String], log: &Utf8Path) -> StepResult<Vm> {
+        Ok(Self::start_with(program, args, log, &[])?.0)
+    }
+
+    /// [`Vm::start`], with a character device per name of `chardevs`: a
+    /// socket that QEMU waits on before the guest starts (so that nothing
+    /// the guest writes is lost) and whose other end is returned, in order.
+    /// The arguments refer to them by name (`-serial chardev:NAME`). What
+    /// the guest writes is read from them as it comes: nothing is written to
+    /// disk that pipeline does not bound.
+    pub fn start_with(
+        program: &str,
+        args: &[String],
+        log: &Utf8Path,
+        chardevs: &[&str],
+    ) -> StepResult<(Vm, Vec<UnixStream>)> {
         let qmp_dir = tempfile::Builder::new()
             .prefix("pipeline-qmp-")
             .tempdir_in(short_temp_dir())
             .map_err(|e| StepError::io("failed to create a directory for QMP", &e))?;
         let socket = qmp_dir.path().join("qmp.sock");
         let mut args = args.to_vec();
+        for name in chardevs {
+            args.push("-chardev".into());
+            args.push(format!(
+                "socket,id={name},path={},server=on,wait=on",
+                qmp_dir.path().join(format!("{name}.sock")).display()
+            ));
+        }
         args.push("-qmp".into());
         args.push(format!("unix:{},server=on,wait=off", socket.display()));
         let (expr, log_from) = process::logged_command(program, &args, log)?;
         let running = Running::start(&expr, program)?;
-        Ok(Vm {
+        let mut vm = Vm {
             running,
+            started: Instant::now(),
+            next_status: Instant::now(),
             program: program.to_owned(),
             qmp_dir,
             qmp: None,
             log: log.to_owned(),
             log_from,
-        })
+        };
+        let mut streams = Vec::new();
+        for name in chardevs {
+            let path = vm.qmp_dir.path().join(format!("{name}.sock"));
+            streams.push(vm.connect(&path)?);
+        }
+        vm.started = Instant::now();
+        Ok((vm, streams))
+    }
+
+    /// Connect to a socket QEMU listens on, once it does.
+    fn connect(&mut self, path: &std::path::Path) -> StepResult<UnixStream> {
+        let start = Instant::now();
+        loop {
+            if let Ok(stream) = UnixStream::connect(path) {
+                return Ok(stream);
+            }
+            if let Some(status) = self.running.poll(Duration::from_millis(20))? {
+                return Err(StepError::permanent(format!(
+                    "{} exited with {} before it started the guest: {}",
+                    self.program,
+                    status.code().map_or("a signal".to_owned(), |c| c.to_string()),
+                    self.output_tail(5)
+                )));
+            }
+            if start.elapsed() > CONNECT_TIMEOUT {
+                self.running.kill();
+                return Err(StepError::permanent(format!(
+                    "{} did not open {} within {} s",
+                    self.program,
+                    path.display(),
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
+    }
+
+    /// How the VM is now, without waiting: `None` while it runs. A guest
+    /// that QEMU stopped is killed.
+    pub fn check(&mut self) -> StepResult<Option<VmEnd>> {
+        if let Some(status) = self.running.poll(Duration::ZERO)? {
+            return Ok(Some(VmEnd::Exited(Exit {
+                code: status.code(),
+                elapsed: self.started.elapsed(),
+            })));
+        }
+        // The message is on stderr at once; QMP confirms it within
+        // STATUS_EVERY. Either is enough.
+        if self.output().contains(KVM_ERROR) {
+            self.running.kill();
+            return Ok(Some(VmEnd::Stopped("internal-error".into())));
+        }
+        if Instant::now() >= self.next_status {
+            self.next_status = Instant::now() + STATUS_EVERY;
+            if let Some(status) = self.status()
+                && !alive(&status)
+            {
+                self.running.kill();
+                return Ok(Some(VmEnd::Stopped(status)));
+            }
+        }
+        Ok(None)
     }
 
     /// Wait until QEMU exits, its guest stops, `timeout` passes or the run
     /// is cancelled; in every case but the first, QEMU is killed.
     pub fn wait(&mut self, timeout: Duration, cancel: &CancelToken) -> StepResult<VmEnd> {
         let start = Instant::now();
-        let mut next_status = start;
         loop {
-            if let Some(status) = self.running.poll(Duration::from_millis(100))? {
-                return Ok(VmEnd::Exited(Exit {
-                    code: status.code(),
-                    elapsed: start.elapsed(),
-                }));
+            if let Some(end) = self.check()? {
+                return Ok(end);
             }
             if cancel.is_cancelled() {
-                self.running.kill();
+                self.kill();
                 return Err(StepError::cancelled());
             }
             if start.elapsed() >= timeout {
-                self.running.kill();
+                self.kill();
                 return Ok(VmEnd::TimedOut);
             }
-            // The message is on stderr at once; QMP confirms it within
-            // STATUS_EVERY. Either is enough.
-            if self.output().contains(KVM_ERROR) {
-                self.running.kill();
-                return Ok(VmEnd::Stopped("internal-error".into()));
-            }
-            if Instant::now() >= next_status {
-                next_status = Instant::now() + STATUS_EVERY;
-                if let Some(status) = self.status()
-                    && !alive(&status)
-                {
-                    self.running.kill();
-                    return Ok(VmEnd::Stopped(status));
-                }
-            }
+            std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Kill QEMU (and wait for it), whatever its state.
+    pub fn kill(&mut self) {
+        self.running.kill();
     }
 
     /// The guest's run state, when QMP answers (it does not before QEMU

@@ -242,12 +242,7 @@ fn parse_image(what: &str, text: &str) -> StepResult<GlanceImage> {
 
 /// Sleep `pause`, but return early (cancelled) when the run is.
 pub fn sleep(pause: Duration, cancel: &CancelToken) -> StepResult<()> {
-    let until = Instant::now() + pause;
-    while Instant::now() < until {
-        cancel.check()?;
-        std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
-    }
-    cancel.check()
+    cancel.sleep(pause)
 }
 
 /// A query value, percent-encoded.

@@ -45,6 +45,19 @@ impl CancelToken {
             Ok(())
         }
     }
+
+    /// Sleep for `pause`, waking to return `Err(cancelled)` once cancelled.
+    pub fn sleep(&self, pause: std::time::Duration) -> crate::step::StepResult<()> {
+        let until = std::time::Instant::now() + pause;
+        loop {
+            self.check()?;
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50).min(left));
+        }
+    }
 }
 
 #[cfg(test)]

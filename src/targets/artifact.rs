@@ -124,6 +124,13 @@ impl Artifact {
     }
 }
 
+/// An artifact is what it exports for a backend that keeps nothing else.
+impl AsRef<Artifact> for Artifact {
+    fn as_ref(&self) -> &Artifact {
+        self
+    }
+}
+
 impl std::fmt::Debug for Artifact {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Artifact")

@@ -11,36 +11,34 @@ mod flavor_choice;
 mod launch;
 mod nova;
 mod server;
+mod server_machine;
 pub mod settings;
 mod snapshot_image;
 mod verify_boot;
 
-use super::{Backend, BaseJob, CellJob, Verified, VerifyJob};
+use super::{Backend, BaseJob, CellJob, Verified, VerifyJob, guest_boot};
+use crate::guest::Purpose;
 use crate::bases::FetchedBase;
 use crate::files::{TempFile, TempPath};
-use crate::guest::{console_tail, parse_result};
 use crate::host::qemu_img;
 use crate::model::{Compression, Recipe};
 use crate::openstack::{CloudConfig, ConfigEnv, Glance, HashingReader, Session, encode, sleep};
-use crate::output::Scrubber;
 use crate::output::{Check, CheckStatus};
 use crate::plan::{BackendSteps, Resource, StepShape};
 use crate::step::CancelToken;
-use crate::step::{StepError, StepErrorKind, StepResult};
+use crate::step::{StepError, StepResult};
 use crate::targets::{Artifact, ArtifactSource, GlanceLocation};
 use base64::Engine;
 use flavor_choice::{Need, choose_flavor};
 use nova::{Flavor, Nova};
 use serde_json::{Value, json};
-use server::Server;
 use settings::OpenstackBuild;
 use snapshot_image::SnapshotImage;
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use verify_boot::Kept;
+use server_machine::{ServerLaunch, ServerMachine};
 
 pub const STEPS: BackendSteps = BackendSteps {
     backend: "openstack",
@@ -89,6 +87,35 @@ pub struct StagedBase {
     pub virtual_size: u64,
 }
 
+/// A cell's snapshot in the build cloud, as the targets get it, and what
+/// its verify boot needs.
+pub struct ExportedSnapshot {
+    artifact: Artifact,
+    /// The builder server's id: the instance-id the verify boot must not
+    /// run as.
+    build_server: String,
+    /// The snapshot, when targets get a compressed copy of it and the
+    /// recipe verifies: kept only for the verify boot, deleted once that is
+    /// over (or, when it never ran, on release).
+    for_verify: Mutex<Option<String>>,
+}
+
+impl ExportedSnapshot {
+    fn take_for_verify(&self) -> Option<String> {
+        // A worker that panicked holding it left nothing half-written.
+        self.for_verify
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+impl AsRef<Artifact> for ExportedSnapshot {
+    fn as_ref(&self) -> &Artifact {
+        &self.artifact
+    }
+}
+
 /// A builder server that stopped after its guest reported success.
 #[derive(Debug)]
 pub struct BuiltServer {
@@ -113,8 +140,6 @@ pub struct OpenstackBackend<'a> {
     /// one at a time from then on (see `launch`).
     contended: AtomicBool,
     launching: Mutex<()>,
-    /// What export kept of each cell for its verify step, by image name.
-    kept: Mutex<HashMap<String, Kept>>,
 }
 
 impl<'a> OpenstackBackend<'a> {
@@ -140,7 +165,6 @@ impl<'a> OpenstackBackend<'a> {
             alive: AtomicUsize::new(0),
             contended: AtomicBool::new(false),
             launching: Mutex::new(()),
-            kept: Mutex::new(HashMap::new()),
         })
     }
 
@@ -328,58 +352,6 @@ impl<'a> OpenstackBackend<'a> {
         deleted.map_err(|e| e.context("and then"))
     }
 
-    /// Poll the server until the guest's final result line, then stop it.
-    fn watch(&self, job: &CellJob, id: &str, deadline: Instant) -> StepResult<WatchEnd> {
-        let nonce = &job.user_data.nonce;
-        let console_log = job.logs.join("console.log");
-        let mut console = String::new();
-        let mut active = false;
-        loop {
-            sleep(POLL, job.cancel)?;
-            let Some(server) = self.nova().server(id)? else {
-                return Err(StepError::permanent(format!(
-                    "server {id} disappeared from cloud `{}` while it built",
-                    self.cloud()
-                )));
-            };
-            if server.status == "ERROR" {
-                return Ok(WatchEnd::Error(server));
-            }
-            if server.status == "ACTIVE" {
-                if !active {
-                    (job.notify)(format!(
-                        "server {} is active; waiting for the guest",
-                        server.name
-                    ));
-                    active = true;
-                }
-                if let Some(text) = self.nova().console(id, CONSOLE_LINES)? {
-                    console = text;
-                    let _ =
-                        std::fs::write(&console_log, Scrubber::global().scrub(&console).as_ref());
-                }
-            }
-            let result = parse_result(&console, nonce);
-            let tail = || {
-                Scrubber::global()
-                    .scrub(&console_tail(&console, nonce))
-                    .into_owned()
-            };
-            match (result.script, result.clean) {
-                (Some(code), _) if code != 0 => return Ok(WatchEnd::Failed(code, tail())),
-                (Some(0), Some(0)) => return Ok(WatchEnd::Done),
-                (Some(0), Some(code)) => return Ok(WatchEnd::CleanFailed(code, tail())),
-                _ => {}
-            }
-            if server.status == "SHUTOFF" {
-                return Ok(WatchEnd::Silent(tail()));
-            }
-            if Instant::now() >= deadline {
-                return Ok(WatchEnd::TimedOut(tail()));
-            }
-        }
-    }
-
     /// Wait until the server is `SHUTOFF` (after `os-stop`).
     fn wait_shutoff(&self, id: &str, cancel: &CancelToken) -> StepResult<()> {
         let start = Instant::now();
@@ -430,6 +402,40 @@ impl<'a> OpenstackBackend<'a> {
         }))
     }
 
+    /// The servers of a job's step, created by `deadline` at the latest.
+    fn machine<'b>(&'b self, job: &'b CellJob, deadline: Instant) -> ServerMachine<'b, 'a> {
+        ServerMachine {
+            backend: self,
+            cancel: job.cancel,
+            notify: job.notify,
+            deadline,
+        }
+    }
+
+    /// `POST /servers`'s body: a server named `name` from `image` with
+    /// `user_data` on a config drive and our `metadata`.
+    fn server_body(
+        &self,
+        name: &str,
+        image: &str,
+        flavor: &Flavor,
+        user_data: &str,
+        metadata: Value,
+    ) -> StepResult<Value> {
+        let networks = self
+            .networks()
+            .map_err(|e| StepError::permanent(format!("build cloud `{}`: {e}", self.cloud())))?;
+        Ok(json!({ "server": {
+            "name": name,
+            "imageRef": image,
+            "flavorRef": flavor.id,
+            "networks": networks,
+            "config_drive": true,
+            "user_data": base64::engine::general_purpose::STANDARD.encode(user_data),
+            "metadata": metadata,
+        }}))
+    }
+
     /// What the manifest says built it.
     fn built_by(&self, server: &BuiltServer, snapshot: &str) -> Value {
         json!({
@@ -439,18 +445,6 @@ impl<'a> OpenstackBackend<'a> {
             "server": server.id,
             "snapshot": snapshot,
         })
-    }
-
-    /// Keep what the cell's verify step needs, when the recipe verifies.
-    fn keep(&self, job: &CellJob, verifies: bool, kept: Kept) {
-        if verifies {
-            self.kept().insert(job.cell.image_name.clone(), kept);
-        }
-    }
-
-    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
-        // A worker that panicked holding it left nothing half-written.
-        self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The snapshot of a stopped server, active in Glance.
@@ -538,23 +532,10 @@ impl<'a> OpenstackBackend<'a> {
     }
 }
 
-/// How the wait for a guest ended.
-enum WatchEnd {
-    /// The final line, with success.
-    Done,
-    /// The provisioning script failed: its status and the console tail.
-    Failed(i32, String),
-    CleanFailed(i32, String),
-    /// Nova put the server in `ERROR`.
-    Error(Server),
-    /// Off without a result line.
-    Silent(String),
-    TimedOut(String),
-}
-
 impl Backend for OpenstackBackend<'_> {
     type Base = StagedBase;
     type Built = BuiltServer;
+    type Exported = ExportedSnapshot;
 
     fn steps(&self) -> &'static BackendSteps {
         &STEPS
@@ -794,110 +775,51 @@ impl Backend for OpenstackBackend<'_> {
 
     fn build(&self, job: &CellJob, base: &StagedBase) -> StepResult<BuiltServer> {
         let started = Instant::now();
-        let deadline = started + job.recipe.build.timeout;
         // Everything that can be wrong with the settings fails here, before
         // a server exists.
         let flavor = self
             .flavor(Some(base.virtual_size))
             .map_err(|e| StepError::permanent(format!("build cloud `{}`: {e}", self.cloud())))?
             .clone();
-        let networks = self
-            .networks()
-            .map_err(|e| StepError::permanent(format!("build cloud `{}`: {e}", self.cloud())))?;
         let name = truncate(&format!("pipeline-{}-{}", job.cell.image_name, self.run_id));
-        let body = json!({ "server": {
-            "name": name,
-            "imageRef": base.image_id,
-            "flavorRef": flavor.id,
-            "networks": networks,
-            "config_drive": true,
-            "user_data": base64::engine::general_purpose::STANDARD.encode(&job.user_data.text),
-            "metadata": {
+        let body = self.server_body(
+            &name,
+            &base.image_id,
+            &flavor,
+            &job.user_data.text,
+            json!({
                 OWNER: self.owner,
                 RUN: self.run_id,
                 CELL: truncate(&job.cell.image_name),
                 "pipeline_image": base.image_id,
-            },
-        }});
-        let created = |id: &str| {
-            (job.notify)(format!(
-                "server {name} ({id}) created with flavor {}",
-                flavor.name
-            ))
+            }),
+        )?;
+        let flavor_name = flavor.name.clone();
+        let launch = ServerLaunch {
+            body,
+            name: name.clone(),
+            noun: "server",
+            created: Box::new(move |id| {
+                format!("server {name} ({id}) created with flavor {flavor_name}")
+            }),
         };
-        let id = self.launch(&body, &name, deadline, job.cancel, job.notify, &created)?;
-        let watched = self.watch(job, &id, deadline);
-        let failed = |e: StepError| match self.forget_server(&id) {
-            Ok(()) => e,
-            Err(cleanup) if e.kind == StepErrorKind::Cancelled => cleanup,
-            Err(cleanup) => e.context(cleanup.message),
-        };
-        let end = match watched {
-            Ok(end) => end,
-            Err(e) => return Err(failed(e)),
-        };
-        let console = |tail: String| {
-            if tail.is_empty() {
-                "the guest wrote nothing to its console".to_owned()
-            } else {
-                format!("last console lines:\n{tail}")
-            }
-        };
-        match end {
-            WatchEnd::Done => {}
-            WatchEnd::Error(server) => {
-                return Err(failed(StepError::permanent(format!(
-                    "nova put server {name} in ERROR: {}",
-                    server.fault.unwrap_or_default()
-                ))));
-            }
-            WatchEnd::Failed(code, tail) => {
-                return Err(failed(StepError::permanent(format!(
-                    "the provisioning script exited with {code}; {}",
-                    console(tail)
-                ))));
-            }
-            WatchEnd::CleanFailed(code, tail) => {
-                return Err(failed(StepError::permanent(format!(
-                    "the provisioning script succeeded but the clean-up before power-off failed with {code}; {}",
-                    console(tail)
-                ))));
-            }
-            WatchEnd::Silent(tail) => {
-                return Err(failed(StepError::permanent(format!(
-                    "the server powered off without reporting a result (did cloud-init run the user-data from the config drive?); {}",
-                    console(tail)
-                ))));
-            }
-            WatchEnd::TimedOut(tail) => {
-                return Err(failed(StepError::permanent(format!(
-                    "the guest did not report within {} and the server was deleted; {}",
-                    humantime::format_duration(job.recipe.build.timeout),
-                    console(tail)
-                ))));
-            }
-        }
-        // The guest lingers after its last line: stopping it now saves
-        // the 15 s or more Nova takes to notice a guest's own poweroff.
-        if let Err(e) = self
-            .nova()
-            .stop(&id)
-            .and_then(|()| self.wait_shutoff(&id, job.cancel))
-        {
-            return Err(failed(e));
-        }
+        let timeout = job.recipe.build.timeout;
+        let console = job.logs.join("console.log");
+        let watch = job.watch(Purpose::Build, &job.user_data.nonce, timeout, &console);
+        let booted = guest_boot::boot(&self.machine(job, started + timeout), &launch, &watch)?;
         (job.notify)(format!(
-            "server {name} stopped after {}",
+            "server {} stopped after {}",
+            booted.running.name,
             humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
         ));
         Ok(BuiltServer {
-            id,
-            name,
+            id: booted.running.id,
+            name: booted.running.name,
             flavor: flavor.name,
         })
     }
 
-    fn export(&self, job: &CellJob, built: BuiltServer) -> StepResult<Artifact> {
+    fn export(&self, job: &CellJob, built: BuiltServer) -> StepResult<ExportedSnapshot> {
         let image = match self.snapshot(job, &built) {
             Ok(image) => image,
             Err(e) => {
@@ -908,13 +830,7 @@ impl Backend for OpenstackBackend<'_> {
         // The snapshot holds everything now: the server goes.
         self.forget_server(&built.id)?;
         let built_by = self.built_by(&built, &image.id);
-        let verifies = job.recipe.verify.is_some();
-        let mut kept = Kept {
-            build_server: built.id.clone(),
-            snapshot: None,
-            artifact_path: None,
-        };
-        match job.recipe.build.compression {
+        let artifact = match job.recipe.build.compression {
             Compression::None => {
                 let size = image.size.ok_or_else(|| {
                     StepError::transient(format!("snapshot {} has no size in glance", image.id))
@@ -927,64 +843,68 @@ impl Backend for OpenstackBackend<'_> {
                     project_id: token.project_id.clone(),
                     image_id: image.id.clone(),
                 };
-                self.keep(job, verifies, kept);
-                Ok(Artifact {
-                    size,
-                    sha256: None,
-                    source: ArtifactSource::Stream(Arc::new(SnapshotImage {
-                        session: self.session.clone(),
-                        location,
-                    })),
-                    built_by,
-                })
+                return Ok(ExportedSnapshot {
+                    artifact: Artifact {
+                        size,
+                        sha256: None,
+                        source: ArtifactSource::Stream(Arc::new(SnapshotImage {
+                            session: self.session.clone(),
+                            location,
+                        })),
+                        built_by,
+                    },
+                    build_server: built.id,
+                    for_verify: Mutex::new(None),
+                });
             }
             compression => {
                 let compressed = self.compress(job, &image, compression);
-                // The compressed copy is what the targets get; the snapshot
-                // stays only for verify to boot.
-                if verifies && compressed.is_ok() {
-                    kept.snapshot = Some(image.id.clone());
-                    kept.artifact_path = Some(job.snapshot_path.to_owned());
-                    self.keep(job, verifies, kept);
-                } else {
-                    let _ = self.glance().delete(&image.id);
-                }
-                let (sha256, size) = compressed?;
-                Ok(Artifact::file(
-                    job.snapshot_path.to_owned(),
-                    sha256,
-                    size,
-                    built_by,
-                ))
+                let (sha256, size) = match compressed {
+                    Ok(done) => done,
+                    Err(e) => {
+                        let _ = self.glance().delete(&image.id);
+                        return Err(e);
+                    }
+                };
+                Artifact::file(job.snapshot_path.to_owned(), sha256, size, built_by)
             }
-        }
+        };
+        // The compressed copy is what the targets get; the snapshot stays
+        // only for verify to boot.
+        let for_verify = if job.recipe.verify.is_some() {
+            Some(image.id.clone())
+        } else {
+            self.glance().delete(&image.id)?;
+            None
+        };
+        Ok(ExportedSnapshot {
+            artifact,
+            build_server: built.id,
+            for_verify: Mutex::new(for_verify),
+        })
     }
 
     fn verify(
         &self,
         job: &CellJob,
-        artifact: &Artifact,
+        exported: &ExportedSnapshot,
         check: &VerifyJob,
     ) -> StepResult<Verified> {
-        let kept = self.kept().remove(&job.cell.image_name).ok_or_else(|| {
-            StepError::permanent(format!(
-                "{} has no snapshot kept for verify (a bug in pipeline)",
-                job.cell.image_name
-            ))
-        })?;
-        let image = artifact
+        let kept = exported.take_for_verify();
+        let image = exported
+            .artifact
             .glance_image()
             .map(|g| g.image_id.clone())
-            .or_else(|| kept.snapshot.clone());
+            .or_else(|| kept.clone());
         let verdict = match image {
-            Some(image) => self.verify_on_server(job, &image, &kept.build_server, check),
+            Some(image) => self.verify_on_server(job, &image, &exported.build_server, check),
             None => Err(StepError::permanent(format!(
                 "{} is not an image in cloud `{}` (a bug in pipeline)",
-                artifact.describe(),
+                exported.artifact.describe(),
                 self.cloud()
             ))),
         };
-        if let Some(snapshot) = &kept.snapshot
+        if let Some(snapshot) = &kept
             && let Err(e) = self.glance().delete(snapshot)
         {
             return Err(match verdict {
@@ -999,20 +919,12 @@ impl Backend for OpenstackBackend<'_> {
         self.forget_server(&built.id)
     }
 
-    fn release(&self, artifact: &Artifact, adopted: bool) -> StepResult<()> {
+    fn release(&self, exported: &ExportedSnapshot, adopted: bool) -> StepResult<()> {
         // A snapshot kept for a verify step that never ran.
-        if let Some(path) = artifact.path() {
-            let mut kept = self.kept();
-            let cells: Vec<String> = kept
-                .iter()
-                .filter(|(_, k)| k.artifact_path.as_deref() == Some(path))
-                .map(|(c, _)| c.clone())
-                .collect();
-            for snapshot in cells.iter().filter_map(|c| kept.remove(c)?.snapshot) {
-                self.glance().delete(&snapshot)?;
-            }
+        if let Some(snapshot) = exported.take_for_verify() {
+            self.glance().delete(&snapshot)?;
         }
-        match artifact.glance_image() {
+        match exported.artifact.glance_image() {
             Some(image) if !adopted => self.glance().delete(&image.image_id),
             _ => Ok(()),
         }

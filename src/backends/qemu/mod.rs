@@ -4,12 +4,15 @@
 //! a virtio-serial port, and is converted into a compressed standalone
 //! qcow2 in the snapshot cache.
 
-mod boot;
+mod machine;
 mod seed;
 pub mod settings;
 mod snapshot;
 
-use super::{Backend, BaseJob, CellJob, Verified, VerifyJob};
+use super::{Backend, BaseJob, CellJob, Machine, Verified, VerifyJob, guest_boot};
+use crate::files::TempPath;
+use crate::guest::Purpose;
+use machine::{QemuLaunch, QemuMachine};
 use crate::bases::FetchedBase;
 use crate::guest::{UserData, VerifyFacts};
 use crate::host::accel::Accel;
@@ -100,7 +103,8 @@ impl<'a> QemuBackend<'a> {
 
 impl Backend for QemuBackend<'_> {
     type Base = FetchedBase;
-    type Built = boot::Booted;
+    type Built = Booted;
+    type Exported = Artifact;
 
     fn steps(&self) -> &'static BackendSteps {
         &STEPS
@@ -239,12 +243,11 @@ impl Backend for QemuBackend<'_> {
     fn provision(&self, job: &CellJob) -> StepResult<()> {
         let path = job.work.join("seed.img");
         let _ = std::fs::remove_file(&path);
-        let hostname: String = job.cell.image_name.chars().take(63).collect();
         seed::write_seed(
             &path,
             &seed::SeedContent {
                 instance_id: &build_instance_id(&job.user_data.nonce),
-                hostname: hostname.trim_end_matches(['-', '.']),
+                hostname: &hostname(job),
                 user_data: &job.user_data.text,
                 secrets: job.secrets,
                 secrets_as: seed::SecretsAs::Environment,
@@ -252,43 +255,36 @@ impl Backend for QemuBackend<'_> {
         )
     }
 
-    fn build(&self, job: &CellJob, base: &FetchedBase) -> StepResult<boot::Booted> {
-        let recipe = job.recipe;
+    fn build(&self, job: &CellJob, base: &FetchedBase) -> StepResult<Booted> {
         let seed = job.work.join("seed.img");
-        let nonce = &job.user_data.nonce;
         let console = job.logs.join("console.log");
         let log = job.logs.join("boot.log");
-        let result = boot::boot(&boot::BootInput {
-            name: &job.cell.image_name,
-            base: &base.path,
-            base_format: &base.format,
-            base_size: base.virtual_size,
-            disk_size: recipe.image.disk_size,
-            seed: &seed,
-            work: job.work,
-            console: &console,
-            log: &log,
-            arch: recipe.image.arch,
-            accel: self.accel(),
-            notify: job.notify,
-            cpus: recipe.build.cpus,
-            memory: recipe.build.memory,
-            timeout: recipe.build.timeout,
-            nonce,
-            cancel: job.cancel,
-        });
+        let launch = QemuLaunch {
+            name: job.cell.image_name.clone(),
+            image: base.path.clone(),
+            format: base.format.clone(),
+            image_size: base.virtual_size,
+            disk_size: job.recipe.image.disk_size,
+            seed: seed.clone(),
+            work: job.work.to_owned(),
+            log: log.clone(),
+        };
+        let nonce = &job.user_data.nonce;
+        let watch = job.watch(Purpose::Build, nonce, job.recipe.build.timeout, &console);
+        let booted = guest_boot::boot(&self.machine(job), &launch, &watch);
         // The seed holds the secrets: it goes as soon as the VM is done.
         let _ = std::fs::remove_file(&seed);
-        let _ = std::fs::remove_file(job.work.join("result.txt"));
-        // QEMU wrote these, not pipeline: a script that echoes a secret
-        // (`set -x`) put it on the console. Scrubbed once QEMU is gone.
-        for file in [&console, &log] {
-            Scrubber::global().scrub_file(file);
-        }
-        result.and_then(|ran| ran.built(nonce))
+        // QEMU wrote this, not pipeline (the console is scrubbed as it is
+        // written).
+        Scrubber::global().scrub_file(&log);
+        let booted = booted?;
+        Ok(Booted {
+            accel: booted.running.accel,
+            overlay: booted.running.into_overlay(),
+        })
     }
 
-    fn export(&self, job: &CellJob, built: boot::Booted) -> StepResult<Artifact> {
+    fn export(&self, job: &CellJob, built: Booted) -> StepResult<Artifact> {
         let (sha256, size) = snapshot::snapshot(
             built.overlay.path(),
             job.snapshot_path,
@@ -320,7 +316,6 @@ impl Backend for QemuBackend<'_> {
                 artifact.describe()
             ))
         })?;
-        let recipe = job.recipe;
         let work = job.work.join("verify");
         crate::state::ensure_dir(&work).map_err(|e| StepError::permanent(e.to_string()))?;
         let seed = work.join("seed.img");
@@ -341,53 +336,47 @@ impl Backend for QemuBackend<'_> {
             job.logs.join("verify-user-data"),
             Scrubber::global().scrub(&user_data.text).as_ref(),
         );
-        let hostname: String = job.cell.image_name.chars().take(63).collect();
         // The secrets' values travel on this boot's seed (never in its
         // user-data) so the guest can look for them on the disk.
         seed::write_seed(
             &seed,
             &seed::SeedContent {
                 instance_id: &instance_id,
-                hostname: hostname.trim_end_matches(['-', '.']),
+                hostname: &hostname(job),
                 user_data: &user_data.text,
                 secrets: job.secrets,
                 secrets_as: seed::SecretsAs::Forbidden,
             },
         )?;
-        let nonce = &user_data.nonce;
         let console = job.logs.join("verify-console.log");
         let log = job.logs.join("verify.log");
-        let ran = boot::boot(&boot::BootInput {
-            name: &job.cell.image_name,
-            base: snapshot,
-            base_format: "qcow2",
-            base_size: 0,
+        let launch = QemuLaunch {
+            name: job.cell.image_name.clone(),
+            image: snapshot.to_owned(),
+            format: "qcow2".to_owned(),
+            image_size: 0,
             // The snapshot has the disk's size already.
             disk_size: None,
-            seed: &seed,
-            work: &work,
-            console: &console,
-            log: &log,
-            arch: recipe.image.arch,
-            accel: self.accel(),
-            notify: job.notify,
-            cpus: recipe.build.cpus,
-            memory: recipe.build.memory,
-            timeout: check.timeout,
-            nonce,
-            cancel: job.cancel,
+            seed,
+            work: work.clone(),
+            log: log.clone(),
+        };
+        let watch = job.watch(Purpose::Verify, &user_data.nonce, check.timeout, &console);
+        let machine = self.machine(job);
+        let booted = guest_boot::boot(&machine, &launch, &watch);
+        Scrubber::global().scrub_file(&log);
+        // The overlay goes with the machine, the seed with the directory:
+        // only the snapshot stays, as it was.
+        let verdict = booted.and_then(|b| {
+            let verified = b.verified;
+            machine.destroy(b.running)?;
+            verified.ok_or_else(|| StepError::permanent("a verify boot without a verdict (a bug in pipeline)"))
         });
-        for file in [&console, &log] {
-            Scrubber::global().scrub_file(file);
-        }
-        // The overlay goes with `ran`, the seed with the directory: only the
-        // snapshot stays, as it was.
-        let verdict = ran.and_then(|ran| ran.verified(nonce));
         let _ = std::fs::remove_dir_all(&work);
         verdict
     }
 
-    fn discard(&self, built: boot::Booted) -> StepResult<()> {
+    fn discard(&self, built: Booted) -> StepResult<()> {
         // Dropping the overlay's guard removes it.
         drop(built);
         Ok(())
@@ -398,6 +387,20 @@ impl Backend for QemuBackend<'_> {
     fn release(&self, _artifact: &Artifact, _adopted: bool) -> StepResult<()> {
         Ok(())
     }
+}
+
+/// The guest's hostname: the image name, as far as a hostname takes it.
+fn hostname(job: &CellJob) -> String {
+    let name: String = job.cell.image_name.chars().take(63).collect();
+    name.trim_end_matches(['-', '.']).to_owned()
+}
+
+/// A VM that powered off after its guest reported success.
+pub struct Booted {
+    /// The overlay with what the guest wrote; removed when dropped.
+    pub overlay: TempPath,
+    /// The accelerator the successful boot ran on.
+    pub accel: Accel,
 }
 
 /// The instance-id of a build's seed: new for every build.
@@ -418,6 +421,17 @@ fn tool_version(program: &str) -> Option<String> {
 }
 
 impl QemuBackend<'_> {
+    /// The VMs of a job's cell.
+    fn machine<'j>(&'j self, job: &'j CellJob) -> QemuMachine<'j> {
+        QemuMachine {
+            arch: self.recipe.image.arch,
+            accel: self.accel(),
+            cpus: self.recipe.build.cpus,
+            memory: self.recipe.build.memory,
+            cancel: job.cancel,
+        }
+    }
+
     /// The accelerator builds have used so far (for tests and manifests).
     pub fn current_accel(&self) -> Option<Accel> {
         self.accel.get().map(Accelerator::current)
