@@ -62,7 +62,9 @@ impl Vm {
 
     /// [`Vm::start`], with a character device per name of `chardevs`: a
     /// socket that QEMU waits on before the guest starts (so that nothing
-    /// the guest writes is lost) and whose other end is returned, in order.
+    /// the guest writes is lost) and whose other end is returned, in order;
+    /// fewer when QEMU says KVM stopped the guest before it opened them all
+    /// (the next [`Vm::check`] tells it).
     /// The arguments refer to them by name (`-serial chardev:NAME`). What
     /// the guest writes is read from them as it comes: nothing is written to
     /// disk that pipeline does not bound.
@@ -102,24 +104,33 @@ impl Vm {
         let mut streams = Vec::new();
         for name in chardevs {
             let path = vm.qmp_dir.path().join(format!("{name}.sock"));
-            streams.push(vm.connect(&path)?);
+            match vm.connect(&path)? {
+                Some(stream) => streams.push(stream),
+                None => break,
+            }
         }
         vm.started = Instant::now();
         Ok((vm, streams))
     }
 
-    /// Connect to a socket QEMU listens on, once it does.
-    fn connect(&mut self, path: &std::path::Path) -> StepResult<UnixStream> {
+    /// Connect to a socket QEMU listens on, once it does; `None` if QEMU
+    /// said first that KVM stopped the guest.
+    fn connect(&mut self, path: &std::path::Path) -> StepResult<Option<UnixStream>> {
         let start = Instant::now();
         loop {
             if let Ok(stream) = UnixStream::connect(path) {
-                return Ok(stream);
+                return Ok(Some(stream));
+            }
+            if self.output().contains(KVM_ERROR) {
+                return Ok(None);
             }
             if let Some(status) = self.running.poll(Duration::from_millis(20))? {
                 return Err(StepError::permanent(format!(
                     "{} exited with {} before it started the guest: {}",
                     self.program,
-                    status.code().map_or("a signal".to_owned(), |c| c.to_string()),
+                    status
+                        .code()
+                        .map_or("a signal".to_owned(), |c| c.to_string()),
                     self.output_tail(5)
                 )));
             }

@@ -4,6 +4,7 @@
 //! faults is switched to TCG and the boot starts again from a fresh overlay.
 
 use crate::backends::{Machine, MachineState};
+use crate::files::TempPath;
 use crate::guest::{GuestOutput, Purpose, ReportFrom};
 use crate::host::accel::Accel;
 use crate::host::accelerator::{Accelerator, Fallback};
@@ -13,7 +14,6 @@ use crate::host::vm::{Vm, VmEnd};
 use crate::model::Arch;
 use crate::output::Scrubber;
 use crate::step::{CancelToken, StepError, StepResult};
-use crate::files::TempPath;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::io::Read;
 use std::os::unix::net::UnixStream;
@@ -68,7 +68,9 @@ impl QemuMachine<'_> {
         accel: Accel,
         output: &Arc<GuestOutput>,
     ) -> StepResult<QemuRunning> {
-        let overlay = launch.work.join("overlay.qcow2");
+        // One per accelerator: a boot restarted on TCG must not share the
+        // path of the faulted boot's overlay, which goes when that is dropped.
+        let overlay = launch.work.join(format!("overlay-{}.qcow2", accel.as_str()));
         let _ = std::fs::remove_file(&overlay);
         qemu_img::create_overlay(
             &launch.image,
@@ -89,16 +91,19 @@ impl QemuMachine<'_> {
             seed: &launch.seed,
             result_port: crate::guest::RESULT_PORT,
         });
-        let (vm, streams) =
-            Vm::start_with(qemu::system_binary(self.arch), &args, &launch.log, qemu::CHARDEVS)?;
-        let mut streams = streams.into_iter();
-        let (Some(console), Some(result)) = (streams.next(), streams.next()) else {
-            return Err(StepError::permanent("QEMU's sockets (a bug in pipeline)"));
-        };
-        let readers = vec![
-            read_into(console, output.clone(), GuestOutput::console),
-            read_into(result, output.clone(), GuestOutput::report),
-        ];
+        let (vm, streams) = Vm::start_with(
+            qemu::system_binary(self.arch),
+            &args,
+            &launch.log,
+            qemu::CHARDEVS,
+        )?;
+        // In the order of `qemu::CHARDEVS`.
+        let sinks: [fn(&GuestOutput, &[u8]); 2] = [GuestOutput::console, GuestOutput::report];
+        let readers = streams
+            .into_iter()
+            .zip(sinks)
+            .map(|(stream, sink)| read_into(stream, output.clone(), sink))
+            .collect();
         Ok(QemuRunning {
             vm,
             overlay,
@@ -206,8 +211,8 @@ impl Machine for QemuMachine<'_> {
                 None => MachineState::Failed(format!("{program} was killed")),
             },
             VmEnd::Stopped(status) if running.accel == Accel::Kvm && end_is_kvm(&status) => {
-                let reason = first_line(&running.vm.output())
-                    .unwrap_or_else(|| "internal-error".into());
+                let reason =
+                    first_line(&running.vm.output()).unwrap_or_else(|| "internal-error".into());
                 match self.accel.kvm_faulted(&reason) {
                     Fallback::Retry(note) => {
                         running.kill();
