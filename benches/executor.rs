@@ -20,7 +20,7 @@ use pipeline::bases::FetchedBase;
 use pipeline::executor::{self, Done, Job, Message, Reporter, RunContext};
 use pipeline::freshness::{Action, Decision, InputKey, SnapshotCache};
 use pipeline::guest::UserData;
-use pipeline::model::{Recipe, Secrets};
+use pipeline::model::{CellId, Recipe, Secrets};
 use pipeline::plan::{BackendSteps, Plan, Resource};
 use pipeline::state::Layout;
 use pipeline::step::CancelToken;
@@ -173,7 +173,7 @@ fn instant(
 
 /// Seconds for the executor to run every cell of `recipe`.
 fn run_executor(recipe: &Recipe, scratch: &Utf8Path) -> (Duration, usize) {
-    let cells: Vec<usize> = (0..recipe.cells.len()).collect();
+    let cells: Vec<CellId> = recipe.cell_ids().collect();
     let plan = Plan::new(recipe, STEPS, &cells);
     let stores: Vec<Box<dyn Store>> = recipe
         .targets
@@ -192,7 +192,7 @@ fn run_executor(recipe: &Recipe, scratch: &Utf8Path) -> (Duration, usize) {
                         inputs: Default::default(),
                     },
                     action: Action::Build {
-                        targets: (0..recipe.targets.len()).collect(),
+                        targets: recipe.target_ids().collect(),
                     },
                     reason: String::new(),
                     present: Vec::new(),

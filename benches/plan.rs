@@ -12,7 +12,7 @@ mod synthetic;
 
 fn load_and_plan(path: &Utf8Path) -> usize {
     let recipe = pipeline::loader::load(path).expect("valid recipe");
-    let all: Vec<usize> = (0..recipe.cells.len()).collect();
+    let all: Vec<pipeline::model::CellId> = recipe.cell_ids().collect();
     let plan = Plan::new(&recipe, recipe.build.backend.steps(), &all);
     plan.len()
 }

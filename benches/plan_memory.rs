@@ -21,7 +21,7 @@ fn main() {
         let _profiler = dhat::Profiler::builder().testing().build();
         let start = std::time::Instant::now();
         let recipe = pipeline::loader::load(&s.recipe).unwrap();
-        let all: Vec<usize> = (0..recipe.cells.len()).collect();
+        let all: Vec<pipeline::model::CellId> = recipe.cell_ids().collect();
         let plan = Plan::new(&recipe, recipe.build.backend.steps(), &all);
         let elapsed = start.elapsed();
         let stats = dhat::HeapStats::get();

@@ -33,8 +33,7 @@ pub trait Machine: Sync {
     fn timed_out(&self, purpose: Purpose, timeout: Duration) -> String;
 
     /// Start a machine; what the guest prints goes to `output`.
-    fn start(&self, launch: &Self::Launch, output: &Arc<GuestOutput>)
-    -> StepResult<Self::Running>;
+    fn start(&self, launch: &Self::Launch, output: &Arc<GuestOutput>) -> StepResult<Self::Running>;
 
     /// How the machine is now, with what the guest printed since the last
     /// poll handed to `output`.

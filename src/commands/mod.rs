@@ -7,6 +7,7 @@ mod plan;
 mod prune;
 mod render;
 mod run;
+mod run_summary;
 mod schedule;
 mod schema;
 mod status;
@@ -24,10 +25,10 @@ pub use validate::validate;
 
 use crate::cli::Selection;
 use crate::cli::{Error, Result};
-use crate::model::{CellFilter, Recipe};
+use crate::model::{CellFilter, CellId, Recipe};
 
 /// Load and validate the recipe, then apply `--only`.
-pub(crate) fn load(selection: &Selection) -> Result<(Recipe, Vec<usize>)> {
+pub(crate) fn load(selection: &Selection) -> Result<(Recipe, Vec<CellId>)> {
     let filter = CellFilter::parse(&selection.only).map_err(Error::Usage)?;
     let recipe = crate::loader::load(&selection.recipe)?;
     let cells = filter.select(&recipe).map_err(Error::Usage)?;
@@ -40,7 +41,7 @@ pub(crate) fn open_stores(recipe: &Recipe) -> Result<Vec<Box<dyn crate::targets:
 }
 
 /// TARGET, IMAGE ID, IMAGE NAME, then every axis: one row per (cell, target, id).
-pub(crate) fn result_table(recipe: &Recipe, rows: &[(usize, String, String)]) -> String {
+pub(crate) fn result_table(recipe: &Recipe, rows: &[(CellId, String, String)]) -> String {
     let axes: Vec<&str> = recipe.matrix.axis_names().collect();
     let mut table = vec![{
         let mut h = vec![

@@ -1,18 +1,18 @@
+use super::run_summary::RunSummary;
 use super::status::{snapshot_cache, status, warnings, work_for};
-use super::{load, open_stores, result_table};
+use super::{load, open_stores};
 use crate::backends::{self, Backend, WithBackend};
 use crate::cli::RunArgs;
 use crate::cli::{Error, Result};
-use crate::executor::{self, CellOutcome, Message, Reporter, RunContext};
+use crate::executor::{self, Message, Reporter, RunContext};
 use crate::files::TempPath;
 use crate::files::digest::sha256_bytes;
-use crate::freshness::Action;
-use crate::model::{Recipe, Secrets};
+use crate::freshness::Decision;
+use crate::model::{CellId, Recipe, Secrets};
 use crate::plan::{Plan, StepKind};
 use crate::state::run_lock::{self, LockError};
 use crate::state::{Layout, ensure_dir};
 use crate::step::CancelToken;
-use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::mpsc;
 
@@ -63,7 +63,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
 struct Run<'a> {
     args: &'a RunArgs,
     recipe: &'a Recipe,
-    cells: Vec<usize>,
+    cells: Vec<CellId>,
     secrets: Secrets,
     layout: &'a Layout,
     owner: String,
@@ -90,16 +90,7 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     } = run;
     let recipe: &Recipe = recipe;
     let stores = open_stores(recipe)?;
-    let _lock = run_lock::acquire(layout, recipe, args.wait, |holder| {
-        crate::errln!("waiting for another run of {} ({holder})", recipe.file.path);
-    })
-    .map_err(|e| match e {
-        LockError::Busy { path, holder } => Error::Locked(format!(
-            "another run of {} is in progress ({holder}); use --wait to wait for it (lock: {path})",
-            recipe.file.path
-        )),
-        LockError::Io(e) => Error::Failed(e),
-    })?;
+    let _lock = hold_lock(layout, recipe, args.wait)?;
 
     let cancel = CancelToken::new();
     let (base_digests, decisions) = status(
@@ -125,13 +116,7 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     let live = std::io::stderr().is_terminal() && std::env::var_os("PIPELINE_PLAIN").is_none();
     let mut reporter = Reporter::new(live, &run_dir.join("run.log"));
     reporter.line(&format!("run directory: {run_dir}"));
-    for line in warnings(&decisions) {
-        reporter.line(&line);
-    }
-    for d in &decisions {
-        let name = &recipe.cells[d.cell].image_name;
-        reporter.line(&format!("{} {name}: {}", d.action.as_str(), d.reason));
-    }
+    announce(&mut reporter, recipe, &decisions);
 
     let builds = plan.count(StepKind::Build);
     for line in backend.start(builds, &base_digests) {
@@ -154,38 +139,7 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
         base_digests,
         snapshots: snapshot_cache(layout),
     };
-    let report = if plan.is_empty() {
-        executor::RunReport {
-            cells: Vec::new(),
-            interrupted: false,
-            stopped_early: false,
-        }
-    } else {
-        let (tx, rx) = mpsc::channel();
-        let options = executor::Options {
-            fetches: 2,
-            keep_going: args.keep_going,
-        };
-        let handle = signals.handle();
-        let signals = &mut signals;
-        std::thread::scope(|scope| {
-            // SIGINT and SIGTERM become `Message::Interrupt` for the
-            // scheduler; the token keeps which one, to end by it.
-            let interrupt = tx.clone();
-            let cancel = ctx.cancel.clone();
-            scope.spawn(move || {
-                for signal in signals.forever() {
-                    cancel.interrupt(signal);
-                    if interrupt.send(Message::Interrupt).is_err() {
-                        break;
-                    }
-                }
-            });
-            let report = executor::run(&ctx, &plan, &options, &mut reporter, rx, tx);
-            handle.close();
-            report
-        })
-    };
+    let report = drive(&ctx, &plan, args.keep_going, &mut reporter, &mut signals);
     // A signal that came when the scheduler was done (or had nothing to
     // do) interrupts the run all the same: the handlers stay until
     // `execute` returns, so that no SIGTERM is lost in between.
@@ -204,150 +158,74 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     let interrupted = interrupted();
     reporter.clear();
 
-    // Every selected cell in the result: the ones that ran, and the skipped
-    // ones with the images they already have.
-    let mut outcomes: Vec<(usize, CellOutcome)> = Vec::new();
-    for d in &decisions {
-        match report.cells.iter().find(|(c, _)| *c == d.cell) {
-            Some((_, outcome)) => {
-                let mut outcome = outcome.clone();
-                if let CellOutcome::Built { images } = &mut outcome {
-                    for (t, rev) in &d.present {
-                        if images.iter().any(|i| i.target == recipe.targets[*t].name) {
-                            continue;
-                        }
-                        images.push(executor::TargetImage {
-                            target: recipe.targets[*t].name.clone(),
-                            id: rev.id.clone(),
-                            revision: Some(rev.clone()),
-                        });
-                    }
-                    images.sort_by_key(|i| recipe.targets.iter().position(|t| t.name == i.target));
-                }
-                outcomes.push((d.cell, outcome));
-            }
-            None => outcomes.push((
-                d.cell,
-                CellOutcome::UpToDate {
-                    images: d
-                        .present
-                        .iter()
-                        .map(|(t, rev)| executor::TargetImage {
-                            target: recipe.targets[*t].name.clone(),
-                            id: rev.id.clone(),
-                            revision: Some(rev.clone()),
-                        })
-                        .collect(),
-                },
-            )),
-        }
-    }
-    outcomes.sort_by(|a, b| {
-        recipe.cells[a.0]
-            .image_name
-            .cmp(&recipe.cells[b.0].image_name)
-    });
+    let summary = RunSummary::new(recipe, &decisions, &report, interrupted);
+    summary.print(args.json);
+    summary.conclude(&run_dir, &ctx.cancel)
+}
 
-    if args.json {
-        let cells: Vec<serde_json::Value> = outcomes
-            .iter()
-            .map(|(c, outcome)| {
-                let cell = &recipe.cells[*c];
-                let mut v = json!({
-                    "image_name": cell.image_name,
-                    "base": cell.base(),
-                    "arch": recipe.image.arch,
-                    "values": cell,
-                });
-                let o = serde_json::to_value(outcome).expect("outcome serializes");
-                if let serde_json::Value::Object(map) = o {
-                    for (k, val) in map {
-                        v[k] = val;
-                    }
-                }
-                if v.get("images").is_none() {
-                    v["images"] = json!([]);
-                }
-                v
-            })
-            .collect();
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&cells).expect("JSON serializes")
-        );
-    } else {
-        let rows: Vec<(usize, String, String)> = outcomes
-            .iter()
-            .flat_map(|(c, o)| match o {
-                CellOutcome::Built { images } | CellOutcome::UpToDate { images } => images
-                    .iter()
-                    .map(|i| (*c, i.target.clone(), i.id.clone()))
-                    .collect::<Vec<_>>(),
-                _ => Vec::new(),
-            })
-            .collect();
-        if !rows.is_empty() {
-            crate::out!("{}", result_table(recipe, &rows));
-        }
-    }
+/// The run's lock on its recipe: one run at a time (or wait, with --wait).
+fn hold_lock(layout: &Layout, recipe: &Recipe, wait: bool) -> Result<run_lock::RunLock> {
+    run_lock::acquire(layout, recipe, wait, |holder| {
+        crate::errln!("waiting for another run of {} ({holder})", recipe.file.path);
+    })
+    .map_err(|e| match e {
+        LockError::Busy { path, holder } => Error::Locked(format!(
+            "another run of {} is in progress ({holder}); use --wait to wait for it (lock: {path})",
+            recipe.file.path
+        )),
+        LockError::Io(e) => Error::Failed(e),
+    })
+}
 
-    let count = |f: fn(&CellOutcome) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
-    let built = count(|o| matches!(o, CellOutcome::Built { .. }));
-    let fresh = count(|o| matches!(o, CellOutcome::UpToDate { .. }));
-    let uploaded_only = outcomes
-        .iter()
-        .filter(|(c, o)| {
-            matches!(o, CellOutcome::Built { .. })
-                && decisions
-                    .iter()
-                    .any(|d| d.cell == *c && matches!(d.action, Action::Upload { .. }))
-        })
-        .count();
-    let total = outcomes.len();
-    let mut problems = String::new();
-    for (c, outcome) in &outcomes {
-        let name = &recipe.cells[*c].image_name;
-        match outcome {
-            CellOutcome::Built { .. } | CellOutcome::UpToDate { .. } => {}
-            CellOutcome::Failed { step, error } => {
-                problems.push_str(&format!("  {name}: failed at {step}: {}\n", indent(error)))
-            }
-            CellOutcome::Skipped { reason } => {
-                problems.push_str(&format!("  {name}: skipped: {reason}\n"))
-            }
-        }
+/// What the run will do with each cell, and why; what the stores warned of.
+fn announce(reporter: &mut Reporter, recipe: &Recipe, decisions: &[Decision]) {
+    for line in warnings(decisions) {
+        reporter.line(&line);
     }
-    crate::errln!("logs: {run_dir}");
-    if interrupted {
-        crate::errln!(
-            "interrupted: {built} of {total} cells built; every VM was stopped and partial files removed"
-        );
-        return Err(Error::interrupted(&ctx.cancel));
-    }
-    if built + fresh == total {
-        if built == 0 {
-            crate::errln!(
-                "nothing to do: {fresh} cell{} up to date",
-                if fresh == 1 { "" } else { "s" }
-            );
-        } else {
-            crate::errln!(
-                "{} built, {uploaded_only} uploaded from a cached snapshot, {fresh} up to date",
-                built - uploaded_only
-            );
-        }
-        Ok(())
-    } else {
-        Err(Error::Failed(format!(
-            "{} of {total} cells were not built:\n{}",
-            total - built - fresh,
-            problems.trim_end()
-        )))
+    for d in decisions {
+        let name = &recipe.cells[d.cell].image_name;
+        reporter.line(&format!("{} {name}: {}", d.action.as_str(), d.reason));
     }
 }
 
-fn indent(text: &str) -> String {
-    text.replace('\n', "\n      ")
+/// Run the plan's steps to their end, with SIGINT and SIGTERM turned into
+/// an interrupt of the scheduler.
+fn drive<B: Backend>(
+    ctx: &RunContext<B>,
+    plan: &Plan,
+    keep_going: bool,
+    reporter: &mut Reporter,
+    signals: &mut signal_hook::iterator::Signals,
+) -> executor::RunReport {
+    if plan.is_empty() {
+        return executor::RunReport {
+            cells: Vec::new(),
+            interrupted: false,
+            stopped_early: false,
+        };
+    }
+    let (tx, rx) = mpsc::channel();
+    let options = executor::Options {
+        fetches: 2,
+        keep_going,
+    };
+    let handle = signals.handle();
+    std::thread::scope(|scope| {
+        // The token keeps which signal came, to end by it.
+        let interrupt = tx.clone();
+        let cancel = ctx.cancel.clone();
+        scope.spawn(move || {
+            for signal in signals.forever() {
+                cancel.interrupt(signal);
+                if interrupt.send(Message::Interrupt).is_err() {
+                    break;
+                }
+            }
+        });
+        let report = executor::run(ctx, plan, &options, reporter, rx, tx);
+        handle.close();
+        report
+    })
 }
 
 /// SIGINT and SIGTERM, caught from now on.

@@ -1,7 +1,7 @@
 use crate::bases;
 use crate::cli::{Error, Result};
 use crate::freshness::{Action, AssessInput, Decision, SnapshotCache, assess};
-use crate::model::{Recipe, Secrets};
+use crate::model::{CellId, Recipe, Secrets};
 use crate::plan::CellWork;
 use crate::state::Layout;
 use crate::step::CancelToken;
@@ -20,7 +20,7 @@ pub(crate) fn snapshot_cache(layout: &Layout) -> SnapshotCache {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn status(
     recipe: &Recipe,
-    cells: &[usize],
+    cells: &[CellId],
     stores: &[Box<dyn Store>],
     secrets: &Secrets,
     layout: &Layout,
@@ -101,7 +101,7 @@ pub(crate) fn work_for(recipe: &Recipe, decisions: &[Decision]) -> Vec<CellWork>
             prune: if d.action == Action::Skip {
                 Vec::new()
             } else {
-                (0..recipe.targets.len()).collect()
+                recipe.target_ids().collect()
             },
         })
         .collect()

@@ -5,13 +5,15 @@
 //! granted go on) unless `keep_going`; an interrupt kills every VM and
 //! waits for the running steps to return.
 
-use super::cell_slot::CellSlot;
+use super::cell_slot::{CellEnd, CellSlot, Made};
 use super::dependency_queue::{DependencyQueue, Lane};
 use super::job::{Done, Job, perform};
 use super::{CellOutcome, Message, Reporter, RunContext, TargetImage};
 use crate::backends::Backend;
 use crate::bases::FetchedBase;
+use crate::freshness::Action;
 use crate::host::process;
+use crate::model::{BaseId, CellId};
 use crate::output::Scrubber;
 use crate::plan::{Plan, PlannedStep, Resource, Step};
 use crate::step::{StepError, StepErrorKind, StepResult};
@@ -30,7 +32,7 @@ pub struct Options {
 
 /// What a run produced: an outcome per planned cell, in plan order.
 pub struct RunReport {
-    pub cells: Vec<(usize, CellOutcome)>,
+    pub cells: Vec<(CellId, CellOutcome)>,
     pub interrupted: bool,
     /// Whether new cells stopped starting after a failure.
     pub stopped_early: bool,
@@ -65,9 +67,8 @@ pub struct DrainState<'a, B: Backend> {
     queue: DependencyQueue,
     status: Vec<Status>,
     in_use: HashMap<Resource, usize>,
-    bases: HashMap<usize, BaseSlot<B>>,
-    cells: HashMap<usize, CellSlot<B>>,
-    started_at: HashMap<NodeIndex, Instant>,
+    bases: HashMap<BaseId, BaseSlot<B>>,
+    cells: HashMap<CellId, CellSlot<B>>,
     running: usize,
     stopping: bool,
     interrupted: bool,
@@ -123,7 +124,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
         perform: &'a Perform<'a, B>,
     ) -> Self {
         let (queue, ready) = DependencyQueue::new(plan);
-        let mut steps_per_cell: HashMap<usize, usize> = HashMap::new();
+        let mut steps_per_cell: HashMap<CellId, usize> = HashMap::new();
         for node in plan.order() {
             if let Some(c) = plan.step(*node).step.cell() {
                 *steps_per_cell.entry(c).or_default() += 1;
@@ -142,7 +143,6 @@ impl<'a, B: Backend> DrainState<'a, B> {
                 .into_iter()
                 .map(|(c, n)| (c, CellSlot::new(n)))
                 .collect(),
-            started_at: HashMap::new(),
             running: 0,
             stopping: false,
             interrupted: false,
@@ -160,7 +160,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
     fn threads(&self) -> usize {
         let limited: usize = [Resource::Machine, Resource::Fetch, Resource::Stage]
             .into_iter()
-            .chain((0..self.ctx.recipe.targets.len()).map(Resource::Upload))
+            .chain(self.ctx.recipe.target_ids().map(Resource::Upload))
             .map(|r| self.capacity(r).min(64))
             .sum();
         (limited + 2).min(128)
@@ -256,7 +256,6 @@ impl<'a, B: Backend> DrainState<'a, B> {
             }
         }
         self.status[node.index()] = Status::Running;
-        self.started_at.insert(node, Instant::now());
         self.running += 1;
         reporter.started(step, &self.row(step));
         let (ctx, tx, perform) = (self.ctx, tx.clone(), self.perform);
@@ -281,7 +280,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
     /// After a failure only cells whose machine was granted go on, and the
     /// base steps such a cell still needs.
     fn may_start_after_failure(&self, node: NodeIndex) -> bool {
-        let started = |c: usize| self.cells.get(&c).is_some_and(|s| s.started);
+        let started = |c: CellId| self.cells.get(&c).is_some_and(|s| s.started);
         match self.plan.step(node).step.cell() {
             Some(c) => started(c),
             None => self
@@ -292,7 +291,9 @@ impl<'a, B: Backend> DrainState<'a, B> {
         }
     }
 
-    /// The job of a ready step, with what the steps before it produced.
+    /// The job of a ready step, with what the steps before it produced. The
+    /// plan's edges make a step ready only after the steps that make its
+    /// inputs: an input missing here is a bug in pipeline, said as one.
     fn job_for(&mut self, node: NodeIndex) -> Result<Job<B>, StepError> {
         let planned = self.plan.step(node);
         let missing = |what: &str| {
@@ -301,77 +302,68 @@ impl<'a, B: Backend> DrainState<'a, B> {
                 planned.id
             ))
         };
-        let ctx = self.ctx;
-        let base_of = |cell: usize| {
-            ctx.recipe
-                .bases
-                .get_index_of(ctx.recipe.cells[cell].base())
-                .unwrap_or(usize::MAX)
+        let recipe = self.ctx.recipe;
+        match planned.step {
+            Step::Fetch { base } => return Ok(Job::Fetch { base }),
+            Step::Prepare { base } => {
+                let fetched = self.bases.get(&base).and_then(|b| b.fetched.clone());
+                return Ok(Job::Prepare {
+                    base,
+                    fetched: fetched.ok_or_else(|| missing("its fetched base"))?,
+                });
+            }
+            _ => {}
+        }
+        let ready_base = |cell: CellId| {
+            self.bases
+                .get(&recipe.base_of(cell))
+                .and_then(|b| b.ready.clone())
         };
+        let base = match planned.step {
+            Step::Build { cell } => Some(ready_base(cell).ok_or_else(|| missing("its base"))?),
+            _ => None,
+        };
+        let cell = planned.step.cell().ok_or_else(|| missing("its cell"))?;
+        let builds = matches!(self.ctx.decision(cell).action, Action::Build { .. });
+        let slot = self
+            .cells
+            .get_mut(&cell)
+            .ok_or_else(|| missing("its cell"))?;
+        let user_data = slot
+            .user_data()
+            .cloned()
+            .ok_or_else(|| missing("its user-data"));
         Ok(match planned.step {
-            Step::Fetch { base } => Job::Fetch { base },
-            Step::Prepare { base } => Job::Prepare {
-                base,
-                fetched: self
-                    .bases
-                    .get(&base)
-                    .and_then(|b| b.fetched.clone())
-                    .ok_or_else(|| missing("its fetched base"))?,
-            },
+            Step::Fetch { .. } | Step::Prepare { .. } => unreachable!("returned above"),
             Step::Render { cell } => Job::Render { cell },
             Step::Provision { cell } => Job::Provision {
                 cell,
-                user_data: self
-                    .user_data(cell)
-                    .ok_or_else(|| missing("its user-data"))?,
+                user_data: user_data?,
             },
             Step::Build { cell } => Job::Build {
                 cell,
-                user_data: self
-                    .user_data(cell)
-                    .ok_or_else(|| missing("its user-data"))?,
-                base: self
-                    .bases
-                    .get(&base_of(cell))
-                    .and_then(|b| b.ready.clone())
-                    .ok_or_else(|| missing("its base"))?,
+                user_data: user_data?,
+                base: base.ok_or_else(|| missing("its base"))?,
             },
-            Step::Export { cell } => {
-                let user_data = self
-                    .user_data(cell)
-                    .ok_or_else(|| missing("its user-data"))?;
-                let slot = self
-                    .cells
-                    .get_mut(&cell)
-                    .ok_or_else(|| missing("its cell"))?;
-                Job::Export {
-                    cell,
-                    user_data,
-                    built: slot
-                        .built
-                        .take()
-                        .ok_or_else(|| missing("a built machine"))?,
-                    timings: slot.timings.clone(),
-                }
-            }
-            Step::Verify { cell } => {
-                let slot = self.cells.get(&cell).ok_or_else(|| missing("its cell"))?;
-                Job::Verify {
-                    cell,
-                    user_data: slot
-                        .user_data
-                        .clone()
-                        .ok_or_else(|| missing("its user-data"))?,
-                    artifact: slot
-                        .artifact
-                        .clone()
-                        .ok_or_else(|| missing("its artifact"))?,
-                    timings: slot.timings.clone(),
-                }
-            }
+            Step::Export { cell } => Job::Export {
+                cell,
+                user_data: user_data?,
+                built: slot
+                    .take_built()
+                    .ok_or_else(|| missing("a built machine"))?,
+                timings: slot.timings.clone(),
+            },
+            Step::Verify { cell } => Job::Verify {
+                cell,
+                user_data: user_data?,
+                artifact: slot
+                    .artifact()
+                    .cloned()
+                    .ok_or_else(|| missing("its artifact"))?,
+                timings: slot.timings.clone(),
+            },
             Step::Upload { cell, target } => {
-                let builds = self.ctx.decision(cell).action.as_str() == "build";
-                let artifact = self.cells.get(&cell).and_then(|s| s.artifact.clone());
+                let artifact = slot.artifact().cloned();
                 if builds && artifact.is_none() {
                     return Err(missing("its artifact"));
                 }
@@ -381,32 +373,25 @@ impl<'a, B: Backend> DrainState<'a, B> {
                     artifact,
                 }
             }
-            Step::Record { cell } => {
-                let slot = self.cells.get(&cell).ok_or_else(|| missing("its cell"))?;
-                Job::Record {
-                    cell,
-                    uploads: slot.uploads.clone(),
-                    artifact: slot.artifact.clone(),
-                    adopted: slot.adopted,
-                    verified: slot.verified.clone(),
-                    timings: slot.timings.clone(),
-                }
-            }
+            Step::Record { cell } => Job::Record {
+                cell,
+                uploads: slot.uploads.clone(),
+                artifact: slot.artifact().cloned(),
+                adopted: slot.adopted,
+                verified: slot.verified().cloned(),
+                timings: slot.timings.clone(),
+            },
             Step::Prune { cell, target } => Job::Prune {
                 cell,
                 target,
-                made: self
-                    .cells
-                    .get(&cell)
-                    .and_then(|s| s.recorded.iter().find(|(t, _)| *t == target))
+                made: slot
+                    .recorded
+                    .iter()
+                    .find(|(t, _)| *t == target)
                     .map(|(_, r)| Box::new(r.clone()))
                     .ok_or_else(|| missing("the revision it keeps"))?,
             },
         })
-    }
-
-    fn user_data(&self, cell: usize) -> Option<Arc<crate::guest::UserData>> {
-        self.cells.get(&cell)?.user_data.clone()
     }
 
     fn handle_message(&mut self, message: Message<B>, reporter: &mut Reporter) {
@@ -491,10 +476,27 @@ impl<'a, B: Backend> DrainState<'a, B> {
             }
         } else if let Some(slot) = step.step.cell().and_then(|c| self.cells.get_mut(&c)) {
             match done {
-                Done::Rendered(u) => slot.user_data = Some(Arc::new(u)),
-                Done::Built(b) => slot.built = Some(b),
-                Done::Exported(a) => slot.artifact = Some(Arc::new(a)),
-                Done::Verified(v) => slot.verified = Some(v),
+                Done::Rendered(u) => slot.made = Made::Rendered(Arc::new(u)),
+                Done::Built(b) => {
+                    if let Some(u) = slot.user_data().cloned() {
+                        slot.made = Made::Built(u, b);
+                    }
+                }
+                Done::Exported(a) => {
+                    if let Some(u) = slot.user_data().cloned() {
+                        slot.made = Made::Exported {
+                            user_data: u,
+                            artifact: Arc::new(a),
+                            verified: None,
+                            released: false,
+                        };
+                    }
+                }
+                Done::Verified(v) => {
+                    if let Made::Exported { verified, .. } = &mut slot.made {
+                        *verified = Some(v);
+                    }
+                }
                 Done::Uploaded(rev, adopted) => {
                     if let Some(t) = step.step.target() {
                         slot.uploads.push((t, *rev));
@@ -504,7 +506,9 @@ impl<'a, B: Backend> DrainState<'a, B> {
                 Done::Recorded(revisions) => {
                     slot.recorded = revisions;
                     // The record step released the artifact.
-                    slot.released = true;
+                    if let Made::Exported { released, .. } = &mut slot.made {
+                        *released = true;
+                    }
                 }
                 Done::Provisioned | Done::Pruned(_) | Done::Fetched(_) | Done::Prepared(_) => {}
             }
@@ -538,10 +542,9 @@ impl<'a, B: Backend> DrainState<'a, B> {
         };
         if let Some(slot) = cell.and_then(|c| self.cells.get_mut(&c)) {
             if cancelled {
-                slot.skipped.get_or_insert_with(|| "interrupted".to_owned());
+                slot.skip("interrupted");
             } else {
-                slot.failure
-                    .get_or_insert_with(|| (step.id.clone(), message.clone()));
+                slot.fail(&step.id, &message);
             }
         }
         self.step_over(node, reporter);
@@ -579,9 +582,8 @@ impl<'a, B: Backend> DrainState<'a, B> {
             .step
             .cell()
             .and_then(|c| self.cells.get_mut(&c))
-            && slot.failure.is_none()
         {
-            slot.skipped.get_or_insert_with(|| reason.to_owned());
+            slot.skip(reason);
         }
     }
 
@@ -598,12 +600,15 @@ impl<'a, B: Backend> DrainState<'a, B> {
         if slot.remaining > 0 {
             return;
         }
-        let summary = match (&slot.failure, &slot.skipped) {
-            (Some((id, e)), _) => {
-                format!("failed at {id}: {}", e.lines().next().unwrap_or_default())
+        let summary = match &slot.end {
+            Some(CellEnd::Failed { step, error }) => {
+                format!(
+                    "failed at {step}: {}",
+                    error.lines().next().unwrap_or_default()
+                )
             }
-            (None, Some(_)) => "skipped".to_owned(),
-            (None, None) => "built".to_owned(),
+            Some(CellEnd::Skipped { .. }) => "skipped".to_owned(),
+            None => "built".to_owned(),
         };
         reporter.cell_done(&self.ctx.recipe.cells[c].image_name, &summary);
     }
@@ -643,36 +648,38 @@ impl<'a, B: Backend> DrainState<'a, B> {
         let backend = self.ctx.backend;
         for (c, slot) in self.cells.iter_mut() {
             let name = &self.ctx.recipe.cells[*c].image_name;
-            if let Some(built) = slot.built.take()
-                && let Err(e) = backend.discard(built)
-            {
+            let given_back = match std::mem::replace(&mut slot.made, Made::Nothing) {
+                Made::Built(_, built) => backend.discard(built),
+                Made::Exported {
+                    artifact,
+                    released: false,
+                    ..
+                } => backend.release(&artifact, slot.adopted),
+                _ => Ok(()),
+            };
+            if let Err(e) = given_back {
                 reporter.line(&format!("warning: {name}: {}", e.message));
-            }
-            if let Some(artifact) = &slot.artifact
-                && !slot.released
-            {
-                slot.released = true;
-                if let Err(e) = backend.release(artifact, slot.adopted) {
-                    reporter.line(&format!("warning: {name}: {}", e.message));
-                }
             }
         }
     }
 
-    fn outcome(&self, cell: usize) -> CellOutcome {
+    fn outcome(&self, cell: CellId) -> CellOutcome {
         let Some(slot) = self.cells.get(&cell) else {
             return CellOutcome::Built { images: Vec::new() };
         };
-        if let Some((step, error)) = &slot.failure {
-            return CellOutcome::Failed {
-                step: step.clone(),
-                error: error.clone(),
-            };
-        }
-        if let Some(reason) = &slot.skipped {
-            return CellOutcome::Skipped {
-                reason: reason.clone(),
-            };
+        match &slot.end {
+            Some(CellEnd::Failed { step, error }) => {
+                return CellOutcome::Failed {
+                    step: step.clone(),
+                    error: error.clone(),
+                };
+            }
+            Some(CellEnd::Skipped { reason }) => {
+                return CellOutcome::Skipped {
+                    reason: reason.clone(),
+                };
+            }
+            None => {}
         }
         let mut uploads = slot.uploads.clone();
         uploads.sort_by_key(|(t, _)| *t);
@@ -692,10 +699,7 @@ impl<'a, B: Backend> DrainState<'a, B> {
     fn row(&self, step: &PlannedStep) -> String {
         let recipe = self.ctx.recipe;
         match (step.step.base(), step.step.cell()) {
-            (Some(b), _) => format!(
-                "base {}",
-                recipe.bases.get_index(b).map_or("", |(n, _)| n.as_str())
-            ),
+            (Some(b), _) => format!("base {}", recipe.base_name(b)),
             (_, Some(c)) => recipe.cells[c].image_name.clone(),
             _ => step.id.clone(),
         }

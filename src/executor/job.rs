@@ -7,6 +7,7 @@ use super::{Message, Progress, RunContext};
 use crate::backends::{Backend, BaseJob, CellJob, VerifyJob};
 use crate::bases::{self, FetchedBase};
 use crate::guest::UserData;
+use crate::model::{BaseId, CellId, TargetId};
 use crate::output::Scrubber;
 use crate::state::ensure_dir;
 use crate::step::{StepError, StepResult};
@@ -25,32 +26,32 @@ pub type Timings = BTreeMap<String, f64>;
 
 pub enum Job<B: Backend> {
     Fetch {
-        base: usize,
+        base: BaseId,
     },
     Prepare {
-        base: usize,
+        base: BaseId,
         fetched: FetchedBase,
     },
     Render {
-        cell: usize,
+        cell: CellId,
     },
     Provision {
-        cell: usize,
+        cell: CellId,
         user_data: Arc<UserData>,
     },
     Build {
-        cell: usize,
+        cell: CellId,
         user_data: Arc<UserData>,
         base: B::Base,
     },
     Export {
-        cell: usize,
+        cell: CellId,
         user_data: Arc<UserData>,
         built: B::Built,
         timings: Timings,
     },
     Verify {
-        cell: usize,
+        cell: CellId,
         user_data: Arc<UserData>,
         artifact: Arc<B::Exported>,
         timings: Timings,
@@ -58,13 +59,13 @@ pub enum Job<B: Backend> {
     /// `artifact` is `None` for a cell that only uploads a snapshot cached
     /// by an earlier run.
     Upload {
-        cell: usize,
-        target: usize,
+        cell: CellId,
+        target: TargetId,
         artifact: Option<Arc<B::Exported>>,
     },
     Record {
-        cell: usize,
-        uploads: Vec<(usize, Revision)>,
+        cell: CellId,
+        uploads: Vec<(TargetId, Revision)>,
         artifact: Option<Arc<B::Exported>>,
         adopted: bool,
         /// What the verify step recorded, when the cell had one this run.
@@ -72,8 +73,8 @@ pub enum Job<B: Backend> {
         timings: Timings,
     },
     Prune {
-        cell: usize,
-        target: usize,
+        cell: CellId,
+        target: TargetId,
         made: Box<Revision>,
     },
 }
@@ -95,7 +96,7 @@ pub enum Done<B: Backend> {
     /// artifact instead of copying it.
     Uploaded(Box<Revision>, bool),
     /// Every revision of the cell's current image, by target index.
-    Recorded(Vec<(usize, Revision)>),
+    Recorded(Vec<(TargetId, Revision)>),
     Pruned(Vec<Revision>),
 }
 
@@ -191,7 +192,7 @@ fn once<B: Backend>(
         Job::Fetch { base } => {
             let (name, base) = recipe
                 .bases
-                .get_index(*base)
+                .get_index(base.index())
                 .ok_or_else(|| StepError::permanent(format!("no base {base} in the recipe")))?;
             let log_path = ctx.run_dir.join(format!("fetch-{name}.log"));
             let log = |line: &str| append(&log_path, line);
@@ -217,7 +218,7 @@ fn once<B: Backend>(
         Job::Prepare { base, fetched } => {
             let name = recipe
                 .bases
-                .get_index(*base)
+                .get_index(base.index())
                 .map_or("", |(n, _)| n.as_str());
             let step = ctx.backend.steps().prepare.map_or("prepare", |s| s.name);
             let log_path = ctx.run_dir.join(format!("{step}-{name}.log"));
@@ -275,7 +276,7 @@ fn once<B: Backend>(
         ),
         Job::Prune { cell, target, made } => {
             let cell = &recipe.cells[*cell];
-            let store = &ctx.stores[*target];
+            let store = &ctx.stores[target.index()];
             let keep = recipe.targets[*target].keep as usize;
             let listing = store.list(&cell.image_name, &ctx.owner)?;
             let log_path = ctx
@@ -412,8 +413,8 @@ fn verify<B: Backend>(
 
 fn upload<B: Backend>(
     ctx: &RunContext<B>,
-    cell: usize,
-    target: usize,
+    cell: CellId,
+    target: TargetId,
     artifact: Option<&Artifact>,
     bytes: &(dyn Fn(u64, Option<u64>) + Sync),
 ) -> StepResult<Done<B>> {
@@ -434,7 +435,7 @@ fn upload<B: Backend>(
     };
     let cell = &recipe.cells[cell];
     let base = &recipe.bases[cell.base()];
-    let store = &ctx.stores[target];
+    let store = &ctx.stores[target.index()];
     let meta = ImageMeta {
         name: cell.image_name.clone(),
         owner: ctx.owner.clone(),
@@ -476,8 +477,8 @@ fn upload<B: Backend>(
 
 fn record<B: Backend>(
     ctx: &RunContext<B>,
-    cell: usize,
-    uploads: &[(usize, Revision)],
+    cell: CellId,
+    uploads: &[(TargetId, Revision)],
     exported: Option<&B::Exported>,
     adopted: bool,
     verified: Option<&serde_json::Value>,
@@ -487,7 +488,7 @@ fn record<B: Backend>(
     let cell = &ctx.recipe.cells[cell];
     // This run's uploads, and for the other targets the image they
     // already held.
-    let mut revisions: Vec<(usize, Revision)> = uploads.to_vec();
+    let mut revisions: Vec<(TargetId, Revision)> = uploads.to_vec();
     for (t, rev) in &decision.present {
         if !revisions.iter().any(|(u, _)| u == t) {
             revisions.push((*t, rev.clone()));
@@ -497,7 +498,7 @@ fn record<B: Backend>(
     // Every copy must hold the same bytes (an artifact that streamed
     // without a known SHA-256 was hashed by each target that copied it; one
     // that adopted it has none).
-    let hashed: Vec<&(usize, Revision)> = revisions
+    let hashed: Vec<&(TargetId, Revision)> = revisions
         .iter()
         .filter(|(_, r)| !r.meta.sha256.is_empty())
         .collect();
@@ -511,13 +512,21 @@ fn record<B: Backend>(
             first.id, first.meta.sha256, ctx.recipe.targets[*t].name, other.meta.sha256
         )));
     }
-    let build = ctx
-        .snapshots
-        .build_record(&decision.key.key)
-        .unwrap_or_else(|| {
-            let built_by = exported.map_or(serde_json::Value::Null, |e| e.as_ref().built_by.clone());
-            build_record(&ctx.run_id, timings, &built_by, verified)
-        });
+    // How the bytes the targets hold were built: by this run, or by the
+    // earlier run that cached them. Never a record of other bytes.
+    let sha256 = hashed.first().map_or("", |(_, r)| r.meta.sha256.as_str());
+    let build = match (
+        exported,
+        ctx.snapshots.build_record(&decision.key.key, sha256),
+    ) {
+        (Some(e), _) => build_record(&ctx.run_id, timings, &e.as_ref().built_by, verified),
+        (None, Some(cached)) => cached,
+        (None, None) => {
+            return Err(StepError::permanent(format!(
+                "no build record describes the image with sha256 {sha256}; run again with --force to rebuild it"
+            )));
+        }
+    };
     let manifest = manifest(ctx, cell, decision, &revisions, &build, timings);
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
     let logs = ctx.cell_log_dir(cell);
@@ -525,7 +534,7 @@ fn record<B: Backend>(
     std::fs::write(logs.join("manifest.json"), format!("{text}\n"))
         .map_err(|e| StepError::io("failed to write the manifest", &e))?;
     for (t, rev) in &revisions {
-        ctx.stores[*t].attach_manifest(rev, &manifest)?;
+        ctx.stores[t.index()].attach_manifest(rev, &manifest)?;
     }
     // Every target holds the image now: the artifact has done its job.
     ctx.snapshots.remove(&decision.key.key);
@@ -538,7 +547,7 @@ fn record<B: Backend>(
 /// A [`CellJob`] with the directories it names created.
 struct OwnedCellJob<'a, B: Backend> {
     ctx: &'a RunContext<'a, B>,
-    cell: usize,
+    cell: CellId,
     user_data: &'a UserData,
     logs: camino::Utf8PathBuf,
     work: camino::Utf8PathBuf,
@@ -568,7 +577,7 @@ impl<'a, B: Backend> OwnedCellJob<'a, B> {
 
 fn cell_job<'a, B: Backend>(
     ctx: &'a RunContext<'a, B>,
-    cell: usize,
+    cell: CellId,
     user_data: &'a UserData,
     notify: &'a (dyn Fn(String) + Sync),
     bytes: &'a (dyn Fn(u64, Option<u64>) + Sync),

@@ -3,7 +3,7 @@
 use super::RunContext;
 use crate::backends::Backend;
 use crate::freshness::Decision;
-use crate::model::Cell;
+use crate::model::{Cell, TargetId};
 use crate::output::Scrubber;
 use crate::targets::Revision;
 use serde_json::{Value, json};
@@ -43,7 +43,7 @@ pub fn manifest<B: Backend>(
     ctx: &RunContext<B>,
     cell: &Cell,
     decision: &Decision,
-    revisions: &[(usize, Revision)],
+    revisions: &[(TargetId, Revision)],
     build: &Value,
     timings: &BTreeMap<String, f64>,
 ) -> Value {

@@ -1,6 +1,6 @@
 use crate::backends::Backend;
 use crate::freshness::{Decision, SnapshotCache};
-use crate::model::{Cell, Recipe, Secrets};
+use crate::model::{Cell, CellId, Recipe, Secrets};
 use crate::state::Layout;
 use crate::step::CancelToken;
 use crate::targets::Store;
@@ -26,8 +26,8 @@ pub struct RunContext<'a, B: Backend> {
     pub owner: String,
     /// This run's id (the run directory's name).
     pub run_id: String,
-    /// What the run does with each planned cell, by cell index.
-    pub decisions: HashMap<usize, Decision>,
+    /// What the run does with each planned cell.
+    pub decisions: HashMap<CellId, Decision>,
     /// Base name → the SHA-256 it was verified against.
     pub base_digests: BTreeMap<String, String>,
     pub snapshots: SnapshotCache,
@@ -42,7 +42,7 @@ impl<B: Backend> RunContext<'_, B> {
         self.work_dir.join(&cell.image_name)
     }
 
-    pub fn decision(&self, cell: usize) -> &Decision {
+    pub fn decision(&self, cell: CellId) -> &Decision {
         &self.decisions[&cell]
     }
 }

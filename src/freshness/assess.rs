@@ -4,14 +4,14 @@
 
 use super::input_key::describe_input;
 use super::{Action, Decision, InputKey, SnapshotCache};
-use crate::model::{Recipe, Secrets};
-use crate::targets::{Revision, Store};
+use crate::model::{CellId, Recipe, Secrets, TargetId};
+use crate::targets::{Artifact, Revision, Store};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub struct AssessInput<'a> {
     pub recipe: &'a Recipe,
-    pub cells: &'a [usize],
+    pub cells: &'a [CellId],
     pub stores: &'a [Box<dyn Store>],
     pub snapshots: &'a SnapshotCache,
     pub secrets: &'a Secrets,
@@ -55,10 +55,10 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
             input.secrets,
         );
 
-        let mut present: Vec<(usize, Revision)> = Vec::new();
-        let mut lacking: Vec<(usize, Lacking)> = Vec::new();
+        let mut present: Vec<(TargetId, Revision)> = Vec::new();
+        let mut lacking: Vec<(TargetId, Lacking)> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
-        for (t, store) in input.stores.iter().enumerate() {
+        for (t, store) in recipe.target_ids().zip(input.stores) {
             let listing = store
                 .list(&cell.image_name, input.owner)
                 .map_err(|e| format!("failed to list images on target `{}`: {e}", store.name()))?;
@@ -92,8 +92,8 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
             }
         }
 
-        let all: Vec<usize> = (0..input.stores.len()).collect();
-        let target_names = |ts: &[usize]| -> String {
+        let all: Vec<TargetId> = recipe.target_ids().collect();
+        let target_names = |ts: &[TargetId]| -> String {
             ts.iter()
                 .map(|&t| recipe.targets[t].name.as_str())
                 .collect::<Vec<_>>()
@@ -113,8 +113,11 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
                 Action::Build { targets: all },
                 format!("the newest image is {age} old, more than rebuild_after ({after})"),
             )
-        } else if lacking.is_empty() && input.snapshots.get(&key.key).is_some() {
-            // Every upload landed but the run stopped before the record step.
+        } else if lacking.is_empty() && holds_cached(&present, input.snapshots.get(&key.key)) {
+            // Every upload landed but the run stopped before the record step:
+            // the targets hold the cached snapshot's very bytes. (A cached
+            // snapshot of other bytes, from a forced rebuild whose upload
+            // failed, is not what they hold: they are up to date.)
             (
                 Action::Upload {
                     targets: Vec::new(),
@@ -129,8 +132,8 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
                 .collect();
             (Action::Skip, format!("up to date ({})", ids.join(", ")))
         } else {
-            let targets: Vec<usize> = lacking.iter().map(|(t, _)| *t).collect();
-            let damage = |t: usize, id: &str, problem: &str| {
+            let targets: Vec<TargetId> = lacking.iter().map(|(t, _)| *t).collect();
+            let damage = |t: TargetId, id: &str, problem: &str| {
                 let name = &recipe.targets[t].name;
                 format!("the newest image on {name}, {id}, is damaged ({problem})")
             };
@@ -180,6 +183,14 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
         });
     }
     Ok(decisions)
+}
+
+/// Every target's newest revision is the cached snapshot, by SHA-256.
+fn holds_cached(present: &[(TargetId, Revision)], cached: Option<Artifact>) -> bool {
+    let Some(sha) = cached.and_then(|a| a.sha256).filter(|s| !s.is_empty()) else {
+        return false;
+    };
+    !present.is_empty() && present.iter().all(|(_, r)| r.meta.sha256 == sha)
 }
 
 /// "3d 4h" when `rev` is older than `rebuild_after`.

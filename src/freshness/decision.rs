@@ -1,17 +1,18 @@
 use super::InputKey;
+use crate::model::{CellId, TargetId};
 use crate::targets::Revision;
 use serde::Serialize;
 
 /// What a run does with one cell, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
-    pub cell: usize,
+    pub cell: CellId,
     pub key: InputKey,
     pub action: Action,
     pub reason: String,
     /// Targets already holding an image with this key: (target, revision).
     #[serde(skip)]
-    pub present: Vec<(usize, Revision)>,
+    pub present: Vec<(TargetId, Revision)>,
     /// What listing the targets found wrong (unreadable metadata, damaged
     /// revisions), for the user, without `warning: `.
     #[serde(skip)]
@@ -22,10 +23,10 @@ pub struct Decision {
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum Action {
     /// Boot a VM and upload the new image to these targets.
-    Build { targets: Vec<usize> },
+    Build { targets: Vec<TargetId> },
     /// Upload the snapshot cached from an earlier run to these targets (none:
     /// only record the manifest and prune).
-    Upload { targets: Vec<usize> },
+    Upload { targets: Vec<TargetId> },
     /// Every target holds the newest image already.
     Skip,
 }
@@ -39,7 +40,7 @@ impl Action {
         }
     }
 
-    pub fn targets(&self) -> &[usize] {
+    pub fn targets(&self) -> &[TargetId] {
         match self {
             Action::Build { targets } | Action::Upload { targets } => targets,
             Action::Skip => &[],

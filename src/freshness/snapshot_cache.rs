@@ -68,11 +68,12 @@ impl SnapshotCache {
         std::fs::rename(&tmp, self.record_path(key))
     }
 
-    /// How the cached snapshot of `key` was built.
-    pub fn build_record(&self, key: &str) -> Option<serde_json::Value> {
+    /// How the cached snapshot of `key` was built, if it is the image with
+    /// this SHA-256 (a manifest only ever describes the bytes it names).
+    pub fn build_record(&self, key: &str, sha256: &str) -> Option<serde_json::Value> {
         let text = std::fs::read_to_string(self.record_path(key)).ok()?;
         let record: Record = serde_json::from_str(&text).ok()?;
-        Some(record.build)
+        (!sha256.is_empty() && record.sha256 == sha256).then_some(record.build)
     }
 
     /// Forget `key` (every target has it now).

@@ -148,7 +148,10 @@ impl GuestOutput {
         let (a, b) = inner.tail.as_slices();
         let tail = String::from_utf8_lossy(&[a, b].concat()).into_owned();
         // From the first whole line of the tail.
-        let tail = tail.split_once('\n').map_or("", |(_, rest)| rest).to_owned();
+        let tail = tail
+            .split_once('\n')
+            .map_or("", |(_, rest)| rest)
+            .to_owned();
         let note = format!(
             "\n[pipeline: the console printed {} bytes more than the {} MiB kept here; its last {} KiB follow]\n",
             inner.cut,
@@ -206,7 +209,10 @@ mod tests {
         let size = std::fs::metadata(&log).unwrap().len();
         assert!(size <= LOG_HEAD + TAIL as u64 + 1024, "{size}");
         let text = std::fs::read_to_string(&log).unwrap();
-        assert!(text.contains("[pipeline: the console printed"), "no cut note");
+        assert!(
+            text.contains("[pipeline: the console printed"),
+            "no cut note"
+        );
         assert!(text.ends_with("the end\n"));
         assert!(out.inner().tail.len() <= TAIL);
         assert_eq!(out.new_last_line().as_deref(), Some("the end"));

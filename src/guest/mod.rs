@@ -12,9 +12,9 @@ mod verify_data;
 
 pub use console::console_tail;
 pub use guest_output::{GuestOutput, ReportFrom};
+pub use guest_result::{CheckLine, GuestResult, parse_checks, parse_result};
 pub use purpose::Purpose;
 pub use report::Report;
-pub use guest_result::{CheckLine, GuestResult, parse_checks, parse_result};
 pub use user_data::{UserData, WRAPPER_VERSION, user_data};
 pub use verify_data::VerifyFacts;
 

@@ -49,7 +49,8 @@ impl Report {
             bytes = rest;
             if !self.overlong {
                 let room = MAX_LINE.saturating_sub(self.partial.len());
-                self.partial.extend_from_slice(&part[..part.len().min(room)]);
+                self.partial
+                    .extend_from_slice(&part[..part.len().min(room)]);
                 self.overlong = part.len() > room;
             }
             if ended {
@@ -138,7 +139,11 @@ mod tests {
     fn lines_may_arrive_in_any_chunks() {
         let r = fed(
             Purpose::Build,
-            &[b"noise\nPIPELINE_RES", b"ULT n1 script=0\nPIPELINE_RESULT n1 cl", b"ean=0\n"],
+            &[
+                b"noise\nPIPELINE_RES",
+                b"ULT n1 script=0\nPIPELINE_RESULT n1 cl",
+                b"ean=0\n",
+            ],
         );
         assert!(r.is_final());
         assert_eq!((r.result().script, r.result().clean), (Some(0), Some(0)));

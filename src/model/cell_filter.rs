@@ -1,4 +1,4 @@
-use super::{Cell, Recipe};
+use super::{Cell, CellId, Recipe};
 
 /// `--only KEY=VALUE` selections, shared by every verb. Values given for the
 /// same key are alternatives; different keys must all match. `name` matches
@@ -29,9 +29,9 @@ impl CellFilter {
         self.terms.is_empty()
     }
 
-    /// Indexes of the selected cells in `recipe.cells`; an unknown key or an empty
+    /// The selected cells; an unknown key or an empty
     /// selection is an error (a typo should not silently build nothing).
-    pub fn select(&self, recipe: &Recipe) -> Result<Vec<usize>, String> {
+    pub fn select(&self, recipe: &Recipe) -> Result<Vec<CellId>, String> {
         let axes: Vec<&str> = recipe.matrix.axis_names().collect();
         for (key, _) in &self.terms {
             if key != "name" && key != "arch" && !axes.contains(&key.as_str()) {
@@ -42,8 +42,9 @@ impl CellFilter {
             }
         }
         let arch = recipe.image.arch.as_str();
-        let cells: Vec<usize> = (0..recipe.cells.len())
-            .filter(|&i| self.matches(&recipe.cells[i], arch))
+        let cells: Vec<CellId> = recipe
+            .cell_ids()
+            .filter(|&c| self.matches(&recipe.cells[c], arch))
             .collect();
         if cells.is_empty() {
             return Err(format!(

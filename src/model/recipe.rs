@@ -1,4 +1,6 @@
-use super::{Base, Build, Cell, Image, Matrix, Services, Target, Template, Verify};
+use super::{
+    Base, BaseId, Build, Cell, CellId, Image, Matrix, Services, Target, TargetId, Template, Verify,
+};
 use crate::files::SourceFile;
 use crate::output::{Diagnostic, Diagnostics};
 use camino::Utf8PathBuf;
@@ -30,6 +32,33 @@ pub struct Recipe {
 impl Recipe {
     pub fn cell(&self, image_name: &str) -> Option<&Cell> {
         self.cells.iter().find(|c| c.image_name == image_name)
+    }
+
+    pub fn cell_ids(&self) -> impl Iterator<Item = CellId> + use<> {
+        (0..self.cells.len()).map(CellId)
+    }
+
+    pub fn target_ids(&self) -> impl Iterator<Item = TargetId> + use<> {
+        (0..self.targets.len()).map(TargetId)
+    }
+
+    pub fn base_ids(&self) -> impl Iterator<Item = BaseId> + use<> {
+        (0..self.bases.len()).map(BaseId)
+    }
+
+    /// The base a cell is built from (the validator admits only cells whose
+    /// `base` names one of the recipe's).
+    pub fn base_of(&self, cell: CellId) -> BaseId {
+        let name = self.cells[cell].base();
+        BaseId(
+            self.bases
+                .get_index_of(name)
+                .expect("a validated recipe's cells name its bases"),
+        )
+    }
+
+    pub fn base_name(&self, base: BaseId) -> &str {
+        self.bases.get_index(base.0).map_or("", |(n, _)| n.as_str())
     }
 
     /// Template variables of one cell (see the README for the list).

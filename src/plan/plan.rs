@@ -1,5 +1,5 @@
 use super::{BackendSteps, PlannedStep, Resource, Step, StepKind, StepShape};
-use crate::model::Recipe;
+use crate::model::{BaseId, CellId, Recipe, TargetId};
 use petgraph::algo::{kosaraju_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Plan {
     graph: DiGraph<PlannedStep, ()>,
     order: Vec<NodeIndex>,
-    /// Indexes into `recipe.cells` of the selected cells, sorted by image name.
-    cells: Vec<usize>,
+    /// The selected cells, sorted by image name.
+    cells: Vec<CellId>,
 }
 
 /// A cycle in a graph of steps, reported with an edge that breaks it.
@@ -28,33 +28,32 @@ pub struct CycleError {
 /// which targets to upload to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellWork {
-    /// Index into `recipe.cells`.
-    pub cell: usize,
+    pub cell: CellId,
     /// Fetch, render and the backend's steps; else upload a cached snapshot.
     pub boot: bool,
-    /// Targets to upload to (indexes into `recipe.targets`).
-    pub targets: Vec<usize>,
+    /// Targets to upload to.
+    pub targets: Vec<TargetId>,
     /// Targets to prune after the manifest is recorded (those that hold the
     /// cell's current image once the uploads are done).
-    pub prune: Vec<usize>,
+    pub prune: Vec<TargetId>,
 }
 
 impl CellWork {
     /// A full build to every target.
-    pub fn build_all(recipe: &Recipe, cell: usize) -> Self {
+    pub fn build_all(recipe: &Recipe, cell: CellId) -> Self {
         CellWork {
             cell,
             boot: true,
-            targets: (0..recipe.targets.len()).collect(),
-            prune: (0..recipe.targets.len()).collect(),
+            targets: recipe.target_ids().collect(),
+            prune: recipe.target_ids().collect(),
         }
     }
 }
 
 impl Plan {
-    /// Plan every step for `cells` (indexes into `recipe.cells`), as if
+    /// Plan every step for `cells`, as if
     /// every cell were built and uploaded to every target.
-    pub fn new(recipe: &Recipe, backend: &BackendSteps, cells: &[usize]) -> Plan {
+    pub fn new(recipe: &Recipe, backend: &BackendSteps, cells: &[CellId]) -> Plan {
         let work: Vec<CellWork> = cells
             .iter()
             .map(|&c| CellWork::build_all(recipe, c))
@@ -80,15 +79,15 @@ impl Plan {
                 .cmp(&recipe.cells[b.cell].image_name)
         });
         work.dedup_by_key(|w| w.cell);
-        let selected: Vec<usize> = work.iter().map(|w| w.cell).collect();
+        let selected: Vec<CellId> = work.iter().map(|w| w.cell).collect();
 
         // By name, so the order does not depend on the order written.
-        let bases: BTreeSet<(&str, usize)> = work
+        let bases: BTreeSet<(&str, BaseId)> = work
             .iter()
             .filter(|w| w.boot)
-            .filter_map(|w| {
-                let name = recipe.cells[w.cell].base();
-                Some((name, recipe.bases.get_index_of(name)?))
+            .map(|w| {
+                let base = recipe.base_of(w.cell);
+                (recipe.base_name(base), base)
             })
             .collect();
         // The step a booting cell waits for: its base, ready for the backend.
@@ -116,10 +115,7 @@ impl Plan {
             let name = &cell.image_name;
             // The step whose artifact targets get (export, or verify).
             let published = if w.boot {
-                let base = ready_base[&recipe
-                    .bases
-                    .get_index_of(cell.base())
-                    .expect("a validated cell names a defined base")];
+                let base = ready_base[&recipe.base_of(ci)];
                 let render = builder.add(PlannedStep {
                     step: Step::Render { cell: ci },
                     name: "render",
@@ -152,7 +148,7 @@ impl Plan {
             } else {
                 None
             };
-            let target_name = |ti: usize| recipe.targets[ti].name.as_str();
+            let target_name = |ti: TargetId| recipe.targets[ti].name.as_str();
             let uploads: Vec<NodeIndex> = w
                 .targets
                 .iter()
@@ -217,7 +213,7 @@ impl Plan {
     }
 
     /// Indexes of the selected cells in `recipe.cells`, sorted by image name.
-    pub fn cells(&self) -> &[usize] {
+    pub fn cells(&self) -> &[CellId] {
         &self.cells
     }
 
@@ -292,7 +288,7 @@ impl Builder {
         self.graph.add_edge(from, to, ());
     }
 
-    fn freeze(self, cells: Vec<usize>) -> Result<Plan, CycleError> {
+    fn freeze(self, cells: Vec<CellId>) -> Result<Plan, CycleError> {
         let order = deterministic_order(&self.graph)?;
         Ok(Plan {
             graph: self.graph,
@@ -357,7 +353,7 @@ mod tests {
 
     fn step(id: &str) -> PlannedStep {
         PlannedStep {
-            step: Step::Render { cell: 0 },
+            step: Step::Render { cell: CellId(0) },
             name: "render",
             id: id.into(),
             holds: None,

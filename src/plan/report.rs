@@ -3,8 +3,8 @@
 //! with the order the executor uses.
 
 use super::{Plan, PlannedStep};
-use crate::model::Recipe;
 use crate::model::{Arch, Cell, TargetKind};
+use crate::model::{CellId, Recipe};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::{self, Write};
@@ -13,7 +13,7 @@ use std::io::{self, Write};
 /// (`build`, `upload`, `skip`), why, and its input key.
 #[derive(Debug, Clone, Copy)]
 pub struct CellStatus<'a> {
-    pub cell: usize,
+    pub cell: CellId,
     pub action: &'static str,
     pub reason: &'a str,
     pub input_key: &'a str,
@@ -26,10 +26,7 @@ fn step_cell<'r>(recipe: &'r Recipe, step: &PlannedStep) -> Option<&'r str> {
 }
 
 fn step_base<'r>(recipe: &'r Recipe, step: &PlannedStep) -> Option<&'r str> {
-    step.step
-        .base()
-        .and_then(|b| recipe.bases.get_index(b))
-        .map(|(name, _)| name.as_str())
+    step.step.base().map(|b| recipe.base_name(b))
 }
 
 /// Human-readable plan: the cells as a table, then the steps in order with
@@ -74,7 +71,7 @@ pub fn text(
         header.push("ACTION".to_owned());
     }
     let by_cell = by_cell(recipe, decisions);
-    let row = |ci: usize| {
+    let row = |ci: CellId| {
         let cell = &recipe.cells[ci];
         let mut row = vec![cell.image_name.clone(), recipe.image.arch.to_string()];
         row.extend(cell.values().map(|(_, v)| {
@@ -84,7 +81,7 @@ pub fn text(
                 v.to_owned()
             }
         }));
-        if let Some(d) = by_cell[ci] {
+        if let Some(d) = by_cell[ci.index()] {
             row.push(d.action.to_owned());
         }
         row
@@ -104,7 +101,7 @@ pub fn text(
     if decisions.is_some() {
         out.write_all(b"\nwhy:\n")?;
         for &ci in &listed {
-            if let Some(d) = by_cell[ci] {
+            if let Some(d) = by_cell[ci.index()] {
                 writeln!(
                     out,
                     "  {} {}: {}",
@@ -146,7 +143,7 @@ fn by_cell<'d>(
 ) -> Vec<Option<&'d CellStatus<'d>>> {
     let mut by_cell = vec![None; recipe.cells.len()];
     for d in decisions.into_iter().flatten() {
-        by_cell[d.cell] = Some(d);
+        by_cell[d.cell.index()] = Some(d);
     }
     by_cell
 }
@@ -210,7 +207,7 @@ pub fn json<'a>(
             .iter()
             .map(|&ci| {
                 let cell = &recipe.cells[ci];
-                let d = by_cell[ci];
+                let d = by_cell[ci.index()];
                 JsonCell {
                     image_name: &cell.image_name,
                     arch: recipe.image.arch,
@@ -285,10 +282,10 @@ fn quote(s: &str) -> String {
 
 /// The cells to show: the planned ones, or with decisions every selected
 /// cell (up-to-date ones have no steps), sorted by image name.
-fn listed_cells(recipe: &Recipe, plan: &Plan, decisions: Option<&[CellStatus]>) -> Vec<usize> {
+fn listed_cells(recipe: &Recipe, plan: &Plan, decisions: Option<&[CellStatus]>) -> Vec<CellId> {
     match decisions {
         Some(d) => {
-            let mut cells: Vec<usize> = d.iter().map(|d| d.cell).collect();
+            let mut cells: Vec<CellId> = d.iter().map(|d| d.cell).collect();
             cells.sort_by(|a, b| {
                 recipe.cells[*a]
                     .image_name

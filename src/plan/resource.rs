@@ -1,3 +1,5 @@
+use crate::model::TargetId;
+
 /// What a step holds while it runs; the scheduler grants each up to its
 /// capacity (the backend's for `Machine` and `Stage`, the run's for the
 /// others).
@@ -11,6 +13,6 @@ pub enum Resource {
     Fetch,
     /// A base being staged in the build cloud.
     Stage,
-    /// An upload to the target with this index.
-    Upload(usize),
+    /// An upload to this target.
+    Upload(TargetId),
 }

@@ -1,4 +1,5 @@
 use super::Resource;
+use crate::model::{BaseId, CellId, TargetId};
 use serde::Serialize;
 use std::fmt;
 
@@ -7,27 +8,27 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     /// Download and verify a base image into the local cache (once per base).
-    Fetch { base: usize },
+    Fetch { base: BaseId },
     /// Make a fetched base ready for the backend (a cloud stages it).
-    Prepare { base: usize },
+    Prepare { base: BaseId },
     /// Render the cell's provisioning script into user-data.
-    Render { cell: usize },
+    Render { cell: CellId },
     /// Hand the cell's machine its inputs (QEMU's NoCloud seed).
-    Provision { cell: usize },
+    Provision { cell: CellId },
     /// Boot the cell's machine until its guest reports, and stop it.
-    Build { cell: usize },
+    Build { cell: CellId },
     /// Turn the stopped machine into an artifact the targets can store.
-    Export { cell: usize },
+    Export { cell: CellId },
     /// Boot the artifact once more, as a new instance running the verify
     /// script; only then may targets have it (recipes with `[verify]`).
-    Verify { cell: usize },
+    Verify { cell: CellId },
     /// Store the artifact on one target.
-    Upload { cell: usize, target: usize },
+    Upload { cell: CellId, target: TargetId },
     /// Write the provenance manifest, in the run directory and with every
     /// stored copy, once every upload of the cell is done.
-    Record { cell: usize },
+    Record { cell: CellId },
     /// Delete old revisions on one target.
-    Prune { cell: usize, target: usize },
+    Prune { cell: CellId, target: TargetId },
 }
 
 /// What a step does, without its data. The order is the order steps happen
@@ -64,7 +65,7 @@ impl Step {
     }
 
     /// The cell this step belongs to (none for a base's steps).
-    pub fn cell(self) -> Option<usize> {
+    pub fn cell(self) -> Option<CellId> {
         match self {
             Step::Fetch { .. } | Step::Prepare { .. } => None,
             Step::Render { cell }
@@ -79,14 +80,14 @@ impl Step {
     }
 
     /// The base a base step is for.
-    pub fn base(self) -> Option<usize> {
+    pub fn base(self) -> Option<BaseId> {
         match self {
             Step::Fetch { base } | Step::Prepare { base } => Some(base),
             _ => None,
         }
     }
 
-    pub fn target(self) -> Option<usize> {
+    pub fn target(self) -> Option<TargetId> {
         match self {
             Step::Upload { target, .. } | Step::Prune { target, .. } => Some(target),
             _ => None,

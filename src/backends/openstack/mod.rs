@@ -17,9 +17,9 @@ mod snapshot_image;
 mod verify_boot;
 
 use super::{Backend, BaseJob, CellJob, Verified, VerifyJob, guest_boot};
-use crate::guest::Purpose;
 use crate::bases::FetchedBase;
 use crate::files::{TempFile, TempPath};
+use crate::guest::Purpose;
 use crate::host::qemu_img;
 use crate::model::{Compression, Recipe};
 use crate::openstack::{CloudConfig, ConfigEnv, Glance, HashingReader, Session, encode, sleep};
@@ -32,13 +32,13 @@ use base64::Engine;
 use flavor_choice::{Need, choose_flavor};
 use nova::{Flavor, Nova};
 use serde_json::{Value, json};
+use server_machine::{ServerLaunch, ServerMachine};
 use settings::OpenstackBuild;
 use snapshot_image::SnapshotImage;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use server_machine::{ServerLaunch, ServerMachine};
 
 pub const STEPS: BackendSteps = BackendSteps {
     backend: "openstack",

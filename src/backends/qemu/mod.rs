@@ -10,10 +10,9 @@ pub mod settings;
 mod snapshot;
 
 use super::{Backend, BaseJob, CellJob, Machine, Verified, VerifyJob, guest_boot};
+use crate::bases::FetchedBase;
 use crate::files::TempPath;
 use crate::guest::Purpose;
-use machine::{QemuLaunch, QemuMachine};
-use crate::bases::FetchedBase;
 use crate::guest::{UserData, VerifyFacts};
 use crate::host::accel::Accel;
 use crate::host::accelerator::Accelerator;
@@ -27,6 +26,7 @@ use crate::state::Layout;
 use crate::step::{StepError, StepResult};
 use crate::targets::Artifact;
 use camino::Utf8Path;
+use machine::{QemuLaunch, QemuMachine};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -370,7 +370,9 @@ impl Backend for QemuBackend<'_> {
         let verdict = booted.and_then(|b| {
             let verified = b.verified;
             machine.destroy(b.running)?;
-            verified.ok_or_else(|| StepError::permanent("a verify boot without a verdict (a bug in pipeline)"))
+            verified.ok_or_else(|| {
+                StepError::permanent("a verify boot without a verdict (a bug in pipeline)")
+            })
         });
         let _ = std::fs::remove_dir_all(&work);
         verdict
