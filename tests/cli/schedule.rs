@@ -304,7 +304,7 @@ fn a_cron_entry_is_installed_once_and_removed() {
     let o = sb.run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).starts_with("changed pipeline-nightly: runs every 6h ("),
+        stdout(&o).starts_with("installed pipeline-nightly: runs every 6h ("),
         "{}",
         stdout(&o)
     );
@@ -428,8 +428,14 @@ fn a_systemd_timer_has_a_calendar_systemd_accepts() {
         "--log",
         log.to_str().unwrap(),
     ];
-    let first = stdout(&sb.run(&args));
-    assert!(first.starts_with("changed"), "{first}");
+    let o = sb.run(&args);
+    assert!(stdout(&o).starts_with("installed"), "{}", output(&o));
+    assert!(
+        stderr(&o).contains("systemctl enable --now pipeline-nightly.timer"),
+        "what to run next: {}",
+        stderr(&o)
+    );
+    let first = output(&o);
     assert!(stdout(&sb.run(&args)).starts_with("unchanged"));
     let timer = std::fs::read_to_string(units.join("pipeline-nightly.timer")).unwrap();
     let service = std::fs::read_to_string(units.join("pipeline-nightly.service")).unwrap();
@@ -490,7 +496,11 @@ fn a_user_crontab_block_is_idempotent_and_leaves_the_rest_alone() {
     let after =
         String::from_utf8(Command::new("crontab").arg("-l").output().unwrap().stdout).unwrap();
     restore(&original);
-    assert!(first.starts_with("changed"), "{first}");
+    assert!(first.starts_with("installed"), "{first}");
+    assert!(
+        first.contains("added to your crontab") && first.contains("# BEGIN pipeline-nightly\n"),
+        "it shows the block it adds: {first}"
+    );
     assert!(second.starts_with("unchanged"), "{second}");
     assert_eq!(
         listed.matches("# BEGIN pipeline-nightly").count(),
@@ -586,6 +596,110 @@ fn debian_cron_runs_the_installed_entry() {
     );
     assert_nothing_ran(&[sb.path(), &dir, Path::new("/root")]);
     let _ = repo();
+}
+
+/// `schedule` with PIPELINE_CACHE_DIR and PIPELINE_STATE_DIR set (to
+/// folders of [`HOSTILE`] characters): each kind of entry carries them, and
+/// its command run as cron or systemd would run it (an empty environment
+/// plus the entry's own) is a real `pipeline run` that records its name in
+/// that state directory (then stops at its template), not under HOME. The
+/// first install says `installed`; the `--remove` hint names the directory.
+#[test]
+fn a_scheduled_run_keeps_the_state_directories_it_was_scheduled_with() {
+    let sb = Sandbox::new();
+    let root = sb.path().canonicalize().unwrap();
+    let recipe = runner_in(&root, "r", None, "{{ no_such_variable }}\n");
+    let dirs = root.join(HOSTILE);
+    let (cache, state) = (dirs.join("cache"), dirs.join("state"));
+    let claim = state.join("recipes/runner.path");
+    let log = root.join("run.log");
+    let (cron, units) = (root.join("cron.d"), root.join("units"));
+    let schedule = |more: &[&str]| {
+        let mut args = vec!["schedule", s(&recipe), "--every", "6h", "--log", s(&log)];
+        args.extend(more);
+        sb.command(&args)
+            .env("PIPELINE_CACHE_DIR", &cache)
+            .env("PIPELINE_STATE_DIR", &state)
+            .output()
+            .unwrap()
+    };
+    // What a run under the entry left: its name recorded in `state`, its
+    // error in the log, nothing where HOME would have put it.
+    let ran_in_the_given_state = |what: &str, o: &Output| {
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(o));
+        assert_eq!(
+            std::fs::read_to_string(&claim).unwrap_or_default(),
+            format!("{}\n", s(&recipe)),
+            "{what}: the run records its name in the state directory it was scheduled with"
+        );
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(logged.contains("no_such_variable"), "{what}: {logged}");
+        assert!(!root.join(".local").exists() && !root.join(".cache").exists());
+        std::fs::remove_file(&claim).unwrap();
+        std::fs::remove_file(&log).unwrap();
+    };
+    let mut shown = String::new();
+
+    // /etc/cron.d.
+    let o = schedule(&["--cron-dir", s(&cron)]);
+    assert!(
+        stdout(&o).starts_with("installed pipeline-runner:"),
+        "{}",
+        output(&o)
+    );
+    assert!(!claim.exists(), "schedule itself records nothing");
+    let text = std::fs::read_to_string(cron.join("pipeline-runner")).unwrap();
+    let o = run_as_cron(cron_command(text.lines().last().unwrap(), 6), &root);
+    ran_in_the_given_state("cron.d", &o);
+    shown.push_str(&format!("--- cron.d/pipeline-runner\n{text}"));
+
+    // systemd: the Environment= lines as systemd parses them, then the
+    // command line with nothing else, as systemd runs a service.
+    let o = schedule(&["--systemd", "--unit-dir", s(&units)]);
+    assert!(stdout(&o).starts_with("installed"), "{}", output(&o));
+    shown.push_str(&format!("--- --systemd\n{}", output(&o)));
+    let parsed = systemd_parsed(&sb, &units, "pipeline-runner.service");
+    let env: Vec<(String, String)> = parsed
+        .iter()
+        .filter(|(k, _)| k == "Environment")
+        .map(|(_, v)| {
+            let (name, value) = v.split_once('=').unwrap();
+            (name.to_owned(), value.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("PIPELINE_CACHE_DIR".to_owned(), s(&cache).to_owned()),
+            ("PIPELINE_STATE_DIR".to_owned(), s(&state).to_owned()),
+        ]
+    );
+    let words = systemd_words(setting(&parsed, "Command Line"));
+    let o = Command::new(&words[0])
+        .args(&words[1..])
+        .env_clear()
+        .envs(env)
+        .current_dir(setting(&parsed, "WorkingDirectory"))
+        .output()
+        .unwrap();
+    std::fs::write(&log, [&o.stdout[..], &o.stderr].concat()).unwrap();
+    ran_in_the_given_state("systemd", &o);
+    let service = std::fs::read_to_string(units.join("pipeline-runner.service")).unwrap();
+    shown.push_str(&format!("--- pipeline-runner.service\n{service}"));
+
+    // A user crontab, where no environment line may go (it would apply to
+    // every line after it).
+    let _turn = crontab_lock();
+    let before = crontab();
+    let o = schedule(&["--user"]);
+    let block = crontab_block(&crontab(), "pipeline-runner");
+    set_crontab(&before);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = block.lines().find(|l| !l.starts_with('#')).unwrap();
+    let o = run_as_cron(cron_command(line, 5), &root);
+    ran_in_the_given_state("crontab", &o);
+    assert_nothing_ran(&[sb.path(), &dirs]);
+    schedule_redacted().bind(|| insta::assert_snapshot!("schedule-state-environment", shown));
 }
 
 // --- 1. Values that cron, sh or systemd would read: encoded, or refused.
@@ -904,7 +1018,11 @@ fn secrets_in_the_env_file_reach_the_run_literally() {
     let o = sb.run(&[&base[..], &["--systemd", "--unit-dir", s(&units)]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     let service = std::fs::read_to_string(units.join("pipeline-nightly.service")).unwrap();
-    assert!(!service.contains("Environment"), "{service}");
+    // Only where state lives is set there; the secrets stay in the file.
+    assert!(
+        !service.contains("EnvironmentFile") && !service.contains("TOKEN"),
+        "{service}"
+    );
     let parsed = systemd_parsed(&sb, &units, "pipeline-nightly.service");
     let mut want = vec![s(&program).to_owned()];
     want.extend(run_args(Some(&env), &recipe));
