@@ -1307,8 +1307,10 @@ fn stored_revisions(store: &Path, image: &str, owner: &str, count: u64) {
 /// state directory (a run that then fails fast too: its template does not
 /// render, so nothing boots); another file of that name is refused by
 /// `run`, `prune` (dry or not) and `schedule`, naming both and the fix, and
-/// deletes nothing. A `name` of its own lets it through; a recipe that
-/// moved is told how to hand its name over.
+/// deletes nothing. A `name` of its own lets it through. Identity follows a
+/// checkout: a second clone of prod (the same content) is prod, and once
+/// the recorded file is gone (prod moved) the name is handed over, said in
+/// one line.
 #[test]
 fn runs_and_prunes_of_two_recipes_with_one_name_are_refused_too() {
     let sb = Sandbox::new();
@@ -1316,6 +1318,9 @@ fn runs_and_prunes_of_two_recipes_with_one_name_are_refused_too() {
     let fails = "{{ no_such_variable }}\n";
     let prod = runner_in(&root, "prod", None, fails);
     let staging = runner_in(&root, "staging", None, fails);
+    // staging is another recipe: it differs from prod (its cloud, say).
+    let text = std::fs::read_to_string(&staging).unwrap();
+    std::fs::write(&staging, format!("# staging\n{text}")).unwrap();
     stored_revisions(
         &root.join("images"),
         "runner-tiny-x64",
@@ -1393,22 +1398,55 @@ fn runs_and_prunes_of_two_recipes_with_one_name_are_refused_too() {
         format!("{}\n", s(&staging))
     );
 
-    // prod moves: the old claim stays until it is handed over.
+    // A second clone of prod (a CI workspace): the same recipe, for every
+    // command; the name stays recorded for prod.
+    let clone = runner_in(&root, "prod@2", None, fails);
+    for args in [
+        &["prune", "prod@2/runner.toml"][..],
+        &["run", "prod@2/runner.toml"],
+        &[
+            "schedule",
+            s(&clone),
+            "--every",
+            "6h",
+            "--cron-dir",
+            s(&cron),
+        ],
+    ] {
+        let o = sb.run(args);
+        assert!(
+            !stderr(&o).contains("belongs to"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(revisions(), [2, 3], "the clone's prune kept prod's 2");
+    assert_eq!(
+        std::fs::read_to_string(&claim).unwrap(),
+        format!("{}\n", s(&prod))
+    );
+    std::fs::remove_dir_all(&cron).unwrap();
+
+    // prod moves (and its clone goes): the name is handed over, in one
+    // line, once; a dry run only says it would be.
     let live = runner_in(&root, "live", None, fails);
     std::fs::remove_dir_all(root.join("prod")).unwrap();
-    let o = sb.run(&["prune", "live/runner.toml"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    std::fs::remove_dir_all(root.join("prod@2")).unwrap();
+    let o = sb.run(&["prune", "--dry-run", "live/runner.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     step(
-        "prune live/runner.toml, after prod/runner.toml moved there",
+        "prune --dry-run live/runner.toml, after prod/runner.toml moved there",
         &o,
     );
-    std::fs::remove_file(&claim).unwrap();
     let o = sb.run(&["prune", "live/runner.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    step("prune live/runner.toml", &o);
     assert_eq!(
         std::fs::read_to_string(&claim).unwrap(),
         format!("{}\n", s(&live))
     );
+    let o = sb.run(&["prune", "live/runner.toml"]);
+    assert_eq!(stderr(&o), "deleted 0 revisions\n", "said once");
     assert_eq!(
         sb.entries("state/recipes"),
         ["runner.path", "staging-runner.path"]
