@@ -37,7 +37,8 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
                 &recipe_name,
                 true,
                 place_dir(args).as_deref(),
-            )?;
+            )
+            .map_err(usage)?;
         }
         let removed = remove(args, &place)?;
         report(
@@ -127,7 +128,8 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
             &recipe.name,
             false,
             None,
-        )?;
+        )
+        .map_err(usage)?;
     }
     warn_of_other_names(args, &name, &recipe_path);
     if let Some(dir) = entry.log.parent() {
@@ -266,23 +268,26 @@ fn check_identity(
     recipe_name: &str,
     removing: bool,
     dir: Option<&Utf8Path>,
-) -> Result<()> {
-    let nothing = if removing { "removed" } else { "written" };
+) -> Result<(), ScheduleError> {
     match scheduled_recipe(installed) {
         Some(other) if other == recipe => Ok(()),
-        Some(other) if removing => Err(Error::Usage(format!(
-            "{name} schedules {other}, not {recipe}; nothing was removed; to remove it, run `pipeline schedule {} --remove{}`",
-            sh_word(other.as_str()),
-            place.kind().remove_flags(dir)
-        ))),
-        Some(other) => Err(Error::Usage(format!(
-            "{name} already schedules {other}; {recipe} has the same name, `{recipe_name}`, and would replace it, so nothing was written; give one of the two recipes its own name: put `name = \"{}\"` at the top of {recipe}",
-            crate::state::name_claim::suggested_name(recipe, recipe_name)
-        ))),
-        None => Err(Error::Usage(format!(
-            "{} exists but does not say which recipe it schedules (no `# recipe:` line): it was not installed by `pipeline schedule`, so it is left alone and nothing was {nothing}; move it away if it is stale",
-            place.describe()
-        ))),
+        Some(other) if removing => Err(ScheduleError::NotItsEntry {
+            name: name.to_owned(),
+            other,
+            recipe: recipe.to_owned(),
+            flags: place.kind().remove_flags(dir),
+        }),
+        Some(other) => Err(ScheduleError::NameTaken {
+            name: name.to_owned(),
+            other,
+            recipe: recipe.to_owned(),
+            recipe_name: recipe_name.to_owned(),
+            suggested: crate::state::name_claim::suggested_name(recipe, recipe_name),
+        }),
+        None => Err(ScheduleError::NotOurs {
+            place: place.describe(),
+            removing,
+        }),
     }
 }
 

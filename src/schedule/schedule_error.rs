@@ -1,9 +1,10 @@
-use super::encode::CRON_COMMAND_MAX;
+use super::encode::{CRON_COMMAND_MAX, sh_word};
 use camino::Utf8PathBuf;
 
-/// Why `schedule` writes nothing: an `--every` cron cannot do, a value a
-/// format cannot carry, or an env file that is not safe to hand to every
-/// run. `what` names the value (like "the recipe path").
+/// Why `schedule` writes (or removes) nothing: an `--every` cron cannot
+/// do, a value a format cannot carry, an env file that is not safe to hand
+/// to every run, or an entry of that name that is not this recipe's. `what`
+/// names the value (like "the recipe path").
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     #[error("invalid --every `{value}`: {source}; write it like `6h` or `1d`")]
@@ -33,7 +34,7 @@ pub enum ScheduleError {
     #[error("{what} is empty; nothing was written")]
     Empty { what: String },
     #[error(
-        "the cron command would be {len} bytes long, and cron ignores a command longer than {CRON_COMMAND_MAX} (a whole /etc/cron.d file with it); use shorter paths (--log, --program, --env-file, the recipe's), or --systemd; nothing was written"
+        "the cron command would be {len} bytes long, and cron ignores a command longer than {CRON_COMMAND_MAX} (a whole /etc/cron.d file with it); use shorter paths (--log, --program, --env-file, the recipe's, the cache and state directories), or --systemd; nothing was written"
     )]
     CronTooLong { len: usize },
     #[error(
@@ -82,6 +83,36 @@ pub enum ScheduleError {
     /// A line that is not `NAME=value` (the loader's message, with file:line).
     #[error("{message}")]
     EnvFileSyntax { message: String },
+
+    /// `--remove` of a recipe whose entry name schedules another recipe;
+    /// `flags` are what `--remove` of that one needs.
+    #[error(
+        "{name} schedules {other}, not {recipe}; nothing was removed; to remove it, run `pipeline schedule {} --remove{flags}`",
+        sh_word(.other.as_str())
+    )]
+    NotItsEntry {
+        name: String,
+        other: Utf8PathBuf,
+        recipe: Utf8PathBuf,
+        flags: String,
+    },
+    #[error(
+        "{name} already schedules {other}; {recipe} has the same name, `{recipe_name}`, and would replace it, so nothing was written; give one of the two recipes its own name: put `name = \"{suggested}\"` at the top of {recipe}"
+    )]
+    NameTaken {
+        name: String,
+        other: Utf8PathBuf,
+        recipe: Utf8PathBuf,
+        recipe_name: String,
+        suggested: String,
+    },
+    /// `place` (a file, or a crontab block) holds the name but was not
+    /// written by `schedule`.
+    #[error(
+        "{place} exists but does not say which recipe it schedules (no `# recipe:` line): it was not installed by `pipeline schedule`, so it is left alone and nothing was {}; move it away if it is stale",
+        if *.removing { "removed" } else { "written" }
+    )]
+    NotOurs { place: String, removing: bool },
 }
 
 /// What a refused character is, for a message.
