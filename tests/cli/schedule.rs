@@ -53,12 +53,13 @@ fn s(path: &Path) -> &str {
 
 /// A stand-in for `pipeline` at `path`: it writes its working directory,
 /// its arguments (one a line) and every PIPELINE_SECRET_* variable it was
-/// given to `<path>.out`, and `recorded <argc>` to stdout.
+/// given, and PIPELINE_CACHE_DIR and PIPELINE_STATE_DIR, to `<path>.out`,
+/// and `recorded <argc>` to stdout.
 fn recorder(path: &Path) -> PathBuf {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(
         path,
-        "#!/bin/sh\n{ pwd; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; env | grep '^PIPELINE_SECRET_'; } >\"$0.out\"\necho \"recorded $#\"\n",
+        "#!/bin/sh\n{ pwd; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; env | grep -E '^PIPELINE_(SECRET_|CACHE_DIR=|STATE_DIR=)' | sort; } >\"$0.out\"\necho \"recorded $#\"\n",
     )
     .unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -71,6 +72,18 @@ struct Recorded {
     cwd: PathBuf,
     args: Vec<String>,
     secrets: Vec<String>,
+    /// `PIPELINE_CACHE_DIR=…` and `PIPELINE_STATE_DIR=…`, if it got them.
+    layout: Vec<String>,
+}
+
+/// What a run under an entry scheduled from `sb` must get: the sandbox's
+/// cache and state directories (see `Sandbox::command`), absolute.
+fn sandbox_layout(sb: &Sandbox) -> Vec<String> {
+    let root = sb.path().canonicalize().unwrap();
+    vec![
+        format!("PIPELINE_CACHE_DIR={}", root.join("cache").display()),
+        format!("PIPELINE_STATE_DIR={}", root.join("state").display()),
+    ]
 }
 
 fn recorded(recorder: &Path) -> Option<Recorded> {
@@ -78,11 +91,15 @@ fn recorded(recorder: &Path) -> Option<Recorded> {
     let text = std::fs::read_to_string(out).ok()?;
     let mut lines = text.lines();
     let cwd = PathBuf::from(lines.next()?);
-    let (args, secrets) = lines.partition::<Vec<&str>, _>(|l| l.starts_with("arg "));
+    let (args, env) = lines.partition::<Vec<&str>, _>(|l| l.starts_with("arg "));
+    let (secrets, layout) = env
+        .into_iter()
+        .partition::<Vec<&str>, _>(|l| l.starts_with("PIPELINE_SECRET_"));
     Some(Recorded {
         cwd,
         args: args.iter().map(|a| a["arg ".len()..].to_owned()).collect(),
         secrets: secrets.iter().map(|l| l.to_string()).collect(),
+        layout: layout.iter().map(|l| l.to_string()).collect(),
     })
 }
 
@@ -520,7 +537,8 @@ fn a_user_crontab_block_is_idempotent_and_leaves_the_rest_alone() {
 /// it. `--program` points the entry at a stand-in that records its
 /// arguments; every path is in a folder of [`HOSTILE`] characters, and the
 /// env file's secret is what a shell would expand: the stand-in gets each
-/// path as one argument, `--env-file` to read itself, and no secret.
+/// path as one argument, `--env-file` to read itself, no secret, and the
+/// cache and state directories `schedule` was run with.
 #[test]
 fn debian_cron_runs_the_installed_entry() {
     let (sb, nightly) = sandbox_with_recipe_in(HOSTILE);
@@ -592,6 +610,7 @@ fn debian_cron_runs_the_installed_entry() {
             cwd: dir.clone(),
             args: run_args(Some(&env), &recipe),
             secrets: vec![],
+            layout: sandbox_layout(&sb),
         }
     );
     assert_nothing_ran(&[sb.path(), &dir, Path::new("/root")]);
@@ -744,6 +763,7 @@ fn hostile_paths_reach_the_run_as_one_word_each_from_cron() {
         cwd: dir.clone(),
         args: run_args(Some(&env), &recipe),
         secrets: vec![],
+        layout: sandbox_layout(&sb),
     };
     assert_eq!(recorded(&program).unwrap(), want);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "recorded 4\n");
@@ -1005,6 +1025,7 @@ fn secrets_in_the_env_file_reach_the_run_literally() {
             cwd: root.clone(),
             args: run_args(Some(&env), &recipe),
             secrets: vec![],
+            layout: sandbox_layout(&sb),
         }
     );
     assert_nothing_ran(&[&root]);
