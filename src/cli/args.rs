@@ -135,8 +135,16 @@ Installs /etc/cron.d/pipeline-<recipe name> (or a block in your crontab with
 --user, or a systemd service and timer with --systemd) that runs
 `pipeline run` on the recipe's absolute path and appends its output to a log
 file. Running it again with the same settings changes nothing; it prints
-`changed` or `unchanged` and exits 0 either way. A run that finds the
-previous one still going exits with code 3 (the lock) and is logged.
+`installed`, `changed` or `unchanged` and exits 0 either way. A run that finds
+the previous one still going exits with code 3 (the lock) and is logged.
+
+The runs keep their cache and state where this command finds them: the entry
+sets PIPELINE_CACHE_DIR and PIPELINE_STATE_DIR to those directories (from
+these variables, else XDG_CACHE_HOME and XDG_STATE_HOME, else ~/.cache and
+~/.local/state), so they share the lock, bases, name record and KVM verdict
+of the `init` run beside it, whatever cron's or systemd's environment is.
+--systemd with the default --unit-dir also runs `systemctl daemon-reload` and
+`systemctl enable --now pipeline-<name>.timer`; elsewhere it says to.
 
 The entry is named from the recipe's name: `pipeline-<name>`, the name being
 the file stem unless the recipe sets `name = \"…\"`. When that entry already
@@ -330,8 +338,8 @@ pub struct ScheduleArgs {
     #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system")]
     pub unit_dir: Utf8PathBuf,
 
-    /// Log file of the scheduled runs [default: /var/log/pipeline/<name>.log, or the
-    /// state directory with --user]
+    /// Log file of the scheduled runs [default: /var/log/pipeline/pipeline-<name>.log;
+    /// with --user, logs/pipeline-<name>.log in the state directory]
     #[arg(long, value_name = "FILE")]
     pub log: Option<Utf8PathBuf>,
 

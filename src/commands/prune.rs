@@ -13,8 +13,6 @@ pub fn prune(args: &PruneArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;
     // A dry run records nothing, but refuses what a prune would.
     crate::state::name_claim::claim(&Layout::from_env(), &recipe, !args.dry_run)?;
-    // A dry run records nothing, but refuses what a prune would.
-    crate::state::name_claim::claim(&Layout::from_env(), &recipe, !args.dry_run)?;
     let stores = open_stores(&recipe)?;
     let owner = owner_of(&recipe);
     let cancel = CancelToken::new();

@@ -2,8 +2,8 @@ use crate::cli::ScheduleArgs;
 use crate::cli::{Error, Result};
 use crate::schedule::env_file::{self, Owner};
 use crate::schedule::{
-    Entry, Interval, Kind, absolute, crontab_block_of, edit_crontab, scheduled_recipe, sh_word,
-    unit_name,
+    Entry, Interval, Kind, ScheduleError, absolute, crontab_block_of, edit_crontab,
+    scheduled_recipe, sh_word, unit_name,
 };
 use crate::state::{Layout, ensure_dir};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -29,9 +29,24 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
         };
         let place = Place::of(args, &name);
         if let Some(installed) = place.installed()? {
-            check_identity(&place, &installed, &recipe_path, &name, &recipe_name, true)?;
+            check_identity(
+                &place,
+                &installed,
+                &recipe_path,
+                &name,
+                &recipe_name,
+                true,
+                place_dir(args).as_deref(),
+            )
+            .map_err(usage)?;
         }
-        return report(remove(args, &place)?, &name, "removed");
+        let removed = remove(args, &place)?;
+        report(
+            if removed { "changed" } else { "unchanged" },
+            &name,
+            "removed",
+        );
+        return Ok(());
     }
     // A schedule of a broken recipe would fail every few hours: check it now.
     let recipe = crate::loader::load(&args.recipe)?;
@@ -47,7 +62,7 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
         16,
     )
     .expect("hex");
-    let interval = Interval::parse(&every, seed).map_err(Error::Usage)?;
+    let interval = Interval::parse(&every, seed).map_err(usage)?;
     let program = match &args.program {
         Some(p) => {
             let program = absolute(p);
@@ -63,14 +78,16 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
             .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
             .ok_or_else(|| Error::Failed("failed to find the path of this executable".into()))?,
     };
+    // The runs keep their cache and state where this command finds them
+    // (and the `init` before it did), not where cron's HOME would put them.
+    let layout = Layout::from_env();
+    let layout = Layout {
+        cache: absolute(&layout.cache),
+        state: absolute(&layout.state),
+    };
     let log = match &args.log {
         Some(l) => absolute(l),
-        None if args.user => absolute(
-            &Layout::from_env()
-                .state
-                .join("logs")
-                .join(format!("{name}.log")),
-        ),
+        None if args.user => layout.state.join("logs").join(format!("{name}.log")),
         None => Utf8PathBuf::from("/var/log/pipeline").join(format!("{name}.log")),
     };
     if log.file_name().is_none() || log.is_dir() {
@@ -81,7 +98,7 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
     let env_file = match &args.env_file {
         Some(path) => {
             let path = absolute(path);
-            env_file::check(&path, &run_owner(args)).map_err(Error::Usage)?;
+            env_file::check(&path, &run_owner(args)).map_err(usage)?;
             Some(path)
         }
         None => None,
@@ -95,13 +112,24 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
         env_file,
         interval,
         every,
+        layout,
+        dir: place_dir(args),
     };
     let place = Place::of(args, &name);
     // Everything is rendered (or refused) and checked before anything is written.
-    let files = place.render(&entry).map_err(Error::Usage)?;
+    let files = place.render(&entry).map_err(usage)?;
     let installed = place.installed()?;
     if let Some(installed) = &installed {
-        check_identity(&place, installed, &recipe_path, &name, &recipe.name, false)?;
+        check_identity(
+            &place,
+            installed,
+            &recipe_path,
+            &name,
+            &recipe.name,
+            false,
+            None,
+        )
+        .map_err(usage)?;
     }
     warn_of_other_names(args, &name, &recipe_path);
     if let Some(dir) = entry.log.parent() {
@@ -116,12 +144,28 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
             [(service, &files[0]), (timer, &files[1])],
         )?,
     };
+    let outcome = match (&installed, changed) {
+        (_, false) => "unchanged",
+        (None, true) => "installed",
+        (Some(_), true) => "changed",
+    };
     report(
-        changed,
+        outcome,
         &name,
         &format!("runs every {} ({})", entry.every, entry.interval.cron()),
-    )?;
+    );
     if changed {
+        match &place {
+            Place::Crontab { .. } => crate::outln!(
+                "added to your crontab (`crontab -l` lists it):\n{}",
+                files[0].trim_end()
+            ),
+            Place::Systemd { .. } if !default_unit_dir(args) => crate::errln!(
+                "note: the units are in {dir}, where pipeline does not start them: once systemd reads that directory, run `systemctl daemon-reload` and `systemctl enable --now {name}.timer`",
+                dir = args.unit_dir
+            ),
+            _ => {}
+        }
         // What a run needs (firmware, bases, credentials) is checked by
         // init; otherwise the first scheduled run finds out, unattended.
         crate::errln!(
@@ -130,6 +174,11 @@ pub fn schedule(args: &ScheduleArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A value `schedule` refuses is a usage error (exit code 2).
+fn usage(e: ScheduleError) -> Error {
+    Error::Usage(e.to_string())
 }
 
 /// Where the entry of a name goes.
@@ -174,7 +223,7 @@ impl Place {
 
     /// The files' texts (cron.d file, crontab block, or service and timer),
     /// or why a value cannot be written there.
-    fn render(&self, entry: &Entry) -> std::result::Result<Vec<String>, String> {
+    fn render(&self, entry: &Entry) -> Result<Vec<String>, ScheduleError> {
         Ok(match self {
             Place::CronD { .. } => vec![entry.cron_d(&current_user())?],
             Place::Crontab { .. } => vec![entry.crontab_block()?],
@@ -218,23 +267,27 @@ fn check_identity(
     name: &str,
     recipe_name: &str,
     removing: bool,
-) -> Result<()> {
-    let nothing = if removing { "removed" } else { "written" };
+    dir: Option<&Utf8Path>,
+) -> Result<(), ScheduleError> {
     match scheduled_recipe(installed) {
         Some(other) if other == recipe => Ok(()),
-        Some(other) if removing => Err(Error::Usage(format!(
-            "{name} schedules {other}, not {recipe}; nothing was removed; to remove it, run `pipeline schedule {} --remove{}`",
-            sh_word(other.as_str()),
-            place.kind().flag()
-        ))),
-        Some(other) => Err(Error::Usage(format!(
-            "{name} already schedules {other}; {recipe} has the same name, `{recipe_name}`, and would replace it, so nothing was written; give one of the two recipes its own name: put `name = \"{}\"` at the top of {recipe}",
-            crate::state::name_claim::suggested_name(recipe, recipe_name)
-        ))),
-        None => Err(Error::Usage(format!(
-            "{} exists but does not say which recipe it schedules (no `# recipe:` line): it was not installed by `pipeline schedule`, so it is left alone and nothing was {nothing}; move it away if it is stale",
-            place.describe()
-        ))),
+        Some(other) if removing => Err(ScheduleError::NotItsEntry {
+            name: name.to_owned(),
+            other,
+            recipe: recipe.to_owned(),
+            flags: place.kind().remove_flags(dir),
+        }),
+        Some(other) => Err(ScheduleError::NameTaken {
+            name: name.to_owned(),
+            other,
+            recipe: recipe.to_owned(),
+            recipe_name: recipe_name.to_owned(),
+            suggested: crate::state::name_claim::suggested_name(recipe, recipe_name),
+        }),
+        None => Err(ScheduleError::NotOurs {
+            place: place.describe(),
+            removing,
+        }),
     }
 }
 
@@ -314,12 +367,23 @@ fn run_owner(args: &ScheduleArgs) -> Owner {
     }
 }
 
-fn report(changed: bool, name: &str, what: &str) -> Result<()> {
-    crate::outln!(
-        "{} {name}: {what}",
-        if changed { "changed" } else { "unchanged" }
-    );
-    Ok(())
+/// `installed`, `changed` or `unchanged`, the entry's name and what it does.
+fn report(outcome: &str, name: &str, what: &str) {
+    crate::outln!("{outcome} {name}: {what}");
+}
+
+/// The `--cron-dir` or `--unit-dir` the entry goes to, absolute, when it is
+/// not the default: `--remove` needs it to find the entry.
+fn place_dir(args: &ScheduleArgs) -> Option<Utf8PathBuf> {
+    let (dir, default) = if args.systemd {
+        (&args.unit_dir, "/etc/systemd/system")
+    } else if args.user {
+        return None;
+    } else {
+        (&args.cron_dir, "/etc/cron.d")
+    };
+    let dir = absolute(dir);
+    (dir != default).then_some(dir)
 }
 
 fn remove(args: &ScheduleArgs, place: &Place) -> Result<bool> {

@@ -82,6 +82,7 @@ impl Accelerator {
                 verdict: Some((key, file)),
             },
             Err(why) => {
+                let why = why.to_string();
                 let note = remembered_note(&HostVerdict::new(&key, &why).write(&file), &file);
                 tcg(format!(
                     "KVM is not usable ({why}); using TCG software emulation, builds will be much slower{note}"

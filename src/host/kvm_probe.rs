@@ -6,6 +6,7 @@
 //! second where KVM works; where KVM stops real guests it stops this one.
 
 use super::accel::Accel;
+use super::probe_error::ProbeError;
 use super::vm::{Vm, VmEnd};
 use crate::model::Arch;
 use crate::step::CancelToken;
@@ -20,14 +21,13 @@ const EXCEPTION: i32 = (0x11 << 1) | 1;
 
 /// Boot the probe with `accel` using `binary` (a `qemu-system-x86_64`);
 /// how long it took, or why it failed.
-pub fn probe(binary: &str, accel: Accel) -> Result<Duration, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("failed to create a temp dir: {e}"))?;
+pub fn probe(binary: &str, accel: Accel) -> Result<Duration, ProbeError> {
+    let dir = tempfile::tempdir().map_err(ProbeError::TempDir)?;
     let path = |name: &str| dir.path().join(name).display().to_string();
     // A whole MiB: SeaBIOS on q35 cannot read a one-sector disk.
     let mut disk = PROBE.to_vec();
     disk.resize(1 << 20, 0);
-    std::fs::write(path("probe.img"), disk)
-        .map_err(|e| format!("failed to write the probe disk: {e}"))?;
+    std::fs::write(path("probe.img"), disk).map_err(ProbeError::Disk)?;
     let mut args = super::qemu::machine_args(Arch::X64, accel);
     args.extend(
         [
@@ -50,30 +50,26 @@ pub fn probe(binary: &str, accel: Accel) -> Result<Duration, String> {
     args.push("-drive".into());
     args.push(format!("file={},format=raw,if=virtio", path("probe.img")));
     let log = camino::Utf8PathBuf::from(path("qemu.log"));
-    let mut vm = Vm::start(binary, &args, &log).map_err(|e| e.message)?;
-    let end = vm
-        .wait(TIMEOUT, &CancelToken::new())
-        .map_err(|e| e.message)?;
+    let qemu = |e: crate::step::StepError| ProbeError::Qemu { message: e.message };
+    let mut vm = Vm::start(binary, &args, &log).map_err(qemu)?;
+    let end = vm.wait(TIMEOUT, &CancelToken::new()).map_err(qemu)?;
     let stages = std::fs::read_to_string(path("stages.log")).unwrap_or_default();
     let at = stopped_at(&stages);
     let said = first_line(&vm.output());
     match end {
         VmEnd::Exited(exit) if exit.code == Some(PASSED) => Ok(exit.elapsed),
-        VmEnd::Exited(exit) if exit.code == Some(EXCEPTION) => {
-            Err(format!("the probe guest took a CPU exception {at}"))
-        }
-        VmEnd::Exited(exit) => Err(format!(
-            "the probe exited with {} {at}{said}",
-            exit.code
-                .map_or("a signal".to_owned(), |c| format!("status {c}"))
-        )),
-        VmEnd::Stopped(status) => Err(format!(
-            "QEMU stopped the probe guest ({status}) {at}{said}"
-        )),
-        VmEnd::TimedOut => Err(format!(
-            "the probe guest did not finish within {}s; it hung {at}{said}",
-            TIMEOUT.as_secs()
-        )),
+        VmEnd::Exited(exit) if exit.code == Some(EXCEPTION) => Err(ProbeError::Exception { at }),
+        VmEnd::Exited(exit) => Err(ProbeError::Exited {
+            code: exit.code,
+            at,
+            said,
+        }),
+        VmEnd::Stopped(state) => Err(ProbeError::Stopped { state, at, said }),
+        VmEnd::TimedOut => Err(ProbeError::Hung {
+            secs: TIMEOUT.as_secs(),
+            at,
+            said,
+        }),
     }
 }
 
@@ -93,11 +89,12 @@ fn stopped_at(stages: &str) -> &'static str {
     }
 }
 
-fn first_line(output: &str) -> String {
-    match output.lines().map(str::trim).find(|l| !l.is_empty()) {
-        Some(line) => format!(": {line}"),
-        None => String::new(),
-    }
+fn first_line(output: &str) -> Option<String> {
+    output
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -126,8 +123,12 @@ mod tests {
         let started = std::time::Instant::now();
         let err = probe(fake.to_str().unwrap(), Accel::Kvm).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+        assert!(
+            matches!(&err, ProbeError::Stopped { state, .. } if state == "internal-error"),
+            "{err}"
+        );
         assert_eq!(
-            err,
+            err.to_string(),
             "QEMU stopped the probe guest (internal-error) before its first instruction: KVM internal error. Suberror: 1"
         );
     }
@@ -139,8 +140,9 @@ mod tests {
         std::fs::write(&fake, "#!/bin/sh\nexec sleep 600\n").unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
         let err = probe(fake.to_str().unwrap(), Accel::Kvm).unwrap_err();
+        assert!(matches!(err, ProbeError::Hung { secs: 10, .. }), "{err}");
         assert_eq!(
-            err,
+            err.to_string(),
             "the probe guest did not finish within 10s; it hung before its first instruction"
         );
     }

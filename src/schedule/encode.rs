@@ -18,7 +18,8 @@
 //! systemd (systemd.syntax, systemd.service; checked against systemd 252):
 //! a line ending in `\` continues on the next one; `%` starts a specifier
 //! everywhere (`%%` is a `%`). `ExecStart=` splits words with its own
-//! quoting; the unit's command line starts with `:`, so `$VAR` and `${VAR}`
+//! quoting (as does `Environment=`, which never expands `$`); the unit's
+//! command line starts with `:`, so `$VAR` and `${VAR}`
 //! are not expanded, and a `$` is written as it is. An argument other than
 //! plain letters, digits and `/._-+` is double-quoted, with `\` and `"`
 //! backslash-escaped. The executable itself cannot hold a quote or a
@@ -28,39 +29,20 @@
 //! line literally but strip surrounding whitespace, and have no quoting: a
 //! path that starts or ends with a space, or ends with `\`, is refused.
 
+use super::ScheduleError;
+
 /// The longest command field cron runs, in bytes.
 pub const CRON_COMMAND_MAX: usize = 998;
 
-/// What a refused character is, for a message.
-fn describe(c: char) -> String {
-    match c {
-        '\n' => "a newline (U+000A)".to_owned(),
-        '\r' => "a carriage return (U+000D)".to_owned(),
-        '\t' => "a tab (U+0009)".to_owned(),
-        ' ' => "a space".to_owned(),
-        '\\' => "a backslash (`\\`)".to_owned(),
-        c if c.is_control() => format!("the control character U+{:04X}", c as u32),
-        c => format!("`{c}`"),
-    }
-}
-
-/// `what` (like "the recipe path") cannot be written into `format`.
-fn refused(what: &str, text: &str, c: char, why: &str) -> String {
-    format!(
-        "{what} {text:?} contains {}{why}; nothing was written",
-        describe(c)
-    )
-}
-
 /// Refuse control characters, the same in every format.
-fn no_control(what: &str, text: &str, format: &str) -> Result<(), String> {
+fn no_control(what: &str, text: &str, format: &'static str) -> Result<(), ScheduleError> {
     match text.chars().find(|c| c.is_control()) {
-        Some(c) => Err(refused(
-            what,
-            text,
+        Some(c) => Err(ScheduleError::Control {
+            what: what.to_owned(),
+            text: text.to_owned(),
             c,
-            &format!(": control characters cannot be written into {format}"),
-        )),
+            format,
+        }),
         None => Ok(()),
     }
 }
@@ -98,47 +80,48 @@ fn cron_escape(s: &str) -> String {
 }
 
 /// One word of a cron command: quoted for sh, escaped for cron.
-pub fn cron_word(what: &str, text: &str) -> Result<String, String> {
+pub fn cron_word(what: &str, text: &str) -> Result<String, ScheduleError> {
     no_control(what, text, "a cron entry")?;
     Ok(cron_escape(&sh_quote(text)))
 }
 
 /// Text of a cron comment line (cron reads nothing of it but its end).
-pub fn cron_comment(what: &str, text: &str) -> Result<String, String> {
+pub fn cron_comment(what: &str, text: &str) -> Result<String, ScheduleError> {
     no_control(what, text, "a cron entry")?;
     Ok(text.to_owned())
 }
 
 /// A cron field that must be one word (the user of an /etc/cron.d line).
-pub fn cron_field(what: &str, text: &str) -> Result<String, String> {
+pub fn cron_field(what: &str, text: &str) -> Result<String, ScheduleError> {
     no_control(what, text, "a cron entry")?;
     match text.chars().find(|c| c.is_whitespace()) {
-        Some(c) => Err(refused(what, text, c, ", which would split a cron field")),
-        None if text.is_empty() => Err(format!("{what} is empty; nothing was written")),
+        Some(c) => Err(ScheduleError::SplitsField {
+            what: what.to_owned(),
+            text: text.to_owned(),
+            c,
+        }),
+        None if text.is_empty() => Err(ScheduleError::Empty {
+            what: what.to_owned(),
+        }),
         None => Ok(text.to_owned()),
     }
 }
 
 /// The command field of a cron line, refused when cron would not run it.
-pub fn cron_command(command: String) -> Result<String, String> {
+pub fn cron_command(command: String) -> Result<String, ScheduleError> {
     if command.len() > CRON_COMMAND_MAX {
-        return Err(format!(
-            "the cron command would be {} bytes long, and cron ignores a command longer than {CRON_COMMAND_MAX} (a whole /etc/cron.d file with it); use shorter paths (--log, --program, --env-file, the recipe's), or --systemd; nothing was written",
-            command.len()
-        ));
+        return Err(ScheduleError::CronTooLong { len: command.len() });
     }
     Ok(command)
 }
 
 /// No `\` at the end: systemd would join the next line to this one.
-fn no_continuation(what: &str, text: &str) -> Result<(), String> {
+fn no_continuation(what: &str, text: &str) -> Result<(), ScheduleError> {
     if text.ends_with('\\') {
-        return Err(refused(
-            what,
-            text,
-            '\\',
-            " at the end, which systemd reads as a line continuation",
-        ));
+        return Err(ScheduleError::Continuation {
+            what: what.to_owned(),
+            text: text.to_owned(),
+        });
     }
     Ok(())
 }
@@ -168,50 +151,59 @@ fn systemd_quote(text: &str) -> String {
 }
 
 /// An argument of `ExecStart=` (the line starts with `:`: no `$` expansion).
-pub fn systemd_arg(what: &str, text: &str) -> Result<String, String> {
+pub fn systemd_arg(what: &str, text: &str) -> Result<String, ScheduleError> {
     no_control(what, text, "a systemd unit")?;
     Ok(systemd_quote(text))
 }
 
+/// An `Environment=` assignment, `"NAME=value"`: systemd unquotes it as it
+/// does `ExecStart=` words and never expands a `$` in it.
+pub fn systemd_env(what: &str, name: &str, value: &str) -> Result<String, ScheduleError> {
+    no_control(what, value, "a systemd unit")?;
+    Ok(systemd_quote(&format!("{name}={value}")))
+}
+
 /// The executable of `ExecStart=`: systemd refuses a quote or a backslash in it.
-pub fn systemd_program(what: &str, text: &str) -> Result<String, String> {
+pub fn systemd_program(what: &str, text: &str) -> Result<String, ScheduleError> {
     no_control(what, text, "a systemd unit")?;
     if let Some(c) = text.chars().find(|c| "'\"\\".contains(*c)) {
-        return Err(refused(
-            what,
-            text,
+        return Err(ScheduleError::Executable {
+            what: what.to_owned(),
+            text: text.to_owned(),
             c,
-            ", which systemd refuses in the executable of `ExecStart=` (\"Executable name contains special characters\"); install it where its path has none, or use cron",
-        ));
+        });
     }
     Ok(systemd_quote(text))
 }
 
 /// A path for a setting that takes it literally (`WorkingDirectory=`,
 /// `StandardOutput=append:`): specifiers escaped, the rest refused.
-pub fn systemd_path(what: &str, text: &str, setting: &str) -> Result<String, String> {
+pub fn systemd_path(
+    what: &str,
+    text: &str,
+    setting: &'static str,
+) -> Result<String, ScheduleError> {
     no_control(what, text, "a systemd unit")?;
     no_continuation(what, text)?;
     if text.starts_with(' ') || text.ends_with(' ') {
-        return Err(refused(
-            what,
-            text,
-            ' ',
-            &format!(" at an end, which systemd strips from `{setting}` (it has no quoting)"),
-        ));
+        return Err(ScheduleError::EdgeSpace {
+            what: what.to_owned(),
+            text: text.to_owned(),
+            setting,
+        });
     }
     Ok(text.replace('%', "%%"))
 }
 
 /// Free text of a setting such as `Description=`: specifiers escaped.
-pub fn systemd_text(what: &str, text: &str) -> Result<String, String> {
+pub fn systemd_text(what: &str, text: &str) -> Result<String, ScheduleError> {
     no_control(what, text, "a systemd unit")?;
     no_continuation(what, text)?;
     Ok(text.replace('%', "%%"))
 }
 
 /// Text of a systemd comment line.
-pub fn systemd_comment(what: &str, text: &str) -> Result<String, String> {
+pub fn systemd_comment(what: &str, text: &str) -> Result<String, ScheduleError> {
     no_control(what, text, "a systemd unit")?;
     no_continuation(what, text)?;
     Ok(text.to_owned())
@@ -266,18 +258,35 @@ mod tests {
     #[test]
     fn control_characters_are_refused_in_every_format() {
         for text in ["a\nb", "a\rb", "a\tb", "a\u{1b}b", "a\u{7f}b", "a\u{85}b"] {
-            assert!(cron_word("the path", text).is_err(), "{text:?}");
-            assert!(cron_comment("the path", text).is_err(), "{text:?}");
-            assert!(systemd_arg("the path", text).is_err(), "{text:?}");
-            assert!(systemd_program("the path", text).is_err(), "{text:?}");
-            assert!(systemd_path("the path", text, "WorkingDirectory=").is_err());
-            assert!(systemd_text("the path", text).is_err(), "{text:?}");
-            assert!(systemd_comment("the path", text).is_err(), "{text:?}");
+            let control = |r: Result<_, ScheduleError>| matches!(r, Err(ScheduleError::Control { text: t, .. }) if t == text);
+            assert!(control(cron_word("the path", text)), "{text:?}");
+            assert!(control(cron_comment("the path", text)), "{text:?}");
+            assert!(control(cron_field("the path", text)), "{text:?}");
+            assert!(control(systemd_arg("the path", text)), "{text:?}");
+            assert!(control(systemd_program("the path", text)), "{text:?}");
+            assert!(control(systemd_path("the path", text, "WorkingDirectory=")));
+            assert!(control(systemd_text("the path", text)), "{text:?}");
+            assert!(control(systemd_comment("the path", text)), "{text:?}");
         }
         assert_eq!(
-            cron_word("the recipe path", "/a\n* * * * * root sh").unwrap_err(),
+            cron_word("the recipe path", "/a\n* * * * * root sh")
+                .unwrap_err()
+                .to_string(),
             r#"the recipe path "/a\n* * * * * root sh" contains a newline (U+000A): control characters cannot be written into a cron entry; nothing was written"#
         );
+    }
+
+    #[test]
+    fn a_cron_field_is_one_word() {
+        assert_eq!(cron_field("the user name", "root").unwrap(), "root");
+        assert!(matches!(
+            cron_field("the user name", "a b"),
+            Err(ScheduleError::SplitsField { c: ' ', .. })
+        ));
+        assert!(matches!(
+            cron_field("the user name", ""),
+            Err(ScheduleError::Empty { .. })
+        ));
     }
 
     #[test]
@@ -289,6 +298,10 @@ mod tests {
         );
         assert_eq!(systemd_arg("p", ";").unwrap(), "\";\"");
         assert_eq!(
+            systemd_env("d", "PIPELINE_STATE_DIR", r#"/a b/"100%" $X \"#).unwrap(),
+            r#""PIPELINE_STATE_DIR=/a b/\"100%%\" $X \\""#
+        );
+        assert_eq!(
             systemd_program("p", "/opt/a b/$x 100%/pipeline").unwrap(),
             r#""/opt/a b/$x 100%%/pipeline""#
         );
@@ -297,7 +310,13 @@ mod tests {
             "/opt/\"q\"/pipeline",
             r"/opt/a\b/pipeline",
         ] {
-            assert!(systemd_program("p", bad).is_err(), "{bad}");
+            assert!(
+                matches!(
+                    systemd_program("p", bad),
+                    Err(ScheduleError::Executable { .. })
+                ),
+                "{bad}"
+            );
         }
     }
 
@@ -307,15 +326,30 @@ mod tests {
             systemd_path("d", "/a 100%/$x \"y\"", "WorkingDirectory=").unwrap(),
             "/a 100%%/$x \"y\""
         );
-        assert!(systemd_path("d", "/a ", "WorkingDirectory=").is_err());
-        assert!(systemd_path("d", r"/a\", "WorkingDirectory=").is_err());
-        assert!(systemd_text("d", r"/a\").is_err());
+        assert!(matches!(
+            systemd_path("d", "/a ", "WorkingDirectory="),
+            Err(ScheduleError::EdgeSpace {
+                setting: "WorkingDirectory=",
+                ..
+            })
+        ));
+        assert!(matches!(
+            systemd_path("d", r"/a\", "WorkingDirectory="),
+            Err(ScheduleError::Continuation { .. })
+        ));
+        assert!(matches!(
+            systemd_text("d", r"/a\"),
+            Err(ScheduleError::Continuation { .. })
+        ));
         assert_eq!(systemd_text("d", "100%").unwrap(), "100%%");
     }
 
     #[test]
     fn long_cron_commands_are_refused() {
         assert!(cron_command("x".repeat(CRON_COMMAND_MAX)).is_ok());
-        assert!(cron_command("x".repeat(CRON_COMMAND_MAX + 1)).is_err());
+        assert!(matches!(
+            cron_command("x".repeat(CRON_COMMAND_MAX + 1)),
+            Err(ScheduleError::CronTooLong { len }) if len == CRON_COMMAND_MAX + 1
+        ));
     }
 }

@@ -1,8 +1,9 @@
 use super::encode::{
     cron_command, cron_comment, cron_field, cron_word, sh_word, systemd_arg, systemd_comment,
-    systemd_path, systemd_program, systemd_text,
+    systemd_env, systemd_path, systemd_program, systemd_text,
 };
-use super::{Interval, Kind};
+use super::{Interval, Kind, ScheduleError};
+use crate::state::Layout;
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 
 /// Everything a scheduled run needs, as absolute paths.
@@ -19,6 +20,12 @@ pub struct Entry {
     pub env_file: Option<Utf8PathBuf>,
     pub interval: Interval,
     pub every: String,
+    /// Where the runs keep their cache and state: where `schedule` (and the
+    /// `init` before it) found them, whatever cron's or systemd's HOME.
+    pub layout: Layout,
+    /// The `--cron-dir` or `--unit-dir` it is installed in, when not the
+    /// default (for the `--remove` hint).
+    pub dir: Option<Utf8PathBuf>,
 }
 
 /// The comment line of every entry that names the recipe it schedules,
@@ -41,30 +48,44 @@ pub fn unit_name(recipe_name: &str) -> String {
     format!("pipeline-{clean}")
 }
 
-type Comment = fn(&str, &str) -> Result<String, String>;
+type Comment = fn(&str, &str) -> Result<String, ScheduleError>;
 
 impl Entry {
     /// The comment lines that start every file or block: what it does, the
     /// recipe (see [`RECIPE_LINE`]) and how to remove it.
-    fn header(&self, kind: Kind, comment: Comment) -> Result<String, String> {
+    fn header(&self, kind: Kind, comment: Comment) -> Result<String, ScheduleError> {
         let recipe = comment("the recipe path", self.recipe.as_str())?;
         let every = comment("the interval (--every)", &self.every)?;
+        if let Some(dir) = &self.dir {
+            comment("the entry's directory", dir.as_str())?;
+        }
         Ok(format!(
-            "# {name}: runs `pipeline run` on the recipe below every {every}.\n{RECIPE_LINE}{recipe}\n# Installed by `pipeline schedule`; remove it with `pipeline schedule {hint} --remove{flag}`.\n",
+            "# {name}: runs `pipeline run` on the recipe below every {every}.\n{RECIPE_LINE}{recipe}\n# Installed by `pipeline schedule`; remove it with `pipeline schedule {hint} --remove{flags}`.\n",
             name = self.name,
             hint = sh_word(&recipe),
-            flag = kind.flag(),
+            flags = kind.remove_flags(self.dir.as_deref()),
         ))
     }
 
     /// The shell command cron runs: every value one word for sh, escaped
-    /// for cron; the env file is read by `pipeline run` itself.
-    pub fn command(&self) -> Result<String, String> {
+    /// for cron; the layout's variables as assignments before the program
+    /// (sh exports them to it alone); the env file is read by `pipeline
+    /// run` itself.
+    pub fn command(&self) -> Result<String, ScheduleError> {
         let mut cmd = format!(
-            "cd {} && {} run ",
-            cron_word("the recipe's directory", self.workdir.as_str())?,
-            cron_word("the program path (--program)", self.program.as_str())?
+            "cd {} && ",
+            cron_word("the recipe's directory", self.workdir.as_str())?
         );
+        for (name, dir) in self.layout.vars() {
+            cmd.push_str(&format!(
+                "{name}={} ",
+                cron_word(&format!("the directory of {name}"), dir.as_str())?
+            ));
+        }
+        cmd.push_str(&format!(
+            "{} run ",
+            cron_word("the program path (--program)", self.program.as_str())?
+        ));
         if let Some(env) = &self.env_file {
             cmd.push_str(&format!(
                 "--env-file {} ",
@@ -81,7 +102,7 @@ impl Entry {
 
     /// A file for /etc/cron.d: environment lines, then one line with the
     /// user field; it ends with a newline (cron ignores a last line without one).
-    pub fn cron_d(&self, user: &str) -> Result<String, String> {
+    pub fn cron_d(&self, user: &str) -> Result<String, ScheduleError> {
         Ok(format!(
             "{}SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n{} {} {}\n",
             self.header(Kind::CronD, cron_comment)?,
@@ -92,7 +113,7 @@ impl Entry {
     }
 
     /// A marked block for a user's crontab (no user field there).
-    pub fn crontab_block(&self) -> Result<String, String> {
+    pub fn crontab_block(&self) -> Result<String, ScheduleError> {
         Ok(format!(
             "# BEGIN {name}\n{}{} {}\n# END {name}\n",
             self.header(Kind::Crontab, cron_comment)?,
@@ -102,7 +123,7 @@ impl Entry {
         ))
     }
 
-    pub fn systemd_service(&self) -> Result<String, String> {
+    pub fn systemd_service(&self) -> Result<String, ScheduleError> {
         let mut exec = vec![
             systemd_program("the program path (--program)", self.program.as_str())?,
             "run".to_owned(),
@@ -117,8 +138,16 @@ impl Entry {
             self.log.as_str(),
             "StandardOutput=append:",
         )?;
+        let mut env = String::new();
+        for (name, dir) in self.layout.vars() {
+            let what = format!("the directory of {name}");
+            env.push_str(&format!(
+                "Environment={}\n",
+                systemd_env(&what, name, dir.as_str())?
+            ));
+        }
         Ok(format!(
-            "{header}[Unit]\nDescription=pipeline run {recipe}\n\n[Service]\nType=oneshot\nWorkingDirectory={wd}\nExecStart=:{exec}\nStandardOutput=append:{log}\nStandardError=append:{log}\n",
+            "{header}[Unit]\nDescription=pipeline run {recipe}\n\n[Service]\nType=oneshot\n{env}WorkingDirectory={wd}\nExecStart=:{exec}\nStandardOutput=append:{log}\nStandardError=append:{log}\n",
             header = self.header(Kind::Systemd, systemd_comment)?,
             recipe = systemd_text("the recipe path", self.recipe.as_str())?,
             wd = systemd_path(
@@ -130,7 +159,7 @@ impl Entry {
         ))
     }
 
-    pub fn systemd_timer(&self) -> Result<String, String> {
+    pub fn systemd_timer(&self) -> Result<String, ScheduleError> {
         Ok(format!(
             "{header}[Unit]\nDescription=run {name} every {every}\n\n[Timer]\nOnCalendar={cal}\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n",
             header = self.header(Kind::Systemd, systemd_comment)?,
@@ -245,6 +274,11 @@ mod tests {
                 at_minute: 17,
             },
             every: "6h".into(),
+            layout: Layout {
+                cache: "/var/cache/pipe 100%".into(),
+                state: "/var/lib/pipe".into(),
+            },
+            dir: None,
         }
     }
 
@@ -255,7 +289,7 @@ mod tests {
         let line = text.lines().last().unwrap();
         assert_eq!(
             line,
-            r"17 */6 * * * root cd '/srv/it'\''s 100\%' && '/usr/local/bin/pipeline' run '/srv/it'\''s 100\%/demo.toml' >>'/var/log/pipeline/demo.log' 2>&1"
+            r"17 */6 * * * root cd '/srv/it'\''s 100\%' && PIPELINE_CACHE_DIR='/var/cache/pipe 100\%' PIPELINE_STATE_DIR='/var/lib/pipe' '/usr/local/bin/pipeline' run '/srv/it'\''s 100\%/demo.toml' >>'/var/log/pipeline/demo.log' 2>&1"
         );
     }
 
@@ -275,6 +309,34 @@ mod tests {
             "{service}"
         );
         assert!(!service.contains("EnvironmentFile"), "{service}");
+    }
+
+    #[test]
+    fn systemd_runs_get_the_layout_as_environment() {
+        let service = entry().systemd_service().unwrap();
+        assert!(
+            service.contains(
+                "\nEnvironment=\"PIPELINE_CACHE_DIR=/var/cache/pipe 100%%\"\nEnvironment=\"PIPELINE_STATE_DIR=/var/lib/pipe\"\n"
+            ),
+            "{service}"
+        );
+    }
+
+    #[test]
+    fn the_remove_hint_names_a_directory_other_than_the_default() {
+        let mut e = entry();
+        assert!(e.cron_d("root").unwrap().contains(" --remove`.\n"));
+        e.dir = Some("/tmp/my units".into());
+        assert!(
+            e.cron_d("root")
+                .unwrap()
+                .contains(" --remove --cron-dir '/tmp/my units'`.\n")
+        );
+        assert!(
+            e.systemd_timer()
+                .unwrap()
+                .contains(" --remove --systemd --unit-dir '/tmp/my units'`.\n")
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! no shell or systemd ever interprets a value; `schedule` checks now what
 //! would otherwise fail (or leak) at 3 a.m.
 
+use super::ScheduleError;
 use camino::Utf8Path;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -17,35 +18,40 @@ pub struct Owner {
 
 /// The env file exists, is a regular file, is owned by `owner`, gives no
 /// access to group or others, and every line is `NAME=value`.
-pub fn check(path: &Utf8Path, owner: &Owner) -> Result<(), String> {
+pub fn check(path: &Utf8Path, owner: &Owner) -> Result<(), ScheduleError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "the env file `{path}` does not exist: write the secrets there as `PIPELINE_SECRET_NAME=value` lines, then `chmod 600 {path}`"
-            ));
+            return Err(ScheduleError::EnvFileMissing { path: path.into() });
         }
-        Err(e) => return Err(format!("failed to read the env file `{path}`: {e}")),
+        Err(source) => {
+            return Err(ScheduleError::EnvFileUnreadable {
+                path: path.into(),
+                source,
+            });
+        }
     };
     if !meta.is_file() {
-        return Err(format!(
-            "the env file `{path}` is not a regular file: pass the file of `NAME=value` lines"
-        ));
+        return Err(ScheduleError::EnvFileNotFile { path: path.into() });
     }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(format!(
-            "the env file `{path}` has mode {mode:04o}, which lets its group or others read or change the secrets in it: run `chmod 600 {path}`"
-        ));
+        return Err(ScheduleError::EnvFileMode {
+            path: path.into(),
+            mode,
+        });
     }
     if meta.uid() != owner.uid {
         let holder = user_name(meta.uid()).unwrap_or_else(|| format!("uid {}", meta.uid()));
-        return Err(format!(
-            "the env file `{path}` is owned by {holder}, not {who}: whoever owns it can read the secrets and set the environment of every scheduled run; run `chown {who}: {path}`",
-            who = owner.name
-        ));
+        return Err(ScheduleError::EnvFileOwner {
+            path: path.into(),
+            holder,
+            owner: owner.name.clone(),
+        });
     }
-    crate::loader::env_file(path).map(|_| ())
+    crate::loader::env_file(path)
+        .map(|_| ())
+        .map_err(|message| ScheduleError::EnvFileSyntax { message })
 }
 
 /// The name of a user id, from /etc/passwd.
@@ -75,12 +81,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = Utf8PathBuf::from_path_buf(dir.path().join("env")).unwrap();
         let err = check(&path, &me()).unwrap_err();
-        assert!(err.contains("does not exist"), "{err}");
+        assert!(matches!(err, ScheduleError::EnvFileMissing { .. }), "{err}");
         std::fs::write(&path, "PIPELINE_SECRET_A=$(x)\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let err = check(&path, &me()).unwrap_err();
         assert!(
-            err.contains("mode 0640") && err.contains("chmod 600"),
+            matches!(err, ScheduleError::EnvFileMode { mode: 0o640, .. }),
             "{err}"
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -91,13 +97,17 @@ mod tests {
         };
         let err = check(&path, &other).unwrap_err();
         assert!(
-            err.contains("not someone") && err.contains("chown someone:"),
+            matches!(&err, ScheduleError::EnvFileOwner { owner, .. } if owner == "someone"),
             "{err}"
         );
         std::fs::write(&path, "export A=1\n").unwrap();
         let err = check(&path, &me()).unwrap_err();
-        assert!(err.ends_with(":1: expected NAME=value (a name of letters, digits and `_`)"));
+        assert!(
+            matches!(&err, ScheduleError::EnvFileSyntax { message }
+                if message.ends_with(":1: expected NAME=value (a name of letters, digits and `_`)")),
+            "{err}"
+        );
         let err = check(Utf8Path::from_path(dir.path()).unwrap(), &me()).unwrap_err();
-        assert!(err.contains("not a regular file"), "{err}");
+        assert!(matches!(err, ScheduleError::EnvFileNotFile { .. }), "{err}");
     }
 }

@@ -1,3 +1,4 @@
+use super::ScheduleError;
 use std::time::Duration;
 
 /// When a scheduled recipe runs: an interval that cron can express exactly,
@@ -21,14 +22,17 @@ pub enum Interval {
 
 impl Interval {
     /// Parse `--every` (`30m`, `6h`, `1d`, `7d`); `seed` spreads the offset.
-    pub fn parse(every: &str, seed: u64) -> Result<Interval, String> {
-        let d: Duration = humantime::parse_duration(every)
-            .map_err(|e| format!("invalid --every `{every}`: {e}; write it like `6h` or `1d`"))?;
+    pub fn parse(every: &str, seed: u64) -> Result<Interval, ScheduleError> {
+        let d: Duration =
+            humantime::parse_duration(every).map_err(|source| ScheduleError::Interval {
+                value: every.to_owned(),
+                source,
+            })?;
         let secs = d.as_secs();
         if secs == 0 || !secs.is_multiple_of(60) {
-            return Err(format!(
-                "invalid --every `{every}`: use whole minutes, at least 1m"
-            ));
+            return Err(ScheduleError::PartMinute {
+                value: every.to_owned(),
+            });
         }
         let minutes = (secs / 60) as u32;
         let at_minute = (seed % 60) as u32;
@@ -48,9 +52,9 @@ impl Interval {
                 at_minute,
             },
             _ => {
-                return Err(format!(
-                    "cron cannot run every {every} evenly: use minutes dividing an hour (1m … 30m), hours dividing a day (1h, 2h, 3h, 4h, 6h, 8h, 12h), 1d or 7d"
-                ));
+                return Err(ScheduleError::Uneven {
+                    value: every.to_owned(),
+                });
             }
         })
     }
@@ -122,8 +126,18 @@ mod tests {
 
     #[test]
     fn rejects_what_cron_cannot_do_evenly() {
-        for bad in ["5h", "7m", "90m", "2d", "0s", "30s", "soon"] {
-            assert!(Interval::parse(bad, 0).is_err(), "{bad}");
+        for bad in ["5h", "7m", "90m", "2d"] {
+            let err = Interval::parse(bad, 0).unwrap_err();
+            assert!(
+                matches!(&err, ScheduleError::Uneven { value } if value == bad),
+                "{err}"
+            );
         }
+        for bad in ["0s", "30s", "90s"] {
+            let err = Interval::parse(bad, 0).unwrap_err();
+            assert!(matches!(err, ScheduleError::PartMinute { .. }), "{err}");
+        }
+        let err = Interval::parse("soon", 0).unwrap_err();
+        assert!(matches!(err, ScheduleError::Interval { .. }), "{err}");
     }
 }

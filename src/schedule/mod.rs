@@ -6,6 +6,7 @@ mod entry;
 pub mod env_file;
 mod interval;
 mod kind;
+mod schedule_error;
 
 pub use encode::{CRON_COMMAND_MAX, sh_word};
 pub use entry::{
@@ -13,3 +14,4 @@ pub use entry::{
 };
 pub use interval::Interval;
 pub use kind::Kind;
+pub use schedule_error::ScheduleError;

@@ -1,5 +1,8 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
+const CACHE_VAR: &str = "PIPELINE_CACHE_DIR";
+const STATE_VAR: &str = "PIPELINE_STATE_DIR";
+
 /// Where pipeline keeps things on this machine.
 ///
 /// - cache (`$PIPELINE_CACHE_DIR`, else `$XDG_CACHE_HOME/pipeline`, else
@@ -27,9 +30,15 @@ impl Layout {
             }
         };
         Self {
-            cache: dir("PIPELINE_CACHE_DIR", "XDG_CACHE_HOME", ".cache"),
-            state: dir("PIPELINE_STATE_DIR", "XDG_STATE_HOME", ".local/state"),
+            cache: dir(CACHE_VAR, "XDG_CACHE_HOME", ".cache"),
+            state: dir(STATE_VAR, "XDG_STATE_HOME", ".local/state"),
         }
+    }
+
+    /// The environment that gives another process (a scheduled run) this
+    /// layout, whatever its own HOME and XDG variables are.
+    pub fn vars(&self) -> [(&'static str, &Utf8Path); 2] {
+        [(CACHE_VAR, &self.cache), (STATE_VAR, &self.state)]
     }
 
     /// Verified base images, named by their SHA-256.

@@ -53,12 +53,13 @@ fn s(path: &Path) -> &str {
 
 /// A stand-in for `pipeline` at `path`: it writes its working directory,
 /// its arguments (one a line) and every PIPELINE_SECRET_* variable it was
-/// given to `<path>.out`, and `recorded <argc>` to stdout.
+/// given, and PIPELINE_CACHE_DIR and PIPELINE_STATE_DIR, to `<path>.out`,
+/// and `recorded <argc>` to stdout.
 fn recorder(path: &Path) -> PathBuf {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(
         path,
-        "#!/bin/sh\n{ pwd; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; env | grep '^PIPELINE_SECRET_'; } >\"$0.out\"\necho \"recorded $#\"\n",
+        "#!/bin/sh\n{ pwd; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; env | grep -E '^PIPELINE_(SECRET_|CACHE_DIR=|STATE_DIR=)' | sort; } >\"$0.out\"\necho \"recorded $#\"\n",
     )
     .unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -71,6 +72,18 @@ struct Recorded {
     cwd: PathBuf,
     args: Vec<String>,
     secrets: Vec<String>,
+    /// `PIPELINE_CACHE_DIR=…` and `PIPELINE_STATE_DIR=…`, if it got them.
+    layout: Vec<String>,
+}
+
+/// What a run under an entry scheduled from `sb` must get: the sandbox's
+/// cache and state directories (see `Sandbox::command`), absolute.
+fn sandbox_layout(sb: &Sandbox) -> Vec<String> {
+    let root = sb.path().canonicalize().unwrap();
+    vec![
+        format!("PIPELINE_CACHE_DIR={}", root.join("cache").display()),
+        format!("PIPELINE_STATE_DIR={}", root.join("state").display()),
+    ]
 }
 
 fn recorded(recorder: &Path) -> Option<Recorded> {
@@ -78,11 +91,15 @@ fn recorded(recorder: &Path) -> Option<Recorded> {
     let text = std::fs::read_to_string(out).ok()?;
     let mut lines = text.lines();
     let cwd = PathBuf::from(lines.next()?);
-    let (args, secrets) = lines.partition::<Vec<&str>, _>(|l| l.starts_with("arg "));
+    let (args, env) = lines.partition::<Vec<&str>, _>(|l| l.starts_with("arg "));
+    let (secrets, layout) = env
+        .into_iter()
+        .partition::<Vec<&str>, _>(|l| l.starts_with("PIPELINE_SECRET_"));
     Some(Recorded {
         cwd,
         args: args.iter().map(|a| a["arg ".len()..].to_owned()).collect(),
         secrets: secrets.iter().map(|l| l.to_string()).collect(),
+        layout: layout.iter().map(|l| l.to_string()).collect(),
     })
 }
 
@@ -304,7 +321,7 @@ fn a_cron_entry_is_installed_once_and_removed() {
     let o = sb.run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).starts_with("changed pipeline-nightly: runs every 6h ("),
+        stdout(&o).starts_with("installed pipeline-nightly: runs every 6h ("),
         "{}",
         stdout(&o)
     );
@@ -428,8 +445,14 @@ fn a_systemd_timer_has_a_calendar_systemd_accepts() {
         "--log",
         log.to_str().unwrap(),
     ];
-    let first = stdout(&sb.run(&args));
-    assert!(first.starts_with("changed"), "{first}");
+    let o = sb.run(&args);
+    assert!(stdout(&o).starts_with("installed"), "{}", output(&o));
+    assert!(
+        stderr(&o).contains("systemctl enable --now pipeline-nightly.timer"),
+        "what to run next: {}",
+        stderr(&o)
+    );
+    let first = output(&o);
     assert!(stdout(&sb.run(&args)).starts_with("unchanged"));
     let timer = std::fs::read_to_string(units.join("pipeline-nightly.timer")).unwrap();
     let service = std::fs::read_to_string(units.join("pipeline-nightly.service")).unwrap();
@@ -490,7 +513,11 @@ fn a_user_crontab_block_is_idempotent_and_leaves_the_rest_alone() {
     let after =
         String::from_utf8(Command::new("crontab").arg("-l").output().unwrap().stdout).unwrap();
     restore(&original);
-    assert!(first.starts_with("changed"), "{first}");
+    assert!(first.starts_with("installed"), "{first}");
+    assert!(
+        first.contains("added to your crontab") && first.contains("# BEGIN pipeline-nightly\n"),
+        "it shows the block it adds: {first}"
+    );
     assert!(second.starts_with("unchanged"), "{second}");
     assert_eq!(
         listed.matches("# BEGIN pipeline-nightly").count(),
@@ -510,7 +537,8 @@ fn a_user_crontab_block_is_idempotent_and_leaves_the_rest_alone() {
 /// it. `--program` points the entry at a stand-in that records its
 /// arguments; every path is in a folder of [`HOSTILE`] characters, and the
 /// env file's secret is what a shell would expand: the stand-in gets each
-/// path as one argument, `--env-file` to read itself, and no secret.
+/// path as one argument, `--env-file` to read itself, no secret, and the
+/// cache and state directories `schedule` was run with.
 #[test]
 fn debian_cron_runs_the_installed_entry() {
     let (sb, nightly) = sandbox_with_recipe_in(HOSTILE);
@@ -582,10 +610,115 @@ fn debian_cron_runs_the_installed_entry() {
             cwd: dir.clone(),
             args: run_args(Some(&env), &recipe),
             secrets: vec![],
+            layout: sandbox_layout(&sb),
         }
     );
     assert_nothing_ran(&[sb.path(), &dir, Path::new("/root")]);
     let _ = repo();
+}
+
+/// `schedule` with PIPELINE_CACHE_DIR and PIPELINE_STATE_DIR set (to
+/// folders of [`HOSTILE`] characters): each kind of entry carries them, and
+/// its command run as cron or systemd would run it (an empty environment
+/// plus the entry's own) is a real `pipeline run` that records its name in
+/// that state directory (then stops at its template), not under HOME. The
+/// first install says `installed`; the `--remove` hint names the directory.
+#[test]
+fn a_scheduled_run_keeps_the_state_directories_it_was_scheduled_with() {
+    let sb = Sandbox::new();
+    let root = sb.path().canonicalize().unwrap();
+    let recipe = runner_in(&root, "r", None, "{{ no_such_variable }}\n");
+    let dirs = root.join(HOSTILE);
+    let (cache, state) = (dirs.join("cache"), dirs.join("state"));
+    let claim = state.join("recipes/runner.path");
+    let log = root.join("run.log");
+    let (cron, units) = (root.join("cron.d"), root.join("units"));
+    let schedule = |more: &[&str]| {
+        let mut args = vec!["schedule", s(&recipe), "--every", "6h", "--log", s(&log)];
+        args.extend(more);
+        sb.command(&args)
+            .env("PIPELINE_CACHE_DIR", &cache)
+            .env("PIPELINE_STATE_DIR", &state)
+            .output()
+            .unwrap()
+    };
+    // What a run under the entry left: its name recorded in `state`, its
+    // error in the log, nothing where HOME would have put it.
+    let ran_in_the_given_state = |what: &str, o: &Output| {
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(o));
+        assert_eq!(
+            std::fs::read_to_string(&claim).unwrap_or_default(),
+            format!("{}\n", s(&recipe)),
+            "{what}: the run records its name in the state directory it was scheduled with"
+        );
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(logged.contains("no_such_variable"), "{what}: {logged}");
+        assert!(!root.join(".local").exists() && !root.join(".cache").exists());
+        std::fs::remove_file(&claim).unwrap();
+        std::fs::remove_file(&log).unwrap();
+    };
+    let mut shown = String::new();
+
+    // /etc/cron.d.
+    let o = schedule(&["--cron-dir", s(&cron)]);
+    assert!(
+        stdout(&o).starts_with("installed pipeline-runner:"),
+        "{}",
+        output(&o)
+    );
+    assert!(!claim.exists(), "schedule itself records nothing");
+    let text = std::fs::read_to_string(cron.join("pipeline-runner")).unwrap();
+    let o = run_as_cron(cron_command(text.lines().last().unwrap(), 6), &root);
+    ran_in_the_given_state("cron.d", &o);
+    shown.push_str(&format!("--- cron.d/pipeline-runner\n{text}"));
+
+    // systemd: the Environment= lines as systemd parses them, then the
+    // command line with nothing else, as systemd runs a service.
+    let o = schedule(&["--systemd", "--unit-dir", s(&units)]);
+    assert!(stdout(&o).starts_with("installed"), "{}", output(&o));
+    shown.push_str(&format!("--- --systemd\n{}", output(&o)));
+    let parsed = systemd_parsed(&sb, &units, "pipeline-runner.service");
+    let env: Vec<(String, String)> = parsed
+        .iter()
+        .filter(|(k, _)| k == "Environment")
+        .map(|(_, v)| {
+            let (name, value) = v.split_once('=').unwrap();
+            (name.to_owned(), value.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("PIPELINE_CACHE_DIR".to_owned(), s(&cache).to_owned()),
+            ("PIPELINE_STATE_DIR".to_owned(), s(&state).to_owned()),
+        ]
+    );
+    let words = systemd_words(setting(&parsed, "Command Line"));
+    let o = Command::new(&words[0])
+        .args(&words[1..])
+        .env_clear()
+        .envs(env)
+        .current_dir(setting(&parsed, "WorkingDirectory"))
+        .output()
+        .unwrap();
+    std::fs::write(&log, [&o.stdout[..], &o.stderr].concat()).unwrap();
+    ran_in_the_given_state("systemd", &o);
+    let service = std::fs::read_to_string(units.join("pipeline-runner.service")).unwrap();
+    shown.push_str(&format!("--- pipeline-runner.service\n{service}"));
+
+    // A user crontab, where no environment line may go (it would apply to
+    // every line after it).
+    let _turn = crontab_lock();
+    let before = crontab();
+    let o = schedule(&["--user"]);
+    let block = crontab_block(&crontab(), "pipeline-runner");
+    set_crontab(&before);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = block.lines().find(|l| !l.starts_with('#')).unwrap();
+    let o = run_as_cron(cron_command(line, 5), &root);
+    ran_in_the_given_state("crontab", &o);
+    assert_nothing_ran(&[sb.path(), &dirs]);
+    schedule_redacted().bind(|| insta::assert_snapshot!("schedule-state-environment", shown));
 }
 
 // --- 1. Values that cron, sh or systemd would read: encoded, or refused.
@@ -630,6 +763,7 @@ fn hostile_paths_reach_the_run_as_one_word_each_from_cron() {
         cwd: dir.clone(),
         args: run_args(Some(&env), &recipe),
         secrets: vec![],
+        layout: sandbox_layout(&sb),
     };
     assert_eq!(recorded(&program).unwrap(), want);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "recorded 4\n");
@@ -891,6 +1025,7 @@ fn secrets_in_the_env_file_reach_the_run_literally() {
             cwd: root.clone(),
             args: run_args(Some(&env), &recipe),
             secrets: vec![],
+            layout: sandbox_layout(&sb),
         }
     );
     assert_nothing_ran(&[&root]);
@@ -904,7 +1039,11 @@ fn secrets_in_the_env_file_reach_the_run_literally() {
     let o = sb.run(&[&base[..], &["--systemd", "--unit-dir", s(&units)]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     let service = std::fs::read_to_string(units.join("pipeline-nightly.service")).unwrap();
-    assert!(!service.contains("Environment"), "{service}");
+    // Only where state lives is set there; the secrets stay in the file.
+    assert!(
+        !service.contains("EnvironmentFile") && !service.contains("TOKEN"),
+        "{service}"
+    );
     let parsed = systemd_parsed(&sb, &units, "pipeline-nightly.service");
     let mut want = vec![s(&program).to_owned()];
     want.extend(run_args(Some(&env), &recipe));
@@ -1189,8 +1328,10 @@ fn stored_revisions(store: &Path, image: &str, owner: &str, count: u64) {
 /// state directory (a run that then fails fast too: its template does not
 /// render, so nothing boots); another file of that name is refused by
 /// `run`, `prune` (dry or not) and `schedule`, naming both and the fix, and
-/// deletes nothing. A `name` of its own lets it through; a recipe that
-/// moved is told how to hand its name over.
+/// deletes nothing. A `name` of its own lets it through. Identity follows a
+/// checkout: a second clone of prod (the same content) is prod, and once
+/// the recorded file is gone (prod moved) the name is handed over, said in
+/// one line.
 #[test]
 fn runs_and_prunes_of_two_recipes_with_one_name_are_refused_too() {
     let sb = Sandbox::new();
@@ -1198,6 +1339,9 @@ fn runs_and_prunes_of_two_recipes_with_one_name_are_refused_too() {
     let fails = "{{ no_such_variable }}\n";
     let prod = runner_in(&root, "prod", None, fails);
     let staging = runner_in(&root, "staging", None, fails);
+    // staging is another recipe: it differs from prod (its cloud, say).
+    let text = std::fs::read_to_string(&staging).unwrap();
+    std::fs::write(&staging, format!("# staging\n{text}")).unwrap();
     stored_revisions(
         &root.join("images"),
         "runner-tiny-x64",
@@ -1275,22 +1419,55 @@ fn runs_and_prunes_of_two_recipes_with_one_name_are_refused_too() {
         format!("{}\n", s(&staging))
     );
 
-    // prod moves: the old claim stays until it is handed over.
+    // A second clone of prod (a CI workspace): the same recipe, for every
+    // command; the name stays recorded for prod.
+    let clone = runner_in(&root, "prod@2", None, fails);
+    for args in [
+        &["prune", "prod@2/runner.toml"][..],
+        &["run", "prod@2/runner.toml"],
+        &[
+            "schedule",
+            s(&clone),
+            "--every",
+            "6h",
+            "--cron-dir",
+            s(&cron),
+        ],
+    ] {
+        let o = sb.run(args);
+        assert!(
+            !stderr(&o).contains("belongs to"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(revisions(), [2, 3], "the clone's prune kept prod's 2");
+    assert_eq!(
+        std::fs::read_to_string(&claim).unwrap(),
+        format!("{}\n", s(&prod))
+    );
+    std::fs::remove_dir_all(&cron).unwrap();
+
+    // prod moves (and its clone goes): the name is handed over, in one
+    // line, once; a dry run only says it would be.
     let live = runner_in(&root, "live", None, fails);
     std::fs::remove_dir_all(root.join("prod")).unwrap();
-    let o = sb.run(&["prune", "live/runner.toml"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    std::fs::remove_dir_all(root.join("prod@2")).unwrap();
+    let o = sb.run(&["prune", "--dry-run", "live/runner.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     step(
-        "prune live/runner.toml, after prod/runner.toml moved there",
+        "prune --dry-run live/runner.toml, after prod/runner.toml moved there",
         &o,
     );
-    std::fs::remove_file(&claim).unwrap();
     let o = sb.run(&["prune", "live/runner.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    step("prune live/runner.toml", &o);
     assert_eq!(
         std::fs::read_to_string(&claim).unwrap(),
         format!("{}\n", s(&live))
     );
+    let o = sb.run(&["prune", "live/runner.toml"]);
+    assert_eq!(stderr(&o), "deleted 0 revisions\n", "said once");
     assert_eq!(
         sb.entries("state/recipes"),
         ["runner.path", "staging-runner.path"]
