@@ -244,7 +244,10 @@ fn schema_is_derived_and_shipped() {
 /// Bad recipes that a JSON Schema rejects, each with the problems `validate`
 /// reports (its key) and where check-jsonschema reports them (its path).
 const SCHEMA_REJECTS: &[(&str, &[(&str, &str)])] = &[
-    ("backend-key", &[("build.cloud", "$.build"), ("build.servers", "$.build")]),
+    (
+        "backend-key",
+        &[("build.cloud", "$.build"), ("build.servers", "$.build")],
+    ),
     ("both-checksums", &[("bases.noble", "$.bases.noble")]),
     ("cloud-without-openstack", &[("build.cloud", "$.build")]),
     ("openstack-without-cloud", &[("build.cloud", "$.build")]),

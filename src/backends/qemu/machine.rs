@@ -70,7 +70,9 @@ impl QemuMachine<'_> {
     ) -> StepResult<QemuRunning> {
         // One per accelerator: a boot restarted on TCG must not share the
         // path of the faulted boot's overlay, which goes when that is dropped.
-        let overlay = launch.work.join(format!("overlay-{}.qcow2", accel.as_str()));
+        let overlay = launch
+            .work
+            .join(format!("overlay-{}.qcow2", accel.as_str()));
         let _ = std::fs::remove_file(&overlay);
         qemu_img::create_overlay(
             &launch.image,
