@@ -7,6 +7,7 @@
 //! not published are deleted on every path; a killed run's are deleted by
 //! the next run of the recipe, which says so.
 
+mod build_cloud_error;
 mod flavor_choice;
 mod launch;
 mod nova;
@@ -29,7 +30,8 @@ use crate::step::CancelToken;
 use crate::step::{StepError, StepResult};
 use crate::targets::{Artifact, ArtifactSource, GlanceLocation};
 use base64::Engine;
-use flavor_choice::{Need, choose_flavor};
+use build_cloud_error::BuildCloudError;
+use flavor_choice::{FlavorError, Need, choose_flavor};
 use nova::{Flavor, Nova};
 use serde_json::{Value, json};
 use server_machine::{ServerLaunch, ServerMachine};
@@ -132,8 +134,8 @@ pub struct OpenstackBackend<'a> {
     run_id: String,
     /// Servers at once, settled by `start`.
     servers: OnceLock<usize>,
-    flavor: OnceLock<Result<Flavor, String>>,
-    network: OnceLock<Result<Option<String>, String>>,
+    flavor: OnceLock<Result<Flavor, BuildCloudError>>,
+    network: OnceLock<Result<Option<String>, BuildCloudError>>,
     /// Servers of this run that exist now.
     alive: AtomicUsize,
     /// The quota (or the hosts) were full once in this run: servers start
@@ -258,7 +260,7 @@ impl<'a> OpenstackBackend<'a> {
 
     /// The flavor of the builder servers (found once). `base_size` is the
     /// base's virtual size when known: the disk must hold it.
-    fn flavor(&self, base_size: Option<u64>) -> Result<&Flavor, String> {
+    fn flavor(&self, base_size: Option<u64>) -> Result<&Flavor, BuildCloudError> {
         let recipe = self.recipe;
         let image_bytes = recipe.image.disk_size.max(base_size).unwrap_or(0);
         let need = Need {
@@ -267,15 +269,26 @@ impl<'a> OpenstackBackend<'a> {
             disk: image_bytes.div_ceil(1 << 30),
         };
         let chosen = self.flavor.get_or_init(|| {
-            let flavors = self.nova().flavors().map_err(|e| e.message)?;
-            choose_flavor(&flavors, self.settings.flavor.as_deref(), need)
+            let flavors = self
+                .nova()
+                .flavors()
+                .map_err(|e| BuildCloudError::Api(e.message))?;
+            Ok(choose_flavor(
+                &flavors,
+                self.settings.flavor.as_deref(),
+                need,
+            )?)
         });
         match chosen {
             // Chosen before the base's size was known: check it now.
-            Ok(f) if f.disk < need.disk => Err(format!(
-                "flavor `{}` is too small: its disk is {} GiB and the image needs {} GiB (disk_size, or the base's size)",
-                f.name, f.disk, need.disk
-            )),
+            Ok(f) if f.disk < need.disk => Err(FlavorError::TooSmall {
+                flavor: f.name.clone(),
+                what: "disk",
+                has: format!("{} GiB", f.disk),
+                needs: format!("the image needs {} GiB", need.disk),
+                why: "disk_size, or the base's size",
+            }
+            .into()),
             Ok(f) => Ok(f),
             Err(e) => Err(e.clone()),
         }
@@ -283,7 +296,7 @@ impl<'a> OpenstackBackend<'a> {
 
     /// `networks` of a server create: `"none"`, or the network given (an id
     /// as it is; a name looked up in the network service).
-    fn networks(&self) -> Result<Value, String> {
+    fn networks(&self) -> Result<Value, BuildCloudError> {
         let network = self.network.get_or_init(|| match &self.settings.network {
             None => Ok(None),
             Some(n) if uuid::Uuid::parse_str(n).is_ok() => Ok(Some(n.clone())),
@@ -296,7 +309,7 @@ impl<'a> OpenstackBackend<'a> {
         }
     }
 
-    fn network_id(&self, name: &str) -> Result<String, String> {
+    fn network_id(&self, name: &str) -> Result<String, BuildCloudError> {
         let what = format!("find network `{name}` on cloud `{}`", self.cloud());
         let (status, text) = self
             .session
@@ -308,7 +321,7 @@ impl<'a> OpenstackBackend<'a> {
                 None,
                 &[],
             )
-            .map_err(|e| e.message)?;
+            .map_err(|e| BuildCloudError::Api(e.message))?;
         let ids: Vec<String> = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v["networks"].as_array().cloned())
@@ -318,12 +331,12 @@ impl<'a> OpenstackBackend<'a> {
             .collect();
         match (status, ids.as_slice()) {
             (200, [id]) => Ok(id.clone()),
-            (200, []) => Err(format!("{what}: there is none (build.network)")),
-            (200, _) => Err(format!(
-                "{what}: {} networks have that name; give its id (build.network)",
-                ids.len()
-            )),
-            (status, _) => Err(format!("{what}: http {status}")),
+            (200, _) => Err(BuildCloudError::Network {
+                name: name.to_owned(),
+                cloud: self.cloud().to_owned(),
+                found: ids.len(),
+            }),
+            (status, _) => Err(BuildCloudError::Api(format!("{what}: http {status}"))),
         }
     }
 
@@ -610,7 +623,7 @@ impl Backend for OpenstackBackend<'_> {
                 Some(f.clone())
             }
             Err(e) => {
-                checks.push(Check::problem("flavor", e));
+                checks.push(Check::problem("flavor", e.to_string()));
                 None
             }
         };
@@ -623,7 +636,7 @@ impl Backend for OpenstackBackend<'_> {
                     n.to_string()
                 },
             ),
-            Err(e) => Check::problem("network", e),
+            Err(e) => Check::problem("network", e.to_string()),
         });
         if let Some(flavor) = &flavor {
             let servers = u64::from(self.settings.servers.unwrap_or(1));
