@@ -4,6 +4,7 @@ use crate::output::Check;
 use crate::plan::{BackendSteps, Resource};
 use crate::step::StepResult;
 use crate::targets::Artifact;
+use camino::Utf8PathBuf;
 use std::collections::BTreeMap;
 
 /// Where a cell is built: this host's QEMU, or a cloud's compute service.
@@ -86,4 +87,11 @@ pub trait Backend: Send + Sync {
     /// The run is done with what was exported (every target has it, or the
     /// run stopped): give back what it holds unless a target adopted it.
     fn release(&self, exported: &Self::Exported, adopted: bool) -> StepResult<()>;
+
+    /// Local disk the run's `builds` need at most, from bases of at most
+    /// `largest_base` bytes: (the directory, bytes). A backend that builds
+    /// elsewhere needs none.
+    fn scratch_need(&self, _builds: usize, _largest_base: u64) -> Option<(Utf8PathBuf, u64)> {
+        None
+    }
 }

@@ -8,11 +8,14 @@ use crate::executor::{self, Message, Reporter, RunContext};
 use crate::files::TempPath;
 use crate::files::digest::sha256_bytes;
 use crate::freshness::Decision;
+use crate::host::capacity;
 use crate::model::{CellId, Recipe, Secrets};
-use crate::plan::{Plan, StepKind};
+use crate::plan::{Plan, Step, StepKind};
 use crate::state::run_lock::{self, LockError};
 use crate::state::{Layout, ensure_dir};
 use crate::step::CancelToken;
+use crate::targets::Store;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::mpsc;
 
@@ -97,6 +100,7 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
         recipe, &cells, &stores, &secrets, layout, &owner, args.force, &cancel,
     )?;
     let plan = Plan::for_work(recipe, backend.steps(), &work_for(recipe, &decisions));
+    check_room(recipe, backend, &stores, layout, &plan, &base_digests)?;
 
     // Caught from here on, where the run starts making things (scratch
     // files, VMs, uploads) that must go before pipeline ends by the signal.
@@ -175,6 +179,57 @@ fn hold_lock(layout: &Layout, recipe: &Recipe, wait: bool) -> Result<run_lock::R
         )),
         LockError::Io(e) => Error::Failed(e),
     })
+}
+
+/// Room on local disks for what the plan makes (the builds' overlays and
+/// snapshots in the cache, new revisions in each directory store), checked
+/// before anything boots: a run must not fill a disk halfway through. Sizes
+/// are estimated from the largest base already in the cache (a first run,
+/// before its fetch, has none to go by: then only the margin is checked).
+fn check_room<B: Backend>(
+    recipe: &Recipe,
+    backend: &B,
+    stores: &[Box<dyn Store>],
+    layout: &Layout,
+    plan: &Plan,
+    base_digests: &BTreeMap<String, String>,
+) -> Result<()> {
+    let largest = base_digests
+        .values()
+        .filter_map(|sha| std::fs::metadata(layout.bases().join(format!("{sha}.img"))).ok())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0);
+    let mut short = Vec::new();
+    if let Some((dir, need)) = backend.scratch_need(plan.count(StepKind::Build), largest)
+        && let Some(free) = capacity::free_disk(&dir)
+        && free < need
+    {
+        short.push(format!(
+            "the cache: {} free in {dir}, the builds need about {} (overlays and snapshots); free some, or set PIPELINE_CACHE_DIR elsewhere",
+            capacity::gib(free),
+            capacity::gib(need)
+        ));
+    }
+    for (t, store) in recipe.target_ids().zip(stores) {
+        let uploads = plan
+            .order()
+            .iter()
+            .filter(|n| matches!(plan.step(**n).step, Step::Upload { target, .. } if target == t))
+            .count();
+        if uploads > 0
+            && let Some(problem) = store.room_for(uploads, largest)
+        {
+            short.push(problem);
+        }
+    }
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Failed(format!(
+        "not enough disk space for this run, nothing was started:\n  {}",
+        short.join("\n  ")
+    )))
 }
 
 /// What the run will do with each cell, and why; what the stores warned of.

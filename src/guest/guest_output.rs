@@ -14,8 +14,9 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 
-/// Console bytes written to the log before it is cut.
-pub const LOG_HEAD: u64 = 8 << 20;
+/// Console bytes written to the log before it is cut: a cloud-init boot
+/// with a verbose install prints a few hundred KiB.
+pub const LOG_HEAD: u64 = 2 << 20;
 /// Console bytes kept in memory: the tail errors quote and the log ends with.
 pub const TAIL: usize = 256 << 10;
 /// Longest console line written as one; a longer one is split.

@@ -28,6 +28,13 @@ pub fn vm_memory(guest: u64) -> u64 {
 }
 
 /// `12.3 GiB`.
+/// Cache space for `at_once` builds from bases of at most `largest_base`
+/// bytes: an overlay and a snapshot each, at most about the base's size each
+/// (more if the script writes more), and a margin.
+pub fn cache_need(at_once: usize, largest_base: u64) -> u64 {
+    at_once as u64 * 2 * largest_base + (1 << 30)
+}
+
 pub fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
 }

@@ -279,6 +279,21 @@ impl Store for DirectoryStore {
         write_manifest(self, revision, manifest)
     }
 
+    fn room_for(&self, uploads: usize, image_bytes: u64) -> Option<String> {
+        let need = uploads as u64 * image_bytes;
+        let free = crate::host::capacity::free_disk(&self.root)?;
+        (free < need).then(|| {
+            format!(
+                "target `{}`: {} free in {}, {uploads} new image(s) of about {} need {}",
+                self.name,
+                crate::host::capacity::gib(free),
+                self.root,
+                crate::host::capacity::gib(image_bytes),
+                crate::host::capacity::gib(need)
+            )
+        })
+    }
+
     fn init(&self, need: &StoreNeed) -> Vec<Check> {
         let item = format!("target {}", self.name);
         let existed = self.root.is_dir();

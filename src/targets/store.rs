@@ -40,6 +40,13 @@ pub trait Store: Send + Sync {
     /// nothing else.
     fn init(&self, need: &StoreNeed) -> Vec<Check>;
 
+    /// Room for `uploads` new images of about `image_bytes` each, checked
+    /// before a run boots anything: the shortfall, said with the numbers.
+    /// A store without a local disk has nothing to check.
+    fn room_for(&self, _uploads: usize, _image_bytes: u64) -> Option<String> {
+        None
+    }
+
     /// What the target holds of `name` for `owner`: the complete revisions
     /// (newest first), the damaged ones, and warnings about what could not
     /// be read. Never blocks on what it finds (a FIFO where a file should

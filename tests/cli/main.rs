@@ -6,6 +6,7 @@ mod arm64;
 mod bounds;
 mod broken_pipe;
 mod build;
+mod faults;
 mod incremental;
 mod init;
 mod interrupt;

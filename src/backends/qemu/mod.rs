@@ -25,7 +25,7 @@ use crate::plan::{BackendSteps, Resource, StepShape};
 use crate::state::Layout;
 use crate::step::{StepError, StepResult};
 use crate::targets::Artifact;
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use machine::{QemuLaunch, QemuMachine};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -183,15 +183,13 @@ impl Backend for QemuBackend<'_> {
             };
             checks.push(Check::new("accelerator", status, detail));
         }
-        // Room for the cells built at once: an overlay and a snapshot each,
-        // at most about the base's size each (more if the script writes more).
         let largest = bases
             .iter()
             .filter_map(|(_, b)| std::fs::metadata(&b.path).ok().map(|m| m.len()))
             .max()
             .unwrap_or(0);
         let at_once = self.jobs;
-        let need = at_once as u64 * 2 * largest + (1 << 30);
+        let need = capacity::cache_need(at_once, largest);
         for (item, dir, need) in [
             ("disk (cache)", &self.layout.cache, need),
             ("disk (state)", &self.layout.state, 100 << 20),
@@ -234,6 +232,16 @@ impl Backend for QemuBackend<'_> {
             None => Check::ok("memory", "unknown (no /proc/meminfo)"),
         });
         checks
+    }
+
+    fn scratch_need(&self, builds: usize, largest_base: u64) -> Option<(Utf8PathBuf, u64)> {
+        let at_once = self.jobs.min(builds);
+        (at_once > 0).then(|| {
+            (
+                self.layout.cache.clone(),
+                capacity::cache_need(at_once, largest_base),
+            )
+        })
     }
 
     fn prepare_base(&self, _job: &BaseJob, fetched: &FetchedBase) -> StepResult<FetchedBase> {

@@ -1,0 +1,167 @@
+//! Faults a guest can cause on the host that runs pipeline: output it
+//! cannot hold.
+
+use crate::support::{
+    Sandbox, Target, assert_no_qemu_left, live_qemus, stderr, tiny_recipe, vm_lock,
+};
+use std::path::Path;
+use std::time::Duration;
+
+/// 3 MB to the console (a serial port under TCG takes about a minute for
+/// it), 70 MB of noise to the result port, then the normal end: more than
+/// pipeline keeps of either.
+const FLOOD: &str = r#"#!/bin/sh
+set -eu
+echo "flooding"
+yes 'console flood: the same line again and again, to fill a log file ......' \
+    | head -c 3000000 >/dev/console || true
+yes 'result port flood: not a result line, again and again ................' \
+    | head -c 70000000 >/dev/virtio-ports/org.pipeline.result || true
+echo "flooded"
+"#;
+
+/// The peak resident memory (VmHWM) of a live process, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn largest_file(dir: &Path) -> (u64, String) {
+    let mut largest = (0, String::new());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        let found = if meta.is_dir() {
+            largest_file(&entry.path())
+        } else {
+            (meta.len(), entry.path().display().to_string())
+        };
+        if found.0 > largest.0 {
+            largest = found;
+        }
+    }
+    largest
+}
+
+#[test]
+fn a_guest_that_floods_its_console_and_result_port_is_bounded_on_disk_and_in_memory() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    tiny_recipe(&["b-ok"])
+        .template(FLOOD)
+        .timeout("10m")
+        .write(&sb);
+    let mut child = sb
+        .command(&["run", "tiny.toml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Read stderr aside, so that a full pipe never stalls the run.
+    let err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(err).unwrap());
+    // VmHWM is the peak so far: the last reading before the exit is the
+    // run's peak, but for the last few milliseconds.
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(peak > 0, "no reading of pipeline's memory");
+    assert!(
+        peak < 64 << 10,
+        "pipeline's peak RSS was {} MiB with a flooding guest",
+        peak >> 10
+    );
+    let (size, file) = largest_file(&sb.run_dir());
+    assert!(
+        size < 20 << 20,
+        "{file} in the run directory is {} MiB",
+        size >> 20
+    );
+    let console =
+        std::fs::read_to_string(sb.run_dir().join("tiny-tiny-x64-case-b-ok/console.log")).unwrap();
+    assert!(
+        console.contains("[pipeline: the console printed ")
+            && console.contains(" MiB kept here; its last "),
+        "the console log does not say it was cut"
+    );
+    assert!(
+        console.contains("flooded"),
+        "the tail after the cut is kept"
+    );
+    assert!(
+        !stderr_has_flood(&err),
+        "the flood reached pipeline's own output"
+    );
+    assert_no_qemu_left(&sb);
+}
+
+fn stderr_has_flood(err: &str) -> bool {
+    err.matches("console flood").count() > 20
+}
+
+/// A tmpfs mounted for a test, unmounted however the test ends.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: std::path::PathBuf, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(&path).unwrap();
+        let o = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "mount: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Tmpfs(path)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("--lazy")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_run_without_room_for_its_images_fails_before_anything_boots() {
+    let sb = Sandbox::new();
+    let _small = Tmpfs::mount(sb.path().join("small"), "30m");
+    tiny_recipe(&["b-ok", "c-ok", "d-ok"])
+        .targets(vec![Target::directory("local", "small", 2)])
+        .write(&sb);
+    // `init` fetches the base into the cache: its size is what a run
+    // estimates from.
+    let _ = sb.run(&["init", "tiny.toml"]);
+    let o = sb.run(&["run", "tiny.toml"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not enough disk space for this run, nothing was started"),
+        "{err}"
+    );
+    assert!(
+        err.contains("target `local`: ")
+            && err.contains(" free in ")
+            && err.contains("3 new image(s) of about "),
+        "the numbers are said:\n{err}"
+    );
+    assert!(!err.contains("boot "), "nothing booted:\n{err}");
+    assert!(live_qemus(sb.path()).is_empty());
+}
