@@ -100,9 +100,10 @@ impl GuestOutput {
         self.inner().report.is_final()
     }
 
-    /// Run `f` on the result lines so far.
-    pub fn with_report<T>(&self, f: impl FnOnce(&Report) -> T) -> T {
-        f(&self.inner().report)
+    /// A copy of the result lines so far (bounded), to judge without the
+    /// lock: judging asks for the console's tail, which takes it too.
+    pub fn report_so_far(&self) -> Report {
+        self.inner().report.clone()
     }
 
     /// The last line the console showed, when it changed since asked.

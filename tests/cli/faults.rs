@@ -165,3 +165,79 @@ fn a_run_without_room_for_its_images_fails_before_anything_boots() {
     assert!(!err.contains("boot "), "nothing booted:\n{err}");
     assert!(live_qemus(sb.path()).is_empty());
 }
+
+/// `chattr +i` on a directory for a test (root cannot create files in it
+/// either), undone however the test ends.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: std::path::PathBuf) -> Immutable {
+        let o = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "chattr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Immutable(path)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_forced_rebuild_whose_upload_fails_rewrites_no_manifest_and_claims_no_upload() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    tiny_recipe(&["b-ok"]).write(&sb);
+    let o = sb.run(&["run", "tiny.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let image_dir = sb.path().join("images/tiny-tiny-x64-case-b-ok");
+    let manifest = image_dir.join("1.manifest.json");
+    let recorded = std::fs::read(&manifest).unwrap();
+
+    // The same inputs, rebuilt; the store refuses the upload.
+    let o = {
+        let _frozen = Immutable::set(image_dir.clone());
+        sb.run(&["run", "tiny.toml", "--force"])
+    };
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("failed at upload:tiny-tiny-x64-case-b-ok@local"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&manifest).unwrap(),
+        recorded,
+        "manifest 1 rewritten"
+    );
+
+    // The store holds the current image: nothing to do, nothing claimed.
+    let status = sb.run(&["plan", "tiny.toml", "--status"]);
+    let said = format!("{}{}", crate::support::stdout(&status), stderr(&status));
+    assert!(!said.contains("stopped before recording"), "{said}");
+    assert!(said.contains("up to date"), "{said}");
+    let o = sb.run(&["run", "tiny.toml"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("nothing to do: 1 cell up to date"), "{err}");
+    assert!(!err.contains("uploaded"), "{err}");
+    assert_eq!(
+        std::fs::read(&manifest).unwrap(),
+        recorded,
+        "manifest 1 rewritten"
+    );
+    assert_eq!(sb.revisions("images", "tiny-tiny-x64-case-b-ok"), [1]);
+    assert_no_qemu_left(&sb);
+}
