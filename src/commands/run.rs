@@ -10,6 +10,7 @@ use crate::freshness::Action;
 use crate::model::{Recipe, Secrets};
 use crate::plan::{Plan, StepKind};
 use crate::state::run_lock::{self, LockError};
+use crate::state::work_lease::{self, WorkLease};
 use crate::state::{Layout, ensure_dir};
 use crate::step::CancelToken;
 use serde_json::json;
@@ -116,6 +117,8 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     let mut signals = interrupts()?;
     let run_dir = layout.run_dir(&recipe.name, &run_id);
     let work_dir = layout.work(&run_id);
+    // Before the folder exists, and dropped after it is removed.
+    let _lease = WorkLease::take(layout, &run_id).map_err(|e| Error::Failed(e.to_string()))?;
     for dir in [&run_dir, &work_dir] {
         ensure_dir(dir).map_err(|e| Error::Failed(e.to_string()))?;
     }
@@ -125,6 +128,9 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     let live = std::io::stderr().is_terminal() && std::env::var_os("PIPELINE_PLAIN").is_none();
     let mut reporter = Reporter::new(live, &run_dir.join("run.log"));
     reporter.line(&format!("run directory: {run_dir}"));
+    for line in work_lease::clean_abandoned(layout) {
+        reporter.line(&line);
+    }
     for line in warnings(&decisions) {
         reporter.line(&line);
     }
