@@ -9,6 +9,7 @@ mod build;
 mod incremental;
 mod init;
 mod interrupt;
+mod leftovers;
 mod nova;
 mod openstack;
 mod plan;
