@@ -71,7 +71,8 @@ pub fn clean_abandoned(layout: &Layout) -> Vec<String> {
         };
         let path = work.join(&name);
         if let Some(run_id) = name.strip_suffix(".lease") {
-            let Ok(file) = File::open(&path) else {
+            // For writing too: over NFS an exclusive lock needs a writable file.
+            let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
                 continue;
             };
             if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err()

@@ -492,8 +492,10 @@ fn abandoned(path: &Utf8Path) -> bool {
     if !path.symlink_metadata().is_ok_and(|m| m.is_file()) {
         return false;
     }
+    // For writing too: over NFS an exclusive lock needs a writable file.
     let Ok(file) = OpenOptions::new()
         .read(true)
+        .write(true)
         .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
         .open(path)
     else {
