@@ -40,16 +40,20 @@ pub fn prune(args: &PruneArgs) -> Result<()> {
     let cancel = CancelToken::new();
     let mut count = 0;
     let mut failures: Vec<String> = Vec::new();
+    let mut unlisted: Vec<(&str, String)> = Vec::new();
     for &c in &cells {
         let cell = &recipe.cells[c];
         for (target, store) in recipe.targets.iter().zip(&stores) {
             let listing = match store.list(&cell.image_name, &owner) {
                 Ok(listing) => listing,
+                // A store that is not there fails every cell alike: once.
+                Err(e) if unlisted.contains(&(target.name.as_str(), e.message.clone())) => continue,
                 Err(e) => {
                     failures.push(format!(
                         "{} {}: failed to list images: {e}",
                         target.name, cell.image_name
                     ));
+                    unlisted.push((target.name.as_str(), e.message));
                     continue;
                 }
             };

@@ -420,7 +420,8 @@ fn a_store_path_that_is_a_file_is_an_error_for_every_verb_but_init() {
 #[test]
 fn a_store_whose_file_system_is_not_mounted_is_an_error_and_nothing_is_written_under_it() {
     let sb = Sandbox::new();
-    tiny_recipe(&["b-ok"]).write(&sb);
+    // Two cells: prune says what is wrong with the store once.
+    tiny_recipe(&["b-ok", "c-ok"]).write(&sb);
     let store = sb.path().join("images");
     std::fs::remove_file(store.join(MARKER)).unwrap();
     let mut tmpfs = Tmpfs::mount(&store, "256m");
