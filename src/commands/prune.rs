@@ -7,8 +7,9 @@ use crate::step::CancelToken;
 use crate::targets::doomed;
 
 /// Delete, on every target, the revisions beyond its `keep` and every
-/// damaged one of ours, holding the recipe's run lock. A failure (a listing, a delete) does not stop the
-/// others: each is reported at the end, and the exit code says so.
+/// damaged one of ours, holding the recipe's run lock. A failure (a
+/// listing, a delete) does not stop the others: each is reported at the
+/// end, and the exit code says so.
 pub fn prune(args: &PruneArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;
     let layout = Layout::from_env();
