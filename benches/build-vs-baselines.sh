@@ -427,13 +427,21 @@ record() { # VARIANT START END NOTE
 
 # ---------------------------------------------------------------- pipeline
 
+# fresh_store: an empty store, as `pipeline init` makes it (a run refuses a
+# store path that is not one), and no cached snapshots.
+fresh_store() {
+    rm -rf "$PSTORE" "$PIPELINE_CACHE_DIR/snapshots"
+    mkdir -p "$PSTORE"
+    : >"$PSTORE/.pipeline-store"
+}
+
 # pipeline_run VARIANT [ARGS…]: a timed `pipeline run`; sets RUN_DIR.
 pipeline_run() {
     local variant=$1 log=$T/logs/$1.log s e n
     shift
     # Nothing to reuse: an empty target and no cached snapshots, and
     # --force where pipeline skips cells whose image is up to date.
-    rm -rf "$PSTORE" "$PIPELINE_CACHE_DIR/snapshots"
+    fresh_store
     set -- "${FORCE[@]}" "$@"
     say "$variant: pipeline run $*"
     cpu_mark
@@ -676,7 +684,7 @@ fi
 TRACE_REPORT=
 if ((TRACE)); then
     say "trace (untimed): pipeline run under strace -f --seccomp-bpf -e trace=execve,exit_group"
-    rm -rf "$PSTORE" "$PIPELINE_CACHE_DIR/snapshots"
+    fresh_store
     run_tracked "$T/logs/traced.log" strace -f --seccomp-bpf -ttt -q -s 400 -e trace=execve,exit_group -e signal=none \
         -o "$T/logs/strace.txt" "$BIN" run "${FORCE[@]}" "$RECIPE" || {
         tail_of "$T/logs/traced.log"

@@ -19,3 +19,7 @@ sed -e '/^\[verify\]/,/^$/d' \
     -e "s|^url = .*|url = \"$base\"|" \
     -e "s|^sha256sums = .*|sha256 = \"$(cut -d' ' -f1 "$base.sha256")\"|" \
     -e "s|^path = .*|path = \"images\"|" recipes/demo.toml >"$work/demo.toml"
+# The store, as `pipeline init` makes it (a run refuses a store path that
+# is not one).
+mkdir "$work/images"
+: >"$work/images/.pipeline-store"

@@ -122,7 +122,10 @@ Examples:
 Only images this recipe owns are considered; the `keep` newest revisions of
 each image name stay. `run` prunes after every upload; this verb is for
 cleaning up by hand. Like `run`, it refuses a recipe whose name another
-recipe file owns (exit code 2); --dry-run records nothing.
+recipe file owns (exit code 2); --dry-run records nothing. It holds the
+recipe's run lock (exit code 3 while a run holds it, or --wait; a dry run
+takes none), and first removes what dead runs left (scratch folders, the
+temp files of their uploads).
 
 Examples:
   pipeline prune recipes/demo.toml --dry-run
@@ -307,6 +310,10 @@ pub struct PruneArgs {
     /// Show what would be deleted, delete nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// If a run of this recipe is in progress, wait for it instead of exiting
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,8 @@ use crate::freshness::Decision;
 use crate::host::capacity;
 use crate::model::{CellId, Recipe, Secrets};
 use crate::plan::{Plan, Step, StepKind};
-use crate::state::run_lock::{self, LockError};
+use crate::state::run_lock;
+use crate::state::work_lease::{self, WorkLease};
 use crate::state::{Layout, ensure_dir};
 use crate::step::CancelToken;
 use crate::targets::Store;
@@ -93,7 +94,7 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     } = run;
     let recipe: &Recipe = recipe;
     let stores = open_stores(recipe)?;
-    let _lock = hold_lock(layout, recipe, args.wait)?;
+    let _lock = run_lock::take(layout, recipe, args.wait)?;
 
     let cancel = CancelToken::new();
     let (base_digests, decisions) = status(
@@ -111,6 +112,8 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     let mut signals = interrupts()?;
     let run_dir = layout.run_dir(&recipe.name, &run_id);
     let work_dir = layout.work(&run_id);
+    // Before the folder exists, and dropped after it is removed.
+    let _lease = WorkLease::take(layout, &run_id).map_err(|e| Error::Failed(e.to_string()))?;
     for dir in [&run_dir, &work_dir] {
         ensure_dir(dir).map_err(|e| Error::Failed(e.to_string()))?;
     }
@@ -120,6 +123,9 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     let live = std::io::stderr().is_terminal() && std::env::var_os("PIPELINE_PLAIN").is_none();
     let mut reporter = Reporter::new(live, &run_dir.join("run.log"));
     reporter.line(&format!("run directory: {run_dir}"));
+    for line in work_lease::clean_abandoned(layout) {
+        reporter.line(&line);
+    }
     announce(&mut reporter, recipe, &decisions);
 
     let builds = plan.count(StepKind::Build);
@@ -165,20 +171,6 @@ fn execute<B: Backend>(run: Run, backend: &B) -> Result<()> {
     let summary = RunSummary::new(recipe, &decisions, &report, interrupted);
     summary.print(args.json);
     summary.conclude(&run_dir, &ctx.cancel)
-}
-
-/// The run's lock on its recipe: one run at a time (or wait, with --wait).
-fn hold_lock(layout: &Layout, recipe: &Recipe, wait: bool) -> Result<run_lock::RunLock> {
-    run_lock::acquire(layout, recipe, wait, |holder| {
-        crate::errln!("waiting for another run of {} ({holder})", recipe.file.path);
-    })
-    .map_err(|e| match e {
-        LockError::Busy { path, holder } => Error::Locked(format!(
-            "another run of {} is in progress ({holder}); use --wait to wait for it (lock: {path})",
-            recipe.file.path
-        )),
-        LockError::Io(e) => Error::Failed(e),
-    })
 }
 
 /// Room on local disks for what the plan makes (the builds' overlays and

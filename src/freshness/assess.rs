@@ -85,10 +85,20 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
                     };
                     lacking.push((t, Lacking::Changed(changed)));
                 }
-                Some(rev) => match stale(&rev, recipe.build.rebuild_after, input.now) {
-                    Some(age) => lacking.push((t, Lacking::Stale(age))),
-                    None => present.push((t, rev)),
-                },
+                Some(rev) => {
+                    if let Some(ahead) = ahead(&rev, input.now) {
+                        warnings.push(format!(
+                            "{} on target `{}` is dated {}, {ahead} ahead of this machine's clock: one of the two clocks is wrong",
+                            rev.id,
+                            store.name(),
+                            rev.created_at
+                        ));
+                    }
+                    match stale(&rev, recipe.build.rebuild_after, input.now) {
+                        Some(age) => lacking.push((t, Lacking::Stale(age))),
+                        None => present.push((t, rev)),
+                    }
+                }
             }
         }
 
@@ -99,21 +109,23 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        // Checked only where it would be used: its digest is read in full.
+        let usable = !input.force && !lacking.iter().any(|(_, l)| matches!(l, Lacking::Stale(_)));
+        let cached = match usable.then(|| input.snapshots.verified(&key.key)) {
+            Some(Ok(snapshot)) => snapshot,
+            Some(Err(problem)) => {
+                warnings.push(problem);
+                None
+            }
+            None => None,
+        };
         let (action, reason) = if input.force {
             (Action::Build { targets: all }, "--force".to_owned())
-        } else if let Some((_, Lacking::Stale(age))) =
+        } else if let Some((_, Lacking::Stale(why))) =
             lacking.iter().find(|(_, l)| matches!(l, Lacking::Stale(_)))
         {
-            let after = recipe
-                .build
-                .rebuild_after
-                .map(|d| humantime::format_duration(d).to_string())
-                .unwrap_or_default();
-            (
-                Action::Build { targets: all },
-                format!("the newest image is {age} old, more than rebuild_after ({after})"),
-            )
-        } else if lacking.is_empty() && holds_cached(&present, input.snapshots.get(&key.key)) {
+            (Action::Build { targets: all }, why.clone())
+        } else if lacking.is_empty() && holds_cached(&present, cached.as_ref()) {
             // Every upload landed but the run stopped before the record step:
             // the targets hold the cached snapshot's very bytes. (A cached
             // snapshot of other bytes, from a forced rebuild whose upload
@@ -151,7 +163,7 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
                     }
                 })
                 .collect();
-            if input.snapshots.get(&key.key).is_some() {
+            if cached.is_some() {
                 let parts: Vec<String> = lacking
                     .iter()
                     .filter_map(|(t, l)| match l {
@@ -186,21 +198,44 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
 }
 
 /// Every target's newest revision is the cached snapshot, by SHA-256.
-fn holds_cached(present: &[(TargetId, Revision)], cached: Option<Artifact>) -> bool {
-    let Some(sha) = cached.and_then(|a| a.sha256).filter(|s| !s.is_empty()) else {
+fn holds_cached(present: &[(TargetId, Revision)], cached: Option<&Artifact>) -> bool {
+    let Some(sha) = cached
+        .and_then(|a| a.sha256.as_deref())
+        .filter(|s| !s.is_empty())
+    else {
         return false;
     };
     !present.is_empty() && present.iter().all(|(_, r)| r.meta.sha256 == sha)
 }
 
-/// "3d 4h" when `rev` is older than `rebuild_after`.
+/// Dated this far ahead of the clock is skew, not rounding or an NTP step.
+const SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// Why `rev` is too old for `rebuild_after`, if it is; dated in the future,
+/// it is of unknown age, and too old: a wrong clock must not make an image
+/// fresh forever.
 fn stale(rev: &Revision, rebuild_after: Option<Duration>, now: jiff::Timestamp) -> Option<String> {
     let limit = rebuild_after?;
+    let after = humantime::format_duration(limit);
+    if ahead(rev, now).is_some() {
+        return Some(format!(
+            "the newest image is dated in the future, so its age is unknown (rebuild_after is {after})"
+        ));
+    }
     let created: jiff::Timestamp = rev.created_at.parse().ok()?;
-    let age = now.duration_since(created);
-    let age = Duration::try_from(age).ok()?;
+    let age = Duration::try_from(now.duration_since(created)).ok()?;
     (age > limit).then(|| {
-        humantime::format_duration(Duration::from_secs(age.as_secs() / 3600 * 3600)).to_string()
+        let age = humantime::format_duration(Duration::from_secs(age.as_secs() / 3600 * 3600));
+        format!("the newest image is {age} old, more than rebuild_after ({after})")
+    })
+}
+
+/// How far ahead of `now` `rev` is dated ("3h"), when by more than [`SKEW`].
+fn ahead(rev: &Revision, now: jiff::Timestamp) -> Option<String> {
+    let created: jiff::Timestamp = rev.created_at.parse().ok()?;
+    let ahead = Duration::try_from(created.duration_since(now)).ok()?;
+    (ahead > SKEW).then(|| {
+        humantime::format_duration(Duration::from_secs(ahead.as_secs() / 60 * 60)).to_string()
     })
 }
 
@@ -212,4 +247,34 @@ fn dedupe(v: Vec<String>) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_dated_in_the_future_is_reported_and_never_fresh_forever() {
+        let now: jiff::Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
+        let at = |created: &str| Revision::for_test("n/1", Some(1), created);
+        let week = Some(Duration::from_secs(7 * 86400));
+        let future = at("2026-06-04T12:30:00Z");
+        assert_eq!(ahead(&future, now).as_deref(), Some("3days 30m"));
+        assert_eq!(
+            stale(&future, week, now).as_deref(),
+            Some(
+                "the newest image is dated in the future, so its age is unknown (rebuild_after is 7days)"
+            )
+        );
+        // Without rebuild_after, age does not matter: only the warning.
+        assert_eq!(stale(&future, None, now), None);
+        // A few minutes of skew is nothing to speak of.
+        let skewed = at("2026-06-01T12:04:00Z");
+        assert_eq!(ahead(&skewed, now), None);
+        assert_eq!(stale(&skewed, week, now), None);
+        assert_eq!(
+            stale(&at("2026-05-22T12:00:00Z"), week, now).as_deref(),
+            Some("the newest image is 10days old, more than rebuild_after (7days)")
+        );
+    }
 }

@@ -1,3 +1,5 @@
+use crate::files::digest::sha256_file;
+use crate::step::CancelToken;
 use crate::targets::Artifact;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,28 @@ impl SnapshotCache {
             .then(|| Artifact::file(path, record.sha256, size, record.build["host"].clone()))
     }
 
+    /// The cached snapshot of `key`, as [`get`](Self::get) finds it, with
+    /// its bytes checked against the SHA-256 recorded: a snapshot that does
+    /// not have them would fail every upload of it, run after run, so it
+    /// is removed, and the error says so (for a warning: the cell is built
+    /// again).
+    pub fn verified(&self, key: &str) -> Result<Option<Artifact>, String> {
+        let Some(artifact) = self.get(key) else {
+            return Ok(None);
+        };
+        let path = self.image_path(key);
+        let recorded = artifact.sha256.clone().unwrap_or_default();
+        let problem = match sha256_file(&path, &CancelToken::new()) {
+            Ok((sha256, _)) if sha256 == recorded => return Ok(Some(artifact)),
+            Ok((sha256, _)) => format!("its sha256 is {sha256}, not {recorded} as recorded"),
+            Err(e) => e.message,
+        };
+        self.remove(key);
+        Err(format!(
+            "the cached snapshot {path} is damaged ({problem}): removed it; the cell is built again"
+        ))
+    }
+
     /// Record a snapshot (a local file already at `image_path(key)`).
     pub fn commit(
         &self,
@@ -80,5 +104,47 @@ impl SnapshotCache {
     pub fn remove(&self, key: &str) {
         let _ = std::fs::remove_file(self.record_path(key));
         let _ = std::fs::remove_file(self.image_path(key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_with_the_wrong_bytes_is_removed_and_said_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8PathBuf::from_path_buf(tmp.path().to_owned()).unwrap();
+        let cache = SnapshotCache::new(dir.clone());
+        let bytes = b"a snapshot";
+        let path = cache.image_path("k");
+        std::fs::write(&path, bytes).unwrap();
+        let sha256 = crate::files::digest::sha256_bytes(bytes);
+        let artifact = Artifact::file(path.clone(), sha256.clone(), 10, serde_json::Value::Null);
+        cache
+            .commit("k", "img", &artifact, &serde_json::Value::Null)
+            .unwrap();
+        assert_eq!(
+            cache.verified("k").unwrap().unwrap().sha256,
+            Some(sha256.clone())
+        );
+        // Same size, other bytes: only the digest tells.
+        std::fs::write(&path, b"a snapshoT").unwrap();
+        assert!(cache.get("k").is_some());
+        let err = cache.verified("k").unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "the cached snapshot {path} is damaged (its sha256 is "
+            )),
+            "{err}"
+        );
+        assert!(
+            err.ends_with(&format!(
+                ", not {sha256} as recorded): removed it; the cell is built again"
+            )),
+            "{err}"
+        );
+        assert!(cache.get("k").is_none());
+        assert!(matches!(cache.verified("k"), Ok(None)));
     }
 }

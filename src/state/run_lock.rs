@@ -1,6 +1,7 @@
-//! Two runs of the same recipe never overlap: a lock file per recipe in the
-//! state directory, held (flock) for the whole run.
+//! Two runs of the same recipe never overlap, nor a run and a prune: a lock
+//! file per recipe in the state directory, held (flock) for the whole run.
 
+use crate::cli::Error;
 use crate::model::Recipe;
 use crate::state::{Layout, ensure_dir};
 use camino::Utf8PathBuf;
@@ -78,4 +79,20 @@ pub fn acquire(
     );
     let _ = file.flush();
     Ok(RunLock { _file: file, path })
+}
+
+/// [`acquire`] for a command, which ends when it cannot have the lock:
+/// [`Error::Locked`] (exit code 3) when another run holds it and `wait`
+/// is not given.
+pub fn take(layout: &Layout, recipe: &Recipe, wait: bool) -> Result<RunLock, Error> {
+    acquire(layout, recipe, wait, |holder| {
+        crate::errln!("waiting for another run of {} ({holder})", recipe.file.path);
+    })
+    .map_err(|e| match e {
+        LockError::Busy { path, holder } => Error::Locked(format!(
+            "another run of {} is in progress ({holder}); use --wait to wait for it (lock: {path})",
+            recipe.file.path
+        )),
+        LockError::Io(e) => Error::Failed(e),
+    })
 }

@@ -15,6 +15,17 @@
 //! number handed out, so numbers are never reused even after the newest
 //! revision is deleted. Numbers are checked, never wrapped: when the
 //! highest is `u64::MAX`, an upload fails.
+//!
+//! The root holds [`MARKER`], which `init` writes: a path that is missing,
+//! not a directory, or a directory without it (an unmounted mount point) is
+//! not the store, and every other use fails with the fix rather than
+//! reporting no images or filling the disk under the mount point. A store
+//! made before the marker (one that holds revisions) gets it when first
+//! used, with a warning.
+//!
+//! Every temp file is leased: its writer holds a `flock` on it while it
+//! lives, so a temp file nobody holds is a dead upload's, and the next
+//! upload or prune removes it at once.
 
 use super::{
     Artifact, Damaged, ImageMeta, Listing, Revision, Store, StoreNeed, human_size, size_against,
@@ -30,11 +41,11 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::time::{Duration, SystemTime};
 
-/// A temp file older than this cannot belong to an upload still running.
-const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
 const LOCK_FILE: &str = ".lock";
+/// The file in the root that makes a directory the store.
+pub const MARKER: &str = ".pipeline-store";
+const MARKER_TEXT: &str = "This directory is a pipeline store (a directory target). pipeline refuses\na store path without this file: it tells an unmounted mount point from the store.\n";
 /// A revision's `.json` is a few KiB; anything bigger is not one of ours,
 /// and is not read.
 const META_LIMIT: u64 = 256 * 1024;
@@ -92,7 +103,7 @@ impl DirectoryStore {
         })?;
         clean_up(dir, &entries);
         lock.record(n)?;
-        let temp = TempFile::create(dir.join(format!(".{n}.qcow2.{}.tmp", uuid::Uuid::new_v4())))?;
+        let temp = leased(dir.join(format!(".{n}.qcow2.{}.tmp", uuid::Uuid::new_v4())))?;
         Ok((n, temp))
     }
 
@@ -130,8 +141,7 @@ impl DirectoryStore {
         // Until the directory is synced, a failure removes what was published
         // (the guards drop in reverse order: the json first).
         let image_guard = temp.rename_to(image)?;
-        let mut json_temp =
-            TempFile::create(dir.join(format!(".{n}.json.{}.tmp", uuid::Uuid::new_v4())))?;
+        let mut json_temp = leased(dir.join(format!(".{n}.json.{}.tmp", uuid::Uuid::new_v4())))?;
         json_temp.write_all(text.as_bytes())?;
         json_temp.sync()?;
         let json_guard = json_temp.rename_to(json)?;
@@ -156,7 +166,13 @@ impl Store for DirectoryStore {
     ) -> StepResult<Revision> {
         cancel.check()?;
         let dir = self.image_dir(&meta.name)?;
-        fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, &e))?;
+        self.check_root()?;
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(io_error("create", &dir, &e));
+            }
+            _ => {}
+        }
         let (n, mut temp) = self.reserve(&dir)?;
         let sha256 = copy_verified(artifact, &mut temp, cancel, progress)?;
         temp.sync()?;
@@ -170,9 +186,11 @@ impl Store for DirectoryStore {
 
     fn list(&self, name: &str, owner: &str) -> StepResult<Listing> {
         let dir = self.image_dir(name)?;
+        let mut listing = Listing::default();
+        listing.warnings.extend(self.check_root()?);
         let entries = match scan(&dir) {
             Ok(entries) => entries,
-            Err(_) if !dir.exists() => return Ok(Listing::default()),
+            Err(_) if !dir.exists() => return Ok(listing),
             Err(e) => return Err(e),
         };
         let mut numbers: Vec<u64> = entries
@@ -183,7 +201,6 @@ impl Store for DirectoryStore {
             })
             .collect();
         numbers.sort_unstable_by(|a, b| b.cmp(a));
-        let mut listing = Listing::default();
         for (file_name, entry) in &entries {
             if let Entry::Unnumbered = entry {
                 listing.warnings.push(format!(
@@ -296,6 +313,19 @@ impl Store for DirectoryStore {
 
     fn init(&self, need: &StoreNeed) -> Vec<Check> {
         let item = format!("target {}", self.name);
+        match self.root.metadata() {
+            Ok(m) if !m.is_dir() => {
+                return vec![Check::problem(
+                    item,
+                    format!(
+                        "{} is {}, not a directory: point the target's path at the store, or move it aside",
+                        self.root,
+                        file_kind(m.file_type())
+                    ),
+                )];
+            }
+            _ => {}
+        }
         let existed = self.root.is_dir();
         if let Err(e) = fs::create_dir_all(&self.root) {
             return vec![Check::problem(
@@ -303,6 +333,10 @@ impl Store for DirectoryStore {
                 format!("failed to create {}: {e}", self.root),
             )];
         }
+        let marked = match mark(&self.root) {
+            Ok(marked) => marked,
+            Err(e) => return vec![Check::problem(item, e.message)],
+        };
         let probe = self
             .root
             .join(format!(".init-{}.tmp", uuid::Uuid::new_v4()));
@@ -328,13 +362,161 @@ impl Store for DirectoryStore {
         if room.is_some_and(|r| r < bytes) {
             return vec![Check::problem(item, format!("not enough room: {detail}"))];
         }
-        let status = if existed {
+        let status = if existed && !marked {
             CheckStatus::Ok
         } else {
             CheckStatus::Created
         };
         vec![Check::new(item, status, detail)]
     }
+
+    fn clean_up(&self, name: &str) -> Vec<String> {
+        let Ok(dir) = self.image_dir(name) else {
+            return Vec::new();
+        };
+        if self.check_root().is_err() || !dir.is_dir() {
+            return Vec::new();
+        }
+        // Only a temp file or an image alone can be a leftover: without
+        // one, no need for the lock (nor its file).
+        let candidates = scan(&dir).is_ok_and(|entries| {
+            entries.iter().any(|(_, e)| match e {
+                Entry::Temp(_) => true,
+                Entry::Image(n) => !entries.iter().any(|(_, m)| *m == Entry::Meta(*n)),
+                _ => false,
+            })
+        });
+        if !candidates {
+            return Vec::new();
+        }
+        let Ok(_lock) = DirLock::acquire(&dir) else {
+            return Vec::new();
+        };
+        match scan(&dir) {
+            Ok(entries) => clean_up(&dir, &entries),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl DirectoryStore {
+    /// The root is this store: a directory holding [`MARKER`]. A directory
+    /// without it is an unmounted mount point or a wrong path, unless it
+    /// holds revisions, as a store made before the marker does: that one is
+    /// marked now, and the warning says so.
+    fn check_root(&self) -> StepResult<Option<String>> {
+        let root = &self.root;
+        match root.metadata() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StepError::permanent(format!(
+                    "the store {root} does not exist: mount the store there, or run `pipeline init` to create it"
+                )));
+            }
+            Err(e) => return Err(io_error("read", root, &e)),
+            Ok(m) if !m.is_dir() => {
+                return Err(StepError::permanent(format!(
+                    "the store {root} is {}, not a directory: point the target's path at the store, or move it aside and run `pipeline init`",
+                    file_kind(m.file_type())
+                )));
+            }
+            Ok(_) => {}
+        }
+        let marker = root.join(MARKER);
+        match marker.metadata() {
+            Ok(m) if m.is_file() => return Ok(None),
+            Ok(m) => {
+                return Err(StepError::permanent(format!(
+                    "{marker} is {}, not a regular file: remove it and run `pipeline init`",
+                    file_kind(m.file_type())
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("read", &marker, &e)),
+        }
+        if !holds_revisions(root) {
+            return Err(StepError::permanent(format!(
+                "{root} is not the store: it has no {MARKER} (an unmounted mount point?); mount the store there, or run `pipeline init` to make this directory the store"
+            )));
+        }
+        mark(root)?;
+        Ok(Some(format!(
+            "{root}: a store made before pipeline marked its stores: marked it now ({MARKER})"
+        )))
+    }
+}
+
+/// Write [`MARKER`] in `root` unless it is there; whether it was written.
+fn mark(root: &Utf8Path) -> StepResult<bool> {
+    let marker = root.join(MARKER);
+    if marker.is_file() {
+        return Ok(false);
+    }
+    // Only its presence counts: no need to write it aside.
+    let mut file = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&marker)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(io_error("create", &marker, &e)),
+    };
+    file.write_all(MARKER_TEXT.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error("write", &marker, &e))?;
+    sync_dir(root)?;
+    Ok(true)
+}
+
+/// Whether `root` holds an image directory with a revision's file in it
+/// (a store made before [`MARKER`]), as far as it can be read.
+fn holds_revisions(root: &Utf8Path) -> bool {
+    let Ok(read_dir) = fs::read_dir(root) else {
+        return false;
+    };
+    read_dir.flatten().any(|entry| {
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            return false;
+        };
+        valid_name(&name)
+            && entry.file_type().is_ok_and(|t| t.is_dir())
+            && scan(&root.join(&name)).is_ok_and(|entries| {
+                entries
+                    .iter()
+                    .any(|(_, e)| matches!(e, Entry::Meta(_) | Entry::Image(_)))
+            })
+    })
+}
+
+/// A new temp file, leased: this process holds a `flock` on it until it
+/// is closed, which tells [`clean_up`] that its writer is alive.
+fn leased(path: Utf8PathBuf) -> StepResult<TempFile> {
+    let mut temp = TempFile::create(path)?;
+    let path = temp.path().to_owned();
+    rustix::fs::flock(
+        &*temp.file(),
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    )
+    .map_err(|e| io_error("lock", &path, &e.into()))?;
+    Ok(temp)
+}
+
+/// Whether nobody holds the lease of the temp file at `path` (its writer
+/// is gone). Anything but a regular file is not ours to judge.
+fn abandoned(path: &Utf8Path) -> bool {
+    if !path.symlink_metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    // For writing too: over NFS an exclusive lock needs a writable file.
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
+        .open(path)
+    else {
+        return false;
+    };
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
 }
 
 impl DirectoryStore {
@@ -361,8 +543,10 @@ fn write_manifest(
     let mut text = serde_json::to_string_pretty(manifest)
         .map_err(|e| StepError::permanent(format!("failed to serialize the manifest: {e}")))?;
     text.push('\n');
-    let mut temp =
-        TempFile::create(dir.join(format!(".{n}.json.manifest-{}.tmp", uuid::Uuid::new_v4())))?;
+    // Under the lock: the lease ends when the temp is closed, just before
+    // its rename, and a clean-up must not come in between.
+    let _lock = DirLock::acquire(&dir)?;
+    let mut temp = leased(dir.join(format!(".{n}.json.manifest-{}.tmp", uuid::Uuid::new_v4())))?;
     temp.write_all(text.as_bytes())?;
     temp.sync()?;
     temp.rename_to(store.manifest_path(revision))?.keep();
@@ -477,9 +661,9 @@ fn scan(dir: &Utf8Path) -> StepResult<Vec<(String, Entry)>> {
 }
 
 /// Best effort, under the lock: remove images whose json never got written
-/// (a crash between the two renames) and temp files too old to belong to an
-/// upload still running.
-fn clean_up(dir: &Utf8Path, entries: &[(String, Entry)]) {
+/// (a crash between the two renames) and temp files whose writer is gone
+/// (nobody holds their lease). What it removed, for the user.
+fn clean_up(dir: &Utf8Path, entries: &[(String, Entry)]) -> Vec<String> {
     let metas: HashSet<u64> = entries
         .iter()
         .filter_map(|(_, e)| match e {
@@ -487,24 +671,19 @@ fn clean_up(dir: &Utf8Path, entries: &[(String, Entry)]) {
             _ => None,
         })
         .collect();
-    let now = SystemTime::now();
+    let mut removed = Vec::new();
     for (file_name, entry) in entries {
         let path = dir.join(file_name);
-        let remove = match entry {
-            Entry::Image(n) => !metas.contains(n),
-            Entry::Temp(_) => path
-                .symlink_metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|modified| {
-                    now.duration_since(modified)
-                        .is_ok_and(|age| age > STALE_AFTER)
-                }),
-            Entry::Meta(_) | Entry::Unnumbered => false,
+        let what = match entry {
+            Entry::Image(n) if !metas.contains(n) => "an image whose metadata was never written",
+            Entry::Temp(_) if abandoned(&path) => "a temp file of an upload that ended",
+            _ => continue,
         };
-        if remove {
-            let _ = fs::remove_file(&path);
+        if fs::remove_file(&path).is_ok() {
+            removed.push(format!("removed {path}, {what}"));
         }
     }
+    removed
 }
 
 /// A revision's `.json`, read without ever blocking: anything but a regular
@@ -665,6 +844,7 @@ mod tests {
     use crate::step::StepErrorKind;
     use crate::targets::prunable;
     use std::sync::Arc;
+    use std::time::Duration;
 
     const OWNER: &str = "pipeline:test";
     const NAME: &str = "noble-x64-3.1";
@@ -679,6 +859,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let base = Utf8PathBuf::from_path_buf(tmp.path().to_path_buf()).unwrap();
         let store = DirectoryStore::new("local", base.join("store"));
+        fs::create_dir(store.root()).unwrap();
+        assert!(mark(store.root()).unwrap());
         Fixture {
             _tmp: tmp,
             base,
@@ -1227,23 +1409,17 @@ mod tests {
     }
 
     #[test]
-    fn next_upload_cleans_up_leftovers() {
+    fn next_upload_cleans_up_what_dead_uploads_left_and_never_a_live_one() {
         let f = fixture();
         let (file, meta) = f.image("a.qcow2", 10);
         f.upload(&file, &meta).unwrap();
         let dir = f.dir();
-        // A crash between the two renames, an old crash mid-copy, and a copy
-        // that may still be running.
+        // A crash between the two renames, a dead upload's temp file (just
+        // written: its age does not matter, nobody holds it), and one whose
+        // writer is alive (it holds the lease).
         fs::write(dir.join("2.qcow2"), b"x").unwrap();
-        let old = dir.join(".3.qcow2.dead.tmp");
-        fs::write(&old, b"x").unwrap();
-        File::options()
-            .write(true)
-            .open(&old)
-            .unwrap()
-            .set_modified(SystemTime::now() - Duration::from_secs(3600))
-            .unwrap();
-        fs::write(dir.join(".4.json.live.tmp"), b"x").unwrap();
+        fs::write(dir.join(".3.qcow2.dead.tmp"), b"x").unwrap();
+        let live = leased(dir.join(".4.json.live.tmp")).unwrap();
         assert_eq!(ids(&f.revisions()), [format!("{NAME}/1")]);
 
         let rev = f.upload(&file, &meta).unwrap();
@@ -1252,6 +1428,85 @@ mod tests {
             f.files(),
             [".4.json.live.tmp", "1.json", "1.qcow2", "5.json", "5.qcow2"]
         );
+        // A prune's clean-up: once its writer is gone, it goes.
+        assert_eq!(f.store.clean_up(NAME), Vec::<String>::new());
+        // Closed without its guard removing it, as a SIGKILL leaves it.
+        live.keep();
+        assert_eq!(
+            f.store.clean_up(NAME),
+            [format!(
+                "removed {dir}/.4.json.live.tmp, a temp file of an upload that ended"
+            )]
+        );
+        assert_eq!(f.files(), ["1.json", "1.qcow2", "5.json", "5.qcow2"]);
+    }
+
+    #[test]
+    fn a_store_that_is_not_there_is_an_error_with_the_fix() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        let at = |root: &Utf8Path| DirectoryStore::new("local", root.to_owned());
+        let error = |store: &DirectoryStore| {
+            let listed = store.list(NAME, OWNER).unwrap_err();
+            let uploaded = store
+                .upload(&artifact(&file, &meta), &meta, &CancelToken::new(), &|_| {})
+                .unwrap_err();
+            assert_eq!(listed, uploaded);
+            assert_eq!(listed.kind, StepErrorKind::Permanent);
+            listed.message.replace(f.base.as_str(), "BASE")
+        };
+        assert_eq!(
+            error(&at(&f.base.join("missing"))),
+            "the store BASE/missing does not exist: mount the store there, or run `pipeline init` to create it"
+        );
+        assert_eq!(
+            error(&at(&file)),
+            "the store BASE/a.qcow2 is a regular file, not a directory: point the target's path at the store, or move it aside and run `pipeline init`"
+        );
+        // An empty directory, as an unmounted mount point is, and one with
+        // something else in it: neither is the store, nothing is written.
+        let empty = f.base.join("mnt");
+        fs::create_dir_all(empty.join("lost+found")).unwrap();
+        fs::write(empty.join("notes.txt"), "x").unwrap();
+        assert_eq!(
+            error(&at(&empty)),
+            format!(
+                "BASE/mnt is not the store: it has no {MARKER} (an unmounted mount point?); mount the store there, or run `pipeline init` to make this directory the store"
+            )
+        );
+        assert_eq!(fs::read_dir(&empty).unwrap().count(), 2);
+        // init makes it the store.
+        let need = StoreNeed {
+            owner: OWNER.into(),
+            images: vec![NAME.into()],
+            keep: 2,
+            image_bytes: 0,
+        };
+        let checks = at(&empty).init(&need);
+        assert_eq!(checks[0].status, CheckStatus::Created, "{checks:?}");
+        assert_eq!(at(&empty).init(&need)[0].status, CheckStatus::Ok);
+        assert_eq!(at(&empty).list(NAME, OWNER).unwrap(), Listing::default());
+        let checks = at(&file).init(&need);
+        assert_eq!(checks[0].status, CheckStatus::Problem);
+    }
+
+    #[test]
+    fn a_store_made_before_the_marker_is_marked_once_with_a_warning() {
+        let f = fixture();
+        let (file, meta) = f.image("a.qcow2", 10);
+        let rev = f.upload(&file, &meta).unwrap();
+        fs::remove_file(f.store.root().join(MARKER)).unwrap();
+        let listing = f.listing();
+        assert_eq!(listing.revisions, [rev]);
+        assert_eq!(
+            listing.warnings,
+            [format!(
+                "{}: a store made before pipeline marked its stores: marked it now ({MARKER})",
+                f.store.root()
+            )]
+        );
+        assert!(f.store.root().join(MARKER).is_file());
+        assert_eq!(f.listing().warnings, Vec::<String>::new());
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod openstack;
 mod store;
 
 pub use artifact::{Artifact, ArtifactSource, GlanceLocation, StreamSource};
-pub use directory::DirectoryStore;
+pub use directory::{DirectoryStore, MARKER};
 pub use image_meta::{ImageMeta, Revision};
 pub use listing::{Damaged, Listing, human_size, newer, size_against};
 pub use open::{open, open_all};

@@ -35,6 +35,12 @@ pub trait Store: Send + Sync {
         Vec::new()
     }
 
+    /// Remove what dead runs left of `name` (an upload's temp file); what
+    /// it removed, for the user. Never touches what a live run is writing.
+    fn clean_up(&self, _name: &str) -> Vec<String> {
+        Vec::new()
+    }
+
     /// What `pipeline init` checks: the target can be reached and written,
     /// and has room for `need`. May create the store itself (a directory);
     /// nothing else.

@@ -2,7 +2,7 @@
 //! cannot hold.
 
 use crate::support::{
-    Sandbox, Target, assert_no_qemu_left, live_qemus, stderr, tiny_recipe, vm_lock,
+    Sandbox, Target, Tmpfs, assert_no_qemu_left, live_qemus, stderr, tiny_recipe, vm_lock,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -110,39 +110,12 @@ fn stderr_has_flood(err: &str) -> bool {
     err.matches("console flood").count() > 20
 }
 
-/// A tmpfs mounted for a test, unmounted however the test ends.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(path: std::path::PathBuf, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(&path).unwrap();
-        let o = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "mount: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        Tmpfs(path)
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("--lazy")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[test]
 fn a_run_without_room_for_its_images_fails_before_anything_boots() {
     let sb = Sandbox::new();
-    let _small = Tmpfs::mount(sb.path().join("small"), "30m");
+    let small = sb.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let _small = Tmpfs::mount(&small, "30m");
     tiny_recipe(&["b-ok", "c-ok", "d-ok"])
         .targets(vec![Target::directory("local", "small", 2)])
         .write(&sb);

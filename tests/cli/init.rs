@@ -52,6 +52,8 @@ fn init_with_a_problem_cloud(
 fn init_prepares_the_demo_once_and_then_says_everything_is_ok() {
     let sb = Sandbox::new();
     sb.write("demo.toml", &demo_recipe());
+    // The sandbox made the store as init does: here init makes it.
+    std::fs::remove_dir_all(sb.path().join("images")).unwrap();
     let o = sb.run(&["init", "demo.toml", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let first = statuses(&o);
@@ -80,7 +82,12 @@ fn init_prepares_the_demo_once_and_then_says_everything_is_ok() {
         .flatten()
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
-    assert!(sb.path().join("images").is_dir());
+    assert!(
+        sb.path()
+            .join("images")
+            .join(pipeline::targets::MARKER)
+            .is_file()
+    );
     // Again: nothing to do, everything ok.
     let o = sb.run(&["init", "demo.toml", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -6,6 +6,7 @@
 use crate::support::{
     Loopback, Recipe, Reply, Sandbox, as_cron_runs, redacted, run_summary, stderr,
 };
+use pipeline::targets::MARKER;
 use rustix::process::{Pid, Signal};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -121,7 +122,7 @@ fn a_signal_mid_download_removes_the_partial_file_frees_the_lock_and_ends_by_tha
         // no lock held.
         assert_eq!(sb.entries("cache/bases"), Vec::<String>::new(), "{name}");
         assert_eq!(sb.entries("cache/work"), Vec::<String>::new(), "{name}");
-        assert_eq!(sb.entries("images"), Vec::<String>::new(), "{name}");
+        assert_eq!(sb.entries("images"), [MARKER], "{name}");
         assert!(lock_is_free(&sb), "{name}: the lock is still held");
         assert!(
             sb.run_log()

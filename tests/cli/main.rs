@@ -10,6 +10,7 @@ mod faults;
 mod incremental;
 mod init;
 mod interrupt;
+mod leftovers;
 mod nova;
 mod openstack;
 mod plan;

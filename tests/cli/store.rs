@@ -1,13 +1,16 @@
 //! A damaged directory store, through the real CLI: metadata that is not a
 //! regular file or not metadata at all, images shorter than their metadata
-//! says, revisions that cannot be deleted, and numbers at the limit. Most
+//! says, revisions that cannot be deleted, numbers at the limit, a store
+//! that is not there (a file, a file system not mounted) and a revision
+//! dated in the future. Most
 //! stores here are written by hand (no VM); the tests that need `run` to
 //! build use the tiny image.
 
 use crate::support::{
-    Sandbox, copy_revision, output, output_within, redacted, run_result, sh, stderr, stdout,
-    tiny_recipe, truncate, vm_lock, write_revision,
+    Sandbox, Tmpfs, copy_revision, output, output_within, redacted, run_result, sh, stderr, stdout,
+    tiny_recipe, truncate, vm_lock, write_current_revision, write_revision,
 };
+use pipeline::targets::MARKER;
 use std::time::Duration;
 
 const IMAGE: &str = "tiny-tiny-x64-case-b-ok";
@@ -330,4 +333,198 @@ fn a_revision_number_at_the_limit_fails_the_upload_instead_of_wrapping() {
         .any(|l| l.contains(" boot ") && l.ends_with(": started"));
     assert!(!booted, "{}", sb.run_log());
     assert_eq!(sb.revisions("images", IMAGE), [2]);
+}
+
+/// `latest`, `plan --status`, `prune` and `run` on the tiny recipe: each
+/// output, for a store that is not there (each must fail, and `run` before
+/// it boots anything).
+fn every_verb_on(sb: &Sandbox) -> String {
+    let mut shown = String::new();
+    for args in [
+        &["latest", "tiny.toml"][..],
+        &["plan", "tiny.toml", "--status"],
+        &["prune", "tiny.toml"],
+        &["prune", "tiny.toml", "--dry-run"],
+        &["run", "tiny.toml"],
+    ] {
+        let o = output_within(&mut sb.command(args), PROMPTLY);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", output(&o));
+        shown.push_str(&format!("--- {}\n{}", args.join(" "), output(&o)));
+    }
+    assert!(sb.entries("state/runs").is_empty(), "a run started");
+    shown
+}
+
+/// `pipeline init` on the tiny recipe, without the KVM probe.
+fn init(sb: &Sandbox) -> std::process::Output {
+    let mut cmd = sb.command(&["init", "tiny.toml"]);
+    cmd.env("PIPELINE_ACCEL", "tcg");
+    output_within(&mut cmd, Duration::from_secs(120))
+}
+
+#[test]
+fn a_store_path_that_is_a_file_is_an_error_for_every_verb_but_init() {
+    let sb = Sandbox::new();
+    tiny_recipe(&["b-ok"]).write(&sb);
+    let store = sb.path().join("images");
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::write(&store, "not a store\n").unwrap();
+    let shown = every_verb_on(&sb);
+    assert!(
+        shown.contains(&format!(
+            "the store {} is a regular file, not a directory: point the target's path at the store, or move it aside and run `pipeline init`",
+            store.display()
+        )),
+        "{shown}"
+    );
+    let o = init(&sb);
+    assert_eq!(o.status.code(), Some(1), "{}", output(&o));
+    let problem = format!(
+        "{} is a regular file, not a directory: point the target's path at the store, or move it aside",
+        store.display()
+    );
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("problem  target local ") && l.ends_with(&problem)),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&store).unwrap(), "not a store\n");
+    redacted().bind(|| insta::assert_snapshot!("store-path-is-a-file", shown));
+
+    // Missing altogether: the same, and init creates it.
+    std::fs::remove_file(&store).unwrap();
+    let shown = every_verb_on(&sb);
+    assert!(
+        shown.contains(&format!(
+            "the store {} does not exist: mount the store there, or run `pipeline init` to create it",
+            store.display()
+        )),
+        "{shown}"
+    );
+    assert!(!store.exists());
+    let o = init(&sb);
+    assert!(o.status.success(), "{}", output(&o));
+    assert!(
+        stdout(&o).contains("created  target local"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sb.run(&["latest", "tiny.toml"]);
+    assert!(o.status.success(), "{}", output(&o));
+}
+
+/// An empty mount point is what a store that is not mounted looks like:
+/// the marker `init` wrote is on the file system that is gone.
+#[test]
+fn a_store_whose_file_system_is_not_mounted_is_an_error_and_nothing_is_written_under_it() {
+    let sb = Sandbox::new();
+    // Two cells: prune says what is wrong with the store once.
+    tiny_recipe(&["b-ok", "c-ok"]).write(&sb);
+    let store = sb.path().join("images");
+    std::fs::remove_file(store.join(MARKER)).unwrap();
+    let mut tmpfs = Tmpfs::mount(&store, "256m");
+    let o = init(&sb);
+    assert!(o.status.success(), "{}", output(&o));
+    assert!(
+        stdout(&o).contains("created  target local"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sb.run(&["latest", "tiny.toml"]);
+    assert!(o.status.success(), "{}", output(&o));
+
+    tmpfs.unmount();
+    assert_eq!(sb.entries("images"), Vec::<String>::new());
+    let shown = every_verb_on(&sb);
+    assert!(
+        shown.contains(&format!(
+            "{} is not the store: it has no {MARKER} (an unmounted mount point?); mount the store there, or run `pipeline init` to make this directory the store",
+            store.display()
+        )),
+        "{shown}"
+    );
+    assert_eq!(
+        sb.entries("images"),
+        Vec::<String>::new(),
+        "written under it"
+    );
+    redacted().bind(|| insta::assert_snapshot!("store-not-mounted", shown));
+}
+
+/// A store from before the marker holds revisions: it is marked, once,
+/// and said so.
+#[test]
+fn a_store_made_before_the_marker_is_marked_with_a_warning() {
+    let sb = Sandbox::new();
+    tiny_recipe(&["b-ok"]).write(&sb);
+    let store = sb.path().join("images");
+    std::fs::remove_file(store.join(MARKER)).unwrap();
+    write_revision(&store, IMAGE, 1, OWNER, b"a qcow2");
+    let o = sb.run(&["latest", "tiny.toml"]);
+    assert!(o.status.success(), "{}", output(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "warning: {}: a store made before pipeline marked its stores: marked it now ({MARKER})\n",
+            store.display()
+        )
+    );
+    assert!(stdout(&o).contains(&format!("{IMAGE}/1")), "{}", stdout(&o));
+    assert!(store.join(MARKER).is_file());
+    let o = sb.run(&["latest", "tiny.toml"]);
+    assert_eq!(stderr(&o), "");
+}
+
+/// A revision dated in the future (a clock that is wrong, here or where it
+/// was built) is reported, and with rebuild_after it is not fresh forever.
+#[test]
+fn a_revision_dated_in_the_future_is_reported() {
+    let sb = Sandbox::new();
+    let path = tiny_recipe(&["b-ok"]).write(&sb);
+    let o = sb.run(&["plan", "tiny.toml", "--status", "--json"]);
+    assert!(o.status.success(), "{}", output(&o));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let store = sb.path().join("images");
+    write_current_revision(&store, &plan["cells"][0], 1, OWNER);
+    let json = image_dir(&sb).join("1.json");
+    let text = std::fs::read_to_string(&json).unwrap();
+    std::fs::write(
+        &json,
+        text.replace("2026-01-01T00:00:00Z", "2099-01-01T00:00:00Z"),
+    )
+    .unwrap();
+
+    let o = sb.run(&["plan", "tiny.toml", "--status"]);
+    assert!(o.status.success(), "{}", output(&o));
+    let warning = format!("warning: {IMAGE}/1 on target `local` is dated 2099-01-01T00:00:00Z, ");
+    assert!(stderr(&o).starts_with(&warning), "{}", stderr(&o));
+    assert!(
+        stderr(&o).ends_with(" ahead of this machine's clock: one of the two clocks is wrong\n"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains(&format!("skip {IMAGE}: up to date")),
+        "{}",
+        stdout(&o)
+    );
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("[build]\n", "[build]\nrebuild_after = \"7d\"\n"),
+    )
+    .unwrap();
+    let o = sb.run(&["plan", "tiny.toml", "--status"]);
+    assert!(o.status.success(), "{}", output(&o));
+    assert!(stderr(&o).starts_with(&warning), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "build {IMAGE}: the newest image is dated in the future, so its age is unknown (rebuild_after is 7days)"
+        )),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -8,6 +8,7 @@
 mod deadline;
 mod fixtures;
 mod loopback;
+mod mount;
 mod recipes;
 mod rig;
 mod sandbox;
@@ -17,6 +18,7 @@ mod store_files;
 pub use deadline::*;
 pub use fixtures::*;
 pub use loopback::*;
+pub use mount::*;
 pub use recipes::*;
 pub use rig::*;
 pub use sandbox::*;

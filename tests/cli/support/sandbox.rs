@@ -26,10 +26,16 @@ impl Sandbox {
         self.dir.path()
     }
 
+    /// Write `name`. A recipe (`*.toml`) comes with its directory stores
+    /// made, as `pipeline init` makes them (the directory and its marker):
+    /// a test about a store that is not there removes it.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.path().join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
+        if name.ends_with(".toml") {
+            make_stores(&p, text);
+        }
         p
     }
 
@@ -154,4 +160,30 @@ pub fn live_qemus(dir: &Path) -> Vec<String> {
         }
     }
     found
+}
+
+/// The directory stores of the recipe at `path` (its text), made with their
+/// marker where they can be; a recipe that does not parse has none.
+fn make_stores(path: &Path, text: &str) {
+    let Ok(recipe) = text.parse::<toml::Table>() else {
+        return;
+    };
+    let Some(targets) = recipe.get("target").and_then(|t| t.as_array()) else {
+        return;
+    };
+    for target in targets {
+        if target.get("kind").and_then(|k| k.as_str()) != Some("directory") {
+            continue;
+        }
+        let Some(store) = target.get("path").and_then(|p| p.as_str()) else {
+            continue;
+        };
+        let store = path.parent().unwrap().join(store);
+        if std::fs::create_dir_all(&store).is_ok() {
+            let _ = std::fs::write(
+                store.join(pipeline::targets::MARKER),
+                "made by the tests, as pipeline init makes it\n",
+            );
+        }
+    }
 }
