@@ -268,6 +268,21 @@ fn render_needs_exactly_one_cell() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("render needs exactly one cell, but 9 match"));
+    // Which cells, and the `--only` that picks one of two.
+    let o = run(&["render", "recipes/demo.toml", "--only", "microk8s="]);
+    assert_eq!(o.status.code(), Some(2));
+    insta::assert_snapshot!("render-two-cells", stderr(&o));
+}
+
+/// `--only` with a value no cell has names the values there are (and the
+/// near miss): a typo should not read as "nothing to build".
+#[test]
+fn only_with_a_value_no_cell_has_lists_the_values() {
+    for (verb, only) in [("plan", "juju=3.1/stabel"), ("render", "bse=noble")] {
+        let o = run(&[verb, "recipes/github-runner.toml", "--only", only]);
+        assert_eq!(o.status.code(), Some(2), "{only}");
+        insta::assert_snapshot!(format!("only-{verb}-typo"), stderr(&o));
+    }
 }
 
 /// An axis no template reads, next to a word one reads, is worth a warning
