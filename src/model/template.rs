@@ -1,5 +1,6 @@
 use super::ScriptBuffer;
-use super::template_scan::TemplateScan;
+use super::template_scan::{Call, TemplateScan};
+use super::tera_builtins::Callable;
 use crate::files::SourceFile;
 use crate::memory_budget::Budget;
 use crate::output::{Diagnostic, Diagnostics};
@@ -136,8 +137,12 @@ impl Template {
             problems.push(d.help(format!("the variables of every cell: {}", all.join(", "))));
         }
         for call in &self.scan.calls {
-            let Some(takes) = call.kind.args(&call.name) else {
-                continue;
+            let takes: Vec<String> = match call.kind.args(&call.name) {
+                Some(args) => args.iter().map(|a| (*a).to_owned()).collect(),
+                None => match self.component_args(call) {
+                    Some(args) => args,
+                    None => continue,
+                },
             };
             let names: Vec<&str> = takes.iter().map(|a| a.trim_end_matches('!')).collect();
             let what = format!("{} `{}`", call.kind.as_str(), call.name);
@@ -165,12 +170,44 @@ impl Template {
                             format!("{what} needs the argument `{required}`"),
                         )
                         .key(self.key)
-                        .help(format!("write it like `{}({required}=…)`", call.name)),
+                        .help(match call.kind {
+                            Callable::Component => {
+                                format!("write it like `<{} {required}=… />`", call.name)
+                            }
+                            _ => format!("write it like `{}({required}=…)`", call.name),
+                        }),
                     );
                 }
             }
         }
         problems
+    }
+
+    /// The arguments a component call may give, as the builtins' are
+    /// listed (a required one ends in `!`); `None` for another call, or a
+    /// component that takes any (`...rest`).
+    fn component_args(&self, call: &Call) -> Option<Vec<String>> {
+        if call.kind != Callable::Component {
+            return None;
+        }
+        let definition = self.tera.get_component_definition(&call.name)?;
+        if definition.rest_param().is_some() {
+            return None;
+        }
+        Some(
+            definition
+                .args()
+                .iter()
+                .filter(|a| !a.is_implicit())
+                .map(|a| {
+                    if a.is_required() {
+                        format!("{}!", a.name())
+                    } else {
+                        a.name().to_owned()
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Every word the template reads, locals and attribute names included.
@@ -452,6 +489,26 @@ mod tests {
                 (
                     "t.sh.tera:1:46".to_owned(),
                     "filter `default` needs the argument `value`".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn component_calls_give_the_arguments_it_takes() {
+        assert_eq!(
+            check(
+                "{% component Pkg(name, version=\"\") %}{{ name }}{{ version }}{% endcomponent Pkg %}\
+                 {{ <Pkg name={image_name} vesion=\"1\" /> }}{{ <Pkg version=\"2\" /> }}"
+            ),
+            [
+                (
+                    "t.sh.tera:1:109".to_owned(),
+                    "unknown argument `vesion` of component `Pkg`".to_owned()
+                ),
+                (
+                    "t.sh.tera:1:129".to_owned(),
+                    "component `Pkg` needs the argument `name`".to_owned()
                 ),
             ]
         );

@@ -289,7 +289,10 @@ impl Scanner {
                             || !matches!(
                                 before,
                                 Some(Tok::Ident(_) | Tok::Literal | Tok::Punct(")" | "]"))
-                            )) => {}
+                            )) =>
+                {
+                    self.component_call(w, t, i - 1)
+                }
                 _ => {
                     let at = i - 1;
                     let bound = comprehensions.iter().find(|c| c.range.contains(&at));
@@ -308,6 +311,32 @@ impl Scanner {
                 }
             }
         }
+    }
+
+    /// Record the call of component `name` at `t[at]` (`<Card a=1 b=x>`),
+    /// with the arguments up to its `>`.
+    fn component_call(&mut self, name: &str, t: &[Token], at: usize) {
+        let mut args = Vec::new();
+        let mut depth = 0;
+        for (j, k) in t.iter().enumerate().skip(at + 1) {
+            match k.tok {
+                Tok::Punct("(" | "[" | "{") => depth += 1,
+                Tok::Punct(")" | "]" | "}") => depth -= 1,
+                Tok::Punct(">") if depth == 0 => break,
+                Tok::Ident(w)
+                    if depth == 0 && t.get(j + 1).is_some_and(|n| n.tok == Tok::Punct("=")) =>
+                {
+                    args.push((w.to_owned(), k.span.clone()));
+                }
+                _ => {}
+            }
+        }
+        self.out.calls.push(Call {
+            kind: Callable::Component,
+            name: name.to_owned(),
+            span: t[at].span.clone(),
+            args,
+        });
     }
 
     /// Record the call of `name` at `t[at]`, with the keyword arguments in

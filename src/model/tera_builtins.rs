@@ -8,6 +8,9 @@ pub enum Callable {
     Filter,
     Test,
     Function,
+    /// A component of the template's own (`<Card title=… />`): its
+    /// arguments are in its definition, not here.
+    Component,
 }
 
 impl Callable {
@@ -16,6 +19,7 @@ impl Callable {
             Callable::Filter => "filter",
             Callable::Test => "test",
             Callable::Function => "function",
+            Callable::Component => "component",
         }
     }
 
@@ -24,6 +28,7 @@ impl Callable {
             Callable::Filter => FILTERS,
             Callable::Test => TESTS,
             Callable::Function => FUNCTIONS,
+            Callable::Component => &[],
         }
     }
 

@@ -541,12 +541,19 @@ impl Validator {
                 let vkey = format!("{key}.{}", name.value);
                 let Some(axis) = axes.iter().find(|a| a.name == name.value) else {
                     let names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
-                    self.error_with_help(
+                    let mut d = Diagnostic::at(
+                        &self.file,
                         name.span.clone(),
-                        &vkey,
                         format!("`{}` is not an axis of the matrix", name.value),
-                        format!("axes: {}", names.join(", ")),
-                    );
+                    )
+                    .key(&vkey);
+                    if let Some(hint) =
+                        recipe::suggest::did_you_mean(&name.value, names.iter().copied())
+                    {
+                        d = d.help(hint);
+                    }
+                    self.problems
+                        .push(d.help(format!("axes: {}", names.join(", "))));
                     ok = false;
                     continue;
                 };
