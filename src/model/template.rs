@@ -494,6 +494,38 @@ mod tests {
         );
     }
 
+    /// The scan finds, where they are, exactly the names Tera says a
+    /// template reads at the top level: on the shipped templates and on
+    /// the constructs that define names.
+    #[test]
+    fn the_scan_agrees_with_tera_on_what_is_read() {
+        let mut texts: Vec<String> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))
+                .unwrap()
+                .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect();
+        assert!(texts.len() >= 2);
+        texts.extend(
+            [
+                "{% for x, y in items | sort(attribute=k) %}{{ x }}{{ loop.index }}{{ z }}{% endfor %}{{ x }}",
+                "{% set s = t %}{{ s }}{% set_global g = 1 %}{{ g }}{% set b %}{{ s }}{% endset %}{{ b }}",
+                "{{ [q for q in qs if q > z] }}{{ m if n else o }}{{ not p }}{{ \"{{ s }}\" }}{{ a.b?.c[d] }}",
+                "{# {{ c }} #}{% raw %}{{ r }}{% endraw %}{{- d -}}{%- if e -%}{% elif f %}{% else %}{% endif %}",
+                "{% filter upper %}{{ u }}{% endfilter %}{% if 3 is not divisible_by(divisor=w) %}{% endif %}",
+            ]
+            .map(str::to_owned),
+        );
+        for text in texts {
+            let t = template(&text).unwrap();
+            let mut scanned: Vec<&str> = t.scan.reads.iter().map(|(n, _)| n.as_str()).collect();
+            scanned.sort_unstable();
+            scanned.dedup();
+            let mut tera: Vec<&str> = t.variables.iter().map(String::as_str).collect();
+            tera.sort_unstable();
+            assert_eq!(scanned, tera, "{text}");
+        }
+    }
+
     #[test]
     fn component_calls_give_the_arguments_it_takes() {
         assert_eq!(
