@@ -65,7 +65,7 @@ impl CellFilter {
             }
             if let Some(wrong) = values.iter().find(|v| !known.contains(&v.as_str())) {
                 let hint = did_you_mean(wrong, known.iter().copied())
-                    .map_or(String::new(), |h| format!("{h} "));
+                    .map_or(String::new(), |h| format!("; {h}"));
                 let shown: Vec<String> = known
                     .iter()
                     .map(|v| {
@@ -77,7 +77,7 @@ impl CellFilter {
                     })
                     .collect();
                 return Err(format!(
-                    "invalid --only `{key}={wrong}`: no cell has it; {hint}(the values of `{key}`: {})",
+                    "invalid --only `{key}={wrong}`: no cell has it{hint} (the values of `{key}`: {})",
                     shown.join(", ")
                 ));
             }
