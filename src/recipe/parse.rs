@@ -218,15 +218,15 @@ fn matrix_section(
             items.is_some_and(|i| i.iter().all(|x| matches!(x.get_ref(), DeValue::String(_))));
         let near = did_you_mean(name, OWN).is_some();
         if !OWN.contains(&name) && (tables || (near && !strings)) {
-            let mut d = unknown_key(
+            let mut d = Diagnostic::at(
                 file,
                 key.span(),
-                "invalid [matrix]",
-                name,
-                &OWN.map(String::from),
+                format!("invalid [matrix]: unknown key `{name}`"),
             )
             .key(format!("matrix.{name}"));
-            d.help.pop();
+            if let Some(hint) = did_you_mean(name, OWN) {
+                d = d.help(hint);
+            }
             diagnostics.push(d.help(
                 "[matrix] takes axes (arrays of strings) and `include` and `exclude` (arrays of tables)",
             ));
