@@ -132,11 +132,28 @@ impl Recipe {
     pub fn check_names(&self) -> (Diagnostics, bool, bool) {
         let defined = self.variables_of_every_cell();
         let defined: Vec<&str> = defined.iter().map(String::as_str).collect();
-        let mut problems = self.image.template.check(&defined);
+        // The variables whose keys every cell has alike (`vars` is the
+        // user's own, and a missing key of it fails the render).
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let fields = [
+            (
+                "cell",
+                self.matrix.axis_names().map(str::to_owned).collect(),
+            ),
+            (
+                "services",
+                keys(serde_json::to_value(&self.services).expect("services serialize")),
+            ),
+        ];
+        let mut problems = self.image.template.check(&defined, &fields);
         let image_ok = problems.is_empty();
         let verify_ok = match &self.verify {
             Some(v) => {
-                let p = v.template.check(&defined);
+                let p = v.template.check(&defined, &fields);
                 let ok = p.is_empty();
                 problems.extend(p);
                 ok

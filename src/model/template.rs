@@ -115,8 +115,28 @@ impl Template {
     /// `defined` (the variables of every cell), and every filter, test and
     /// function is called with arguments it takes. A typo in an `if`
     /// would otherwise build the image without a word.
-    pub fn check(&self, defined: &[&str]) -> Diagnostics {
+    /// `fields` are the variables whose keys are known (`cell`,
+    /// `services`), with their keys: a `services.proxxy` is a typo too.
+    pub fn check(&self, defined: &[&str], fields: &[(&str, Vec<String>)]) -> Diagnostics {
         let mut problems = Diagnostics::default();
+        for (name, field, span) in &self.scan.fields {
+            let Some((_, keys)) = fields.iter().find(|(n, _)| n == name) else {
+                continue;
+            };
+            if !defined.contains(&name.as_str()) || keys.contains(field) {
+                continue;
+            }
+            let mut d = Diagnostic::at(
+                &self.file,
+                span.clone(),
+                format!("unknown key `{field}` of `{name}`"),
+            )
+            .key(self.key);
+            if let Some(hint) = did_you_mean(field, keys.iter().map(String::as_str)) {
+                d = d.help(hint);
+            }
+            problems.push(d.help(format!("`{name}` has {}", keys.join(", "))));
+        }
         for name in &self.variables {
             if defined.contains(&name.as_str()) {
                 continue;
@@ -451,7 +471,8 @@ mod tests {
 
     fn check(text: &str) -> Vec<(String, String)> {
         let t = template(text).unwrap();
-        t.check(&["image_name", "flavor", "vars"])
+        let fields = [("services", vec!["proxy".to_owned()])];
+        t.check(&["image_name", "flavor", "vars", "services"], &fields)
             .0
             .into_iter()
             .map(|d| (d.position().unwrap(), d.message))
@@ -475,6 +496,17 @@ mod tests {
             )]
         );
         assert!(check("{% for f in vars.list %}{{ f }}{% endfor %}{{ flavor }}").is_empty());
+    }
+
+    #[test]
+    fn known_keys_are_checked() {
+        assert_eq!(
+            check("{{ services.proxy }}{% if services.proxxy %}{% endif %}{{ vars.anything }}"),
+            [(
+                "t.sh.tera:1:36".to_owned(),
+                "unknown key `proxxy` of `services`".to_owned()
+            )]
+        );
     }
 
     #[test]

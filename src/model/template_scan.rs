@@ -40,6 +40,9 @@ pub struct TemplateScan {
     /// included.
     pub words: HashSet<String>,
     pub calls: Vec<Call>,
+    /// `name.field` where `name` is read as above: the name, the field,
+    /// and the span of the field.
+    pub fields: Vec<(String, String, Range<usize>)>,
     /// The innermost block left open at the end: its tag word as written
     /// (`if`, `for`, …), the span of that word, and the tag that closes it.
     pub unclosed: Option<(String, Range<usize>, String)>,
@@ -307,6 +310,18 @@ impl Scanner {
                             .any(|c| c.range.contains(&at) && c.names.contains(w));
                     if !is_local {
                         self.out.reads.push((w.to_owned(), t[at].span.clone()));
+                        if let (
+                            Some(Tok::Punct(".")),
+                            Some(Token {
+                                tok: Tok::Ident(attr),
+                                span,
+                            }),
+                        ) = (t.get(at + 1).map(|k| k.tok), t.get(at + 2))
+                        {
+                            self.out
+                                .fields
+                                .push((w.to_owned(), (*attr).to_owned(), span.clone()));
+                        }
                     }
                 }
             }
