@@ -1,6 +1,7 @@
 use super::load;
 use crate::cli::Selection;
 use crate::cli::{Error, Result};
+use std::io::IsTerminal;
 
 pub fn validate(selection: &Selection) -> Result<()> {
     let (recipe, cells) = load(selection)?;
@@ -10,6 +11,15 @@ pub fn validate(selection: &Selection) -> Result<()> {
     let problems = recipe.check_templates(&names);
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
+    }
+    // Styled as the errors are (see `report` in lib.rs).
+    let renderer = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        annotate_snippets::Renderer::styled()
+    } else {
+        annotate_snippets::Renderer::plain()
+    };
+    for warning in &recipe.warnings {
+        crate::errln!("{}\n", warning.render(&renderer));
     }
     crate::outln!(
         "{} is valid: {} cell{}, {} target{}",

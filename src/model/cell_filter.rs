@@ -1,4 +1,5 @@
 use super::{Cell, CellId, Recipe};
+use crate::recipe::suggest::did_you_mean;
 
 /// `--only KEY=VALUE` selections, shared by every verb. Values given for the
 /// same key are alternatives; different keys must all match. `name` matches
@@ -33,15 +34,54 @@ impl CellFilter {
     /// selection is an error (a typo should not silently build nothing).
     pub fn select(&self, recipe: &Recipe) -> Result<Vec<CellId>, String> {
         let axes: Vec<&str> = recipe.matrix.axis_names().collect();
-        for (key, _) in &self.terms {
+        let arch = recipe.image.arch.as_str();
+        for (key, values) in &self.terms {
             if key != "name" && key != "arch" && !axes.contains(&key.as_str()) {
+                let hint = did_you_mean(key, axes.iter().copied().chain(["name", "arch"]))
+                    .map_or(String::new(), |h| format!("; {h}"));
                 return Err(format!(
-                    "invalid --only key `{key}`: the matrix axes are {}, or use `name` or `arch`",
+                    "invalid --only key `{key}`: the matrix axes are {}, or use `name` or `arch`{hint}",
                     axes.join(", ")
                 ));
             }
+            // A value no cell has is a typo: say which values there are.
+            // In the order the recipe writes them, then `include`'s.
+            let mut known: Vec<&str> = recipe
+                .matrix
+                .axes
+                .iter()
+                .filter(|a| &a.name == key)
+                .flat_map(|a| a.values.iter().map(String::as_str))
+                .collect();
+            for cell in &recipe.cells {
+                let value = match key.as_str() {
+                    "name" => cell.image_name.as_str(),
+                    "arch" => arch,
+                    _ => cell.get(key).unwrap_or_default(),
+                };
+                if !known.contains(&value) {
+                    known.push(value);
+                }
+            }
+            if let Some(wrong) = values.iter().find(|v| !known.contains(&v.as_str())) {
+                let hint = did_you_mean(wrong, known.iter().copied())
+                    .map_or(String::new(), |h| format!("; {h}"));
+                let shown: Vec<String> = known
+                    .iter()
+                    .map(|v| {
+                        if v.is_empty() {
+                            "\"\"".to_owned()
+                        } else {
+                            (*v).to_owned()
+                        }
+                    })
+                    .collect();
+                return Err(format!(
+                    "invalid --only `{key}={wrong}`: no cell has it{hint} (the values of `{key}`: {})",
+                    shown.join(", ")
+                ));
+            }
         }
-        let arch = recipe.image.arch.as_str();
         let cells: Vec<CellId> = recipe
             .cell_ids()
             .filter(|&c| self.matches(&recipe.cells[c], arch))

@@ -18,6 +18,8 @@ mod secrets;
 mod services;
 mod target;
 mod template;
+mod template_scan;
+mod tera_builtins;
 mod validator;
 mod verify;
 

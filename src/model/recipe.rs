@@ -27,6 +27,8 @@ pub struct Recipe {
     /// `[verify]`: when present, every built image boots once more first.
     pub verify: Option<Verify>,
     pub cells: Vec<Cell>,
+    /// What `validate` says of the recipe without refusing it.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Recipe {
@@ -61,6 +63,35 @@ impl Recipe {
         self.bases.get_index(base.0).map_or("", |(n, _)| n.as_str())
     }
 
+    /// The names of [`Recipe::template_context`]'s variables.
+    pub fn variable_names(&self, cell: &Cell) -> Vec<String> {
+        let mut names: Vec<String> = ["image_name", "prefix", "arch", "disk_size"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        names.extend(cell.values().map(|(axis, _)| axis.to_owned()));
+        names.extend(
+            ["cell", "vars", "services", "secret_names"]
+                .into_iter()
+                .map(str::to_owned),
+        );
+        names
+    }
+
+    /// The variables every cell defines: all a template may read.
+    fn variables_of_every_cell(&self) -> Vec<String> {
+        let mut cells = self.cells.iter();
+        let Some(first) = cells.next() else {
+            return Vec::new();
+        };
+        let mut names = self.variable_names(first);
+        for cell in cells {
+            let these = self.variable_names(cell);
+            names.retain(|n| these.contains(n));
+        }
+        names
+    }
+
     /// Template variables of one cell (see the README for the list).
     pub fn template_context(&self, cell: &Cell, secret_names: &[String]) -> tera::Context {
         let mut ctx = tera::Context::new();
@@ -75,6 +106,11 @@ impl Recipe {
         ctx.insert("vars", &self.vars);
         ctx.insert("services", &self.services);
         ctx.insert("secret_names", secret_names);
+        debug_assert!(
+            self.variable_names(cell)
+                .iter()
+                .all(|n| ctx.contains_key(n))
+        );
         ctx
     }
 
@@ -120,10 +156,48 @@ impl Recipe {
         Ok(script)
     }
 
-    /// Render every cell's template; identical problems are reported once.
+    /// What [`Template::check`] finds in both templates, and whether each
+    /// passed (the verify template, when there is one).
+    pub fn check_names(&self) -> (Diagnostics, bool, bool) {
+        let defined = self.variables_of_every_cell();
+        let defined: Vec<&str> = defined.iter().map(String::as_str).collect();
+        // The variables whose keys every cell has alike (`vars` is the
+        // user's own, and a missing key of it fails the render).
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let fields = [
+            (
+                "cell",
+                self.matrix.axis_names().map(str::to_owned).collect(),
+            ),
+            (
+                "services",
+                keys(serde_json::to_value(&self.services).expect("services serialize")),
+            ),
+        ];
+        let mut problems = self.image.template.check(&defined, &fields);
+        let image_ok = problems.is_empty();
+        let verify_ok = match &self.verify {
+            Some(v) => {
+                let p = v.template.check(&defined, &fields);
+                let ok = p.is_empty();
+                problems.extend(p);
+                ok
+            }
+            None => false,
+        };
+        (problems, image_ok, verify_ok)
+    }
+
+    /// Check every name and call of the templates, then render every
+    /// cell's (those that passed); identical problems are reported once.
     /// A render past its time or memory limit ends the check: the next
     /// cells would most likely do the same, each at that cost.
     pub fn check_templates(&self, secret_names: &[String]) -> Diagnostics {
+        let (mut problems, image_ok, verify_ok) = self.check_names();
         let mut found: IndexMap<(Option<String>, String), (Diagnostic, usize)> = IndexMap::new();
         for cell in &self.cells {
             let abandoned = |t: &Template| t.abandoned();
@@ -132,13 +206,10 @@ impl Recipe {
             {
                 break;
             }
-            let verify = self.render_verify(cell, secret_names).and_then(Result::err);
-            for d in self
-                .render(cell, secret_names)
-                .err()
-                .into_iter()
-                .chain(verify)
-            {
+            let provision = image_ok.then(|| self.render(cell, secret_names).err());
+            let verify =
+                verify_ok.then(|| self.render_verify(cell, secret_names).and_then(Result::err));
+            for d in provision.flatten().into_iter().chain(verify.flatten()) {
                 let message = d
                     .message
                     .rsplit_once(" (cell ")
@@ -149,7 +220,7 @@ impl Recipe {
                     .or_insert((d, 1));
             }
         }
-        Diagnostics(
+        problems.extend(Diagnostics(
             found
                 .into_values()
                 .map(|(d, n)| {
@@ -160,6 +231,7 @@ impl Recipe {
                     }
                 })
                 .collect(),
-        )
+        ));
+        problems
     }
 }

@@ -1,7 +1,10 @@
 use super::ScriptBuffer;
+use super::template_scan::{Call, TemplateScan};
+use super::tera_builtins::Callable;
 use crate::files::SourceFile;
 use crate::memory_budget::Budget;
-use crate::output::Diagnostic;
+use crate::output::{Diagnostic, Diagnostics};
+use crate::recipe::suggest::did_you_mean;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -31,6 +34,10 @@ pub struct Template {
     /// The recipe key that names it, for diagnostics.
     pub key: &'static str,
     tera: Arc<Tera>,
+    /// The variables it reads outside the loops and `set`s that define
+    /// them, as Tera says.
+    variables: Vec<String>,
+    scan: TemplateScan,
     /// A render went past a limit and was left running or frozen, with the
     /// thread that renders: this template is not rendered again.
     abandoned: AtomicBool,
@@ -58,7 +65,7 @@ impl Template {
     /// and so do carriage returns: with them the guest would run
     /// `/bin/bash\r`.
     /// `key` is the recipe key that names it.
-    pub fn parse(file: Arc<SourceFile>, key: &'static str) -> Result<Self, Diagnostic> {
+    pub fn parse(file: Arc<SourceFile>, key: &'static str) -> Result<Self, Diagnostics> {
         if let Some(at) = file.text.find('\r') {
             let lines = file.text.split('\n').filter(|l| l.contains('\r')).count();
             let lines = if lines == 1 {
@@ -75,21 +82,157 @@ impl Template {
                 ),
             )
             .key(key)
-            .help("save it with Unix line endings: `sed -i 's/\\r$//' FILE` or `dos2unix FILE`"));
+            .help("save it with Unix line endings: `sed -i 's/\\r$//' FILE` or `dos2unix FILE`")
+            .into());
         }
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
         tera.register_filter("shell_quote", shell_quote);
-        match tera.add_raw_template(NAME, &file.text) {
-            Ok(()) => Ok(Self {
-                file,
-                key,
-                tera: Arc::new(tera),
-                abandoned: AtomicBool::new(false),
-                worker: Mutex::new(None),
-            }),
-            Err(error) => Err(template_diagnostic(&file, key, &error, "invalid template")),
+        let scan = TemplateScan::of(&file.text);
+        if let Err(error) = tera.add_raw_template(NAME, &file.text) {
+            return Err(parse_error(&file, key, &scan, &error));
         }
+        let mut variables: Vec<String> = tera
+            .get_template_variables(NAME)
+            .map(|v| v.into_iter().map(str::to_owned).collect())
+            .unwrap_or_default();
+        variables.sort_by_key(|v| {
+            let at = scan.reads.iter().find(|(n, _)| n == v);
+            (at.map_or(usize::MAX, |(_, s)| s.start), v.clone())
+        });
+        Ok(Self {
+            file,
+            key,
+            tera: Arc::new(tera),
+            variables,
+            scan,
+            abandoned: AtomicBool::new(false),
+            worker: Mutex::new(None),
+        })
+    }
+
+    /// Whether every name the template reads, on every branch, is in
+    /// `defined` (the variables of every cell), and every filter, test and
+    /// function is called with arguments it takes. A typo in an `if`
+    /// would otherwise build the image without a word.
+    /// `fields` are the variables whose keys are known (`cell`,
+    /// `services`), with their keys: a `services.proxxy` is a typo too.
+    pub fn check(&self, defined: &[&str], fields: &[(&str, Vec<String>)]) -> Diagnostics {
+        let mut problems = Diagnostics::default();
+        for (name, field, span) in &self.scan.fields {
+            let Some((_, keys)) = fields.iter().find(|(n, _)| n == name) else {
+                continue;
+            };
+            if !defined.contains(&name.as_str()) || keys.contains(field) {
+                continue;
+            }
+            let mut d = Diagnostic::at(
+                &self.file,
+                span.clone(),
+                format!("unknown key `{field}` of `{name}`"),
+            )
+            .key(self.key);
+            if let Some(hint) = did_you_mean(field, keys.iter().map(String::as_str)) {
+                d = d.help(hint);
+            }
+            problems.push(d.help(format!("`{name}` has {}", keys.join(", "))));
+        }
+        for name in &self.variables {
+            if defined.contains(&name.as_str()) {
+                continue;
+            }
+            let span = self
+                .scan
+                .reads
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0..0, |(_, s)| s.clone());
+            let mut d = Diagnostic::at(&self.file, span, format!("unknown variable `{name}`"))
+                .key(self.key);
+            if let Some(hint) = did_you_mean(name, defined.iter().copied()) {
+                d = d.help(hint);
+            }
+            let mut all = defined.to_vec();
+            all.sort_unstable();
+            problems.push(d.help(format!("the variables of every cell: {}", all.join(", "))));
+        }
+        for call in &self.scan.calls {
+            let takes: Vec<String> = match call.kind.args(&call.name) {
+                Some(args) => args.iter().map(|a| (*a).to_owned()).collect(),
+                None => match self.component_args(call) {
+                    Some(args) => args,
+                    None => continue,
+                },
+            };
+            let names: Vec<&str> = takes.iter().map(|a| a.trim_end_matches('!')).collect();
+            let what = format!("{} `{}`", call.kind.as_str(), call.name);
+            for (arg, span) in &call.args {
+                if names.contains(&arg.as_str()) {
+                    continue;
+                }
+                let mut d = Diagnostic::at(
+                    &self.file,
+                    span.clone(),
+                    format!("unknown argument `{arg}` of {what}"),
+                )
+                .key(self.key);
+                if let Some(hint) = did_you_mean(arg, names.iter().copied()) {
+                    d = d.help(hint);
+                }
+                problems.push(d.help(takes_help(&what, &names)));
+            }
+            for required in takes.iter().filter_map(|a| a.strip_suffix('!')) {
+                if !call.args.iter().any(|(a, _)| a == required) {
+                    problems.push(
+                        Diagnostic::at(
+                            &self.file,
+                            call.span.clone(),
+                            format!("{what} needs the argument `{required}`"),
+                        )
+                        .key(self.key)
+                        .help(match call.kind {
+                            Callable::Component => {
+                                format!("write it like `<{} {required}=… />`", call.name)
+                            }
+                            _ => format!("write it like `{}({required}=…)`", call.name),
+                        }),
+                    );
+                }
+            }
+        }
+        problems
+    }
+
+    /// The arguments a component call may give, as the builtins' are
+    /// listed (a required one ends in `!`); `None` for another call, or a
+    /// component that takes any (`...rest`).
+    fn component_args(&self, call: &Call) -> Option<Vec<String>> {
+        if call.kind != Callable::Component {
+            return None;
+        }
+        let definition = self.tera.get_component_definition(&call.name)?;
+        if definition.rest_param().is_some() {
+            return None;
+        }
+        Some(
+            definition
+                .args()
+                .iter()
+                .filter(|a| !a.is_implicit())
+                .map(|a| {
+                    if a.is_required() {
+                        format!("{}!", a.name())
+                    } else {
+                        a.name().to_owned()
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Every word the template reads, locals and attribute names included.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.scan.words.iter().map(String::as_str)
     }
 
     /// Render with a cell's context; an error points at the template line.
@@ -222,6 +365,68 @@ fn shell_quote(value: &str, _: Kwargs, _: &State) -> String {
         .unwrap_or_else(|_| "''".to_owned())
 }
 
+/// "`join` takes `sep`", for a help line.
+fn takes_help(what: &str, names: &[&str]) -> String {
+    if names.is_empty() {
+        format!("{what} takes no arguments")
+    } else {
+        let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        format!("{what} takes {}", names.join(", "))
+    }
+}
+
+/// Why Tera refused the template. Two of its errors are said better with
+/// the scan: a template that ends inside a block points at the block's
+/// opening tag, not at the end; an unknown filter, test or function is
+/// named where it is called, with the near miss.
+fn parse_error(
+    file: &Arc<SourceFile>,
+    key: &str,
+    scan: &TemplateScan,
+    error: &tera::Error,
+) -> Diagnostics {
+    let at_end = matches!(error.kind(), ErrorKind::SyntaxError(r)
+        if r.message().to_lowercase().contains("end of input"));
+    if at_end && let Some((word, span, closer)) = &scan.unclosed {
+        return Diagnostic::at(
+            file,
+            span.clone(),
+            format!("invalid template: this `{{% {word} %}}` is never closed"),
+        )
+        .key(key)
+        .help(format!("the template ends before its `{closer}`"))
+        .into();
+    }
+    if matches!(error.kind(), ErrorKind::Msg(_)) {
+        let mut problems = Diagnostics::default();
+        for call in &scan.calls {
+            if call.kind.args(&call.name).is_some() {
+                continue;
+            }
+            let what = call.kind.as_str();
+            let mut d = Diagnostic::at(
+                file,
+                call.span.clone(),
+                format!("invalid template: unknown {what} `{}`", call.name),
+            )
+            .key(key);
+            // The near miss, or else every name there is.
+            d = match did_you_mean(&call.name, call.kind.names()) {
+                Some(hint) => d.help(hint),
+                None => {
+                    let names: Vec<&str> = call.kind.names().collect();
+                    d.help(format!("{what}s: {}", names.join(", ")))
+                }
+            };
+            problems.push(d);
+        }
+        if !problems.is_empty() {
+            return problems;
+        }
+    }
+    template_diagnostic(file, key, error, "invalid template").into()
+}
+
 fn template_diagnostic(
     file: &Arc<SourceFile>,
     key: &str,
@@ -261,6 +466,129 @@ mod tests {
             Arc::new(SourceFile::new("t.sh.tera", text)),
             "image.template",
         )
+        .map_err(|d| d.0.into_iter().next().expect("a problem"))
+    }
+
+    fn check(text: &str) -> Vec<(String, String)> {
+        let t = template(text).unwrap();
+        let fields = [("services", vec!["proxy".to_owned()])];
+        t.check(&["image_name", "flavor", "vars", "services"], &fields)
+            .0
+            .into_iter()
+            .map(|d| (d.position().unwrap(), d.message))
+            .collect()
+    }
+
+    #[test]
+    fn every_name_on_every_branch_must_be_defined() {
+        assert_eq!(
+            check("#!/bin/sh\n{% if flavour == \"full\" %}\n{{ image_name }}{% endif %}\n"),
+            [(
+                "t.sh.tera:2:7".to_owned(),
+                "unknown variable `flavour`".to_owned()
+            )]
+        );
+        assert_eq!(
+            check("#!/bin/sh\n{{ flavour | shell_quote }}"),
+            [(
+                "t.sh.tera:2:4".to_owned(),
+                "unknown variable `flavour`".to_owned()
+            )]
+        );
+        assert!(check("{% for f in vars.list %}{{ f }}{% endfor %}{{ flavor }}").is_empty());
+    }
+
+    #[test]
+    fn known_keys_are_checked() {
+        assert_eq!(
+            check("{{ services.proxy }}{% if services.proxxy %}{% endif %}{{ vars.anything }}"),
+            [(
+                "t.sh.tera:1:36".to_owned(),
+                "unknown key `proxxy` of `services`".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn arguments_are_checked() {
+        assert_eq!(
+            check("{{ image_name | shell_quote(x=1) }}{{ vars | default() }}"),
+            [
+                (
+                    "t.sh.tera:1:29".to_owned(),
+                    "unknown argument `x` of filter `shell_quote`".to_owned()
+                ),
+                (
+                    "t.sh.tera:1:46".to_owned(),
+                    "filter `default` needs the argument `value`".to_owned()
+                ),
+            ]
+        );
+    }
+
+    /// The scan finds, where they are, exactly the names Tera says a
+    /// template reads at the top level: on the shipped templates and on
+    /// the constructs that define names.
+    #[test]
+    fn the_scan_agrees_with_tera_on_what_is_read() {
+        let mut texts: Vec<String> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))
+                .unwrap()
+                .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect();
+        assert!(texts.len() >= 2);
+        texts.extend(
+            [
+                "{% for x, y in items | sort(attribute=k) %}{{ x }}{{ loop.index }}{{ z }}{% endfor %}{{ x }}",
+                "{% set s = t %}{{ s }}{% set_global g = 1 %}{{ g }}{% set b %}{{ s }}{% endset %}{{ b }}",
+                "{{ [q for q in qs if q > z] }}{{ m if n else o }}{{ not p }}{{ \"{{ s }}\" }}{{ a.b?.c[d] }}",
+                "{# {{ c }} #}{% raw %}{{ r }}{% endraw %}{{- d -}}{%- if e -%}{% elif f %}{% else %}{% endif %}",
+                "{% filter upper %}{{ u }}{% endfilter %}{% if 3 is not divisible_by(divisor=w) %}{% endif %}",
+            ]
+            .map(str::to_owned),
+        );
+        for text in texts {
+            let t = template(&text).unwrap();
+            let mut scanned: Vec<&str> = t.scan.reads.iter().map(|(n, _)| n.as_str()).collect();
+            scanned.sort_unstable();
+            scanned.dedup();
+            let mut tera: Vec<&str> = t.variables.iter().map(String::as_str).collect();
+            tera.sort_unstable();
+            assert_eq!(scanned, tera, "{text}");
+        }
+    }
+
+    #[test]
+    fn component_calls_give_the_arguments_it_takes() {
+        assert_eq!(
+            check(
+                "{% component Pkg(name, version=\"\") %}{{ name }}{{ version }}{% endcomponent Pkg %}\
+                 {{ <Pkg name={image_name} vesion=\"1\" /> }}{{ <Pkg version=\"2\" /> }}"
+            ),
+            [
+                (
+                    "t.sh.tera:1:109".to_owned(),
+                    "unknown argument `vesion` of component `Pkg`".to_owned()
+                ),
+                (
+                    "t.sh.tera:1:129".to_owned(),
+                    "component `Pkg` needs the argument `name`".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unclosed_block_points_at_its_tag() {
+        let d = template("#!/bin/sh\n{% if flavor %}\necho\n").unwrap_err();
+        assert_eq!(d.position().unwrap(), "t.sh.tera:2:4");
+        assert_eq!(
+            d.message,
+            "invalid template: this `{% if %}` is never closed"
+        );
+        let d = template("#!/bin/sh\n{{ flavor | shell_quot }}\n").unwrap_err();
+        assert_eq!(d.position().unwrap(), "t.sh.tera:2:13");
+        assert_eq!(d.help[0], "did you mean `shell_quote`?");
     }
 
     #[test]

@@ -24,6 +24,18 @@ use std::time::Duration;
 /// directory of its name).
 const MAX_IMAGE_NAME: usize = 255;
 
+/// The shortest duration a recipe may give: less is a typo (`1ns` for `1h`).
+const MIN_DURATION: Duration = Duration::from_secs(1);
+
+/// The longest timeout: a build or verify VM still running after a week
+/// has hung.
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The longest `rebuild_after`, its own bound: a monthly or quarterly
+/// rebuild is a fair choice where a week is not enough, but an image left a
+/// year without its updates is one no rebuild age should allow.
+const MAX_REBUILD_AFTER: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Template variables that an axis may not shadow (the schema says so too).
 use crate::recipe::rules::RESERVED_AXES as RESERVED;
 
@@ -109,6 +121,7 @@ impl Validator {
             return Err(self.problems);
         };
         let cells = self.cells(&raw, &image, &matrix, build.max_cells);
+        let warnings = unread_axes(&self.file, &raw, &image, verify.as_ref());
         let recipe = Recipe {
             file: self.file.clone(),
             dir: self.dir.clone(),
@@ -122,6 +135,7 @@ impl Validator {
             targets,
             verify,
             cells,
+            warnings,
         };
         self.problems.into_result(recipe)
     }
@@ -201,7 +215,7 @@ impl Validator {
         match Template::parse(file, key) {
             Ok(t) => Some(t),
             Err(d) => {
-                self.problems.push(d);
+                self.problems.extend(d);
                 None
             }
         }
@@ -212,7 +226,7 @@ impl Validator {
         let timeout = verify
             .timeout
             .as_ref()
-            .and_then(|t| self.duration(t, "verify.timeout"))
+            .and_then(|t| self.duration(t, "verify.timeout", MAX_TIMEOUT))
             .unwrap_or(Verify::DEFAULT_TIMEOUT);
         let file = self.verify_template.take();
         let template = self.template(file, &verify.template, "verify.template")?;
@@ -251,9 +265,32 @@ impl Validator {
         }
     }
 
-    fn duration(&mut self, d: &Spanned<String>, key: &str) -> Option<Duration> {
+    /// A duration of at least [`MIN_DURATION`] and at most `max`.
+    fn duration(&mut self, d: &Spanned<String>, key: &str, max: Duration) -> Option<Duration> {
         match humantime::parse_duration(&d.value) {
-            Ok(v) if !v.is_zero() => Some(v),
+            Ok(v) if !v.is_zero() && (MIN_DURATION..=max).contains(&v) => Some(v),
+            Ok(v) if !v.is_zero() => {
+                let name = key.rsplit('.').next().unwrap_or(key);
+                let range = format!(
+                    "{}..{}",
+                    humantime::format_duration(MIN_DURATION),
+                    short_days(max)
+                );
+                let help = match (v < MIN_DURATION, name) {
+                    (true, _) => "less than a second is a typo of a unit, like `1ns` for `1h`",
+                    (false, "rebuild_after") => {
+                        "leave it out to rebuild only when an input changes"
+                    }
+                    (false, _) => "a VM still running after a week has hung",
+                };
+                self.error_with_help(
+                    d.span.clone(),
+                    key,
+                    format!("{name} = {:?} is out of range {range}", d.value),
+                    help,
+                );
+                None
+            }
             Ok(_) => {
                 self.error(d.span.clone(), key, "the duration must be more than zero");
                 None
@@ -504,12 +541,19 @@ impl Validator {
                 let vkey = format!("{key}.{}", name.value);
                 let Some(axis) = axes.iter().find(|a| a.name == name.value) else {
                     let names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
-                    self.error_with_help(
+                    let mut d = Diagnostic::at(
+                        &self.file,
                         name.span.clone(),
-                        &vkey,
                         format!("`{}` is not an axis of the matrix", name.value),
-                        format!("axes: {}", names.join(", ")),
-                    );
+                    )
+                    .key(&vkey);
+                    if let Some(hint) =
+                        recipe::suggest::did_you_mean(&name.value, names.iter().copied())
+                    {
+                        d = d.help(hint);
+                    }
+                    self.problems
+                        .push(d.help(format!("axes: {}", names.join(", "))));
                     ok = false;
                     continue;
                 };
@@ -690,12 +734,12 @@ impl Validator {
         let timeout = b
             .timeout
             .as_ref()
-            .and_then(|t| self.duration(t, "build.timeout"))
+            .and_then(|t| self.duration(t, "build.timeout", MAX_TIMEOUT))
             .unwrap_or(Duration::from_secs(30 * 60));
         let rebuild_after = b
             .rebuild_after
             .as_ref()
-            .and_then(|t| self.duration(t, "build.rebuild_after"));
+            .and_then(|t| self.duration(t, "build.rebuild_after", MAX_REBUILD_AFTER));
         let max_cells = match &b.max_cells {
             Some(m) if !(1..=MAX_CELLS_CEILING as i64).contains(&m.value) => {
                 self.error(
@@ -1023,6 +1067,48 @@ fn human_bytes(n: u64) -> String {
     } else {
         format!("{}M", n >> 20)
     }
+}
+
+/// An axis that no template reads, next to a word one does (`flavour`
+/// beside `flavor`): most likely one of them is a typo. Not an error: an
+/// axis may be there only to name images apart.
+fn unread_axes(
+    file: &Arc<SourceFile>,
+    raw: &RawRecipe,
+    image: &Image,
+    verify: Option<&Verify>,
+) -> Vec<Diagnostic> {
+    let templates: Vec<&Template> = std::iter::once(&image.template)
+        .chain(verify.map(|v| &v.template))
+        .collect();
+    let words: Vec<&str> = templates.iter().flat_map(|t| t.words()).collect();
+    let mut warnings = Vec::new();
+    for (name, _) in &raw.matrix.value.axes {
+        let axis = name.value.as_str();
+        if axis == "base" || words.contains(&axis) {
+            continue;
+        }
+        if let Some(near) = recipe::suggest::closest(axis, words.iter().copied()) {
+            warnings.push(
+                Diagnostic::at(
+                    file,
+                    name.span.clone(),
+                    format!("no template reads axis `{axis}`"),
+                )
+                .key(format!("matrix.{axis}"))
+                .warning()
+                .help(format!(
+                    "the templates read `{near}`: is one of them a typo?"
+                )),
+            );
+        }
+    }
+    warnings
+}
+
+/// `7d`, `365d`: a bound in the unit a recipe writes it in.
+fn short_days(d: Duration) -> String {
+    format!("{}d", d.as_secs() / (24 * 3600))
 }
 
 fn lowercase(s: &str) -> String {

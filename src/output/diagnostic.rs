@@ -21,6 +21,8 @@ pub struct Diagnostic {
     pub key: Option<String>,
     pub location: Option<Location>,
     pub help: Vec<String>,
+    /// Worth saying, but no reason to refuse the input.
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -30,6 +32,7 @@ impl Diagnostic {
             key: None,
             location: None,
             help: Vec::new(),
+            warning: false,
         }
     }
 
@@ -49,6 +52,12 @@ impl Diagnostic {
         self
     }
 
+    /// A warning rather than an error.
+    pub fn warning(mut self) -> Self {
+        self.warning = true;
+        self
+    }
+
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help.push(help.into());
         self
@@ -63,7 +72,12 @@ impl Diagnostic {
 
     pub fn render(&self, renderer: &Renderer) -> String {
         let label = self.key.as_deref().map(|k| format!("key `{k}`"));
-        let mut group = Group::with_title(Level::ERROR.primary_title(&self.message));
+        let level = if self.warning {
+            Level::WARNING
+        } else {
+            Level::ERROR
+        };
+        let mut group = Group::with_title(level.primary_title(&self.message));
         // A recipe line can hold a secret: the snippet shows it scrubbed,
         // with the span moved to match.
         let scrubbed = self.location.as_ref().map(|loc| {

@@ -15,6 +15,7 @@ mod raw_target;
 mod raw_verify;
 pub mod rules;
 mod spanned;
+pub mod suggest;
 
 pub use key_path::key_path_at;
 pub use parse::parse;

@@ -1,5 +1,6 @@
 use super::key_path::key_path_at;
 use super::raw_build::SHARED_KEYS;
+use super::suggest::did_you_mean;
 use super::{RawBuild, RawRecipe, RawServices};
 use crate::backends::{self, RawBuildBackend};
 use crate::files::SourceFile;
@@ -45,17 +46,20 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<RawRecipe, Diagnostics> {
             "name" => name = de!("`name`"),
             "image" => image = de!("[image]"),
             "bases" => bases = de!("[bases]"),
-            "matrix" => matrix = de!("[matrix]"),
+            "matrix" => matrix = Some(matrix_section(file, table, value, &mut diagnostics)),
             "build" => build = Some(build_section(file, table, value, &mut diagnostics)),
             "services" => services = de!("[services]"),
             "vars" => vars = de!("[vars]"),
             "target" => targets = de!("[[target]]"),
             "verify" => verify = de!("[verify]"),
-            other => diagnostics.push(
-                Diagnostic::at(file, key.span(), format!("unknown section `{other}`"))
-                    .key(other)
-                    .help(format!("expected one of: {}", SECTIONS.join(", "))),
-            ),
+            other => {
+                let mut d = Diagnostic::at(file, key.span(), format!("unknown section `{other}`"))
+                    .key(other);
+                if let Some(hint) = did_you_mean(other, SECTIONS.iter().copied()) {
+                    d = d.help(hint);
+                }
+                diagnostics.push(d.help(format!("expected one of: {}", SECTIONS.join(", "))));
+            }
         }
     }
 
@@ -132,7 +136,7 @@ fn build_section(
         } else if shared.contains(&name) {
             common.insert(key.clone(), v.clone());
         } else if !is_backend_key(name) {
-            // As serde says it, with every key `[build]` takes.
+            // Every key `[build]` takes, in the order serde would list them.
             let mut known: Vec<String> = vec![shared[0].to_owned()];
             for b in backends::NAMES {
                 for k in backends::keys_of(b) {
@@ -141,19 +145,8 @@ fn build_section(
                     }
                 }
             }
-            let known: Vec<String> = known
-                .into_iter()
-                .chain(shared[1..].iter().map(|k| (*k).to_owned()))
-                .map(|k| format!("`{k}`"))
-                .collect();
-            let mut d = Diagnostic::at(
-                file,
-                key.span(),
-                format!(
-                    "invalid [build]: unknown field `{name}`, expected one of {}",
-                    known.join(", ")
-                ),
-            );
+            known.extend(shared[1..].iter().map(|k| (*k).to_owned()));
+            let mut d = unknown_key(file, key.span(), "invalid [build]", name, &known);
             if let Some(path) = key_path_at(table, key.span().start) {
                 d = d.key(path);
             }
@@ -195,6 +188,93 @@ fn build_section(
     ok.then_some(raw)
 }
 
+/// `[matrix]`: any key but `include` and `exclude` is an axis, so a typo
+/// of theirs would read as an axis and fail as one ("expected a string").
+/// A key whose value is an array of tables (what they take, never an
+/// axis), or one close to theirs that is not an array of strings, is an
+/// unknown key instead.
+fn matrix_section(
+    file: &Arc<SourceFile>,
+    table: &DeTable<'_>,
+    value: &serde_spanned::Spanned<DeValue<'_>>,
+    diagnostics: &mut Diagnostics,
+) -> Option<super::Spanned<super::RawMatrix>> {
+    const OWN: [&str; 2] = ["include", "exclude"];
+    let DeValue::Table(keys) = value.get_ref() else {
+        return section(file, table, value.clone(), "[matrix]", diagnostics);
+    };
+    let mut axes = DeTable::new();
+    let mut ok = true;
+    for (key, v) in keys.iter() {
+        let name = key.get_ref().as_ref();
+        let items = match v.get_ref() {
+            DeValue::Array(items) => Some(items),
+            _ => None,
+        };
+        let tables = items.is_some_and(|i| {
+            !i.is_empty() && i.iter().all(|x| matches!(x.get_ref(), DeValue::Table(_)))
+        });
+        let strings =
+            items.is_some_and(|i| i.iter().all(|x| matches!(x.get_ref(), DeValue::String(_))));
+        let near = did_you_mean(name, OWN).is_some();
+        if !OWN.contains(&name) && (tables || (near && !strings)) {
+            let mut d = Diagnostic::at(
+                file,
+                key.span(),
+                format!("invalid [matrix]: unknown key `{name}`"),
+            )
+            .key(format!("matrix.{name}"));
+            if let Some(hint) = did_you_mean(name, OWN) {
+                d = d.help(hint);
+            }
+            diagnostics.push(d.help(
+                "[matrix] takes axes (arrays of strings) and `include` and `exclude` (arrays of tables)",
+            ));
+            ok = false;
+        } else {
+            axes.insert(key.clone(), v.clone());
+        }
+    }
+    let axes = serde_spanned::Spanned::new(value.span(), DeValue::Table(axes));
+    let matrix = section(file, table, axes, "[matrix]", diagnostics)?;
+    ok.then_some(matrix)
+}
+
+/// An unknown key in a table that takes `known`: with the near miss, if
+/// there is one, and the keys there are.
+fn unknown_key(
+    file: &Arc<SourceFile>,
+    span: std::ops::Range<usize>,
+    context: &str,
+    name: &str,
+    known: &[String],
+) -> Diagnostic {
+    let mut d = Diagnostic::at(file, span, format!("{context}: unknown key `{name}`"));
+    if let Some(hint) = did_you_mean(name, known.iter().map(String::as_str)) {
+        d = d.help(hint);
+    }
+    let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    d.help(if known.is_empty() {
+        "it takes no keys".to_owned()
+    } else {
+        format!("expected one of {}", known.join(", "))
+    })
+}
+
+/// Serde's "unknown field `x`, expected one of `a`, `b`" (or "expected
+/// `a`", "there are no fields"): the key and the keys there are.
+fn serde_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (name, rest) = rest.split_once('`')?;
+    let known = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    Some((name.to_owned(), known))
+}
+
 /// Whether some backend takes `key` in `[build]`.
 fn is_backend_key(key: &str) -> bool {
     backends::NAMES
@@ -232,7 +312,10 @@ fn toml_diagnostic(
     let span = error.span().unwrap_or(0..0);
     let message = plain_types(&error.message().trim_end().replace('\n', " "));
     let key = key_path_at(table, span.start);
-    let mut d = Diagnostic::at(file, span, format!("{context}: {message}"));
+    let mut d = match serde_unknown_field(&message) {
+        Some((name, known)) => unknown_key(file, span, context, &name, &known),
+        None => Diagnostic::at(file, span, format!("{context}: {message}")),
+    };
     if let Some(key) = key {
         d = d.key(key);
     }

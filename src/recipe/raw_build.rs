@@ -34,14 +34,16 @@ pub struct RawBuild {
     #[serde(default)]
     #[schemars(pattern(rules::SIZE))]
     pub memory: Option<Spanned<String>>,
-    /// Longest a build VM may run before it is killed, e.g. `30m`.
+    /// Longest a build VM may run before it is killed, e.g. `30m`
+    /// (1s..7d).
     #[serde(default)]
     #[schemars(pattern(rules::DURATION), extend("allOf" = [{ "pattern": rules::NONZERO }]))]
     pub timeout: Option<Spanned<String>>,
     /// Compression of the snapshot qcow2.
     #[serde(default)]
     pub compression: Option<Spanned<RawCompression>>,
-    /// Rebuild an image older than this even when nothing changed, e.g. `7d`.
+    /// Rebuild an image older than this even when nothing changed, e.g. `7d`
+    /// (1s..365d).
     #[serde(default)]
     #[schemars(pattern(rules::DURATION), extend("allOf" = [{ "pattern": rules::NONZERO }]))]
     pub rebuild_after: Option<Spanned<String>>,

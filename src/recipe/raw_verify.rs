@@ -13,7 +13,7 @@ pub struct RawVerify {
     #[schemars(length(min = 1))]
     pub template: Spanned<String>,
     /// Longest a verify VM may run before it is killed, e.g. `10m`
-    /// (default 10m).
+    /// (default 10m, 1s..7d).
     #[serde(default)]
     #[schemars(pattern(rules::DURATION), extend("allOf" = [{ "pattern": rules::NONZERO }]))]
     pub timeout: Option<Spanned<String>>,

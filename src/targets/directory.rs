@@ -346,14 +346,12 @@ impl Store for DirectoryStore {
                 format!("{} is not writable: {e}", self.root),
             )];
         }
-        let bytes = need.count() * need.image_bytes;
+        let bytes = need.bytes();
         let room = crate::host::capacity::free_disk(&self.root);
         let detail = format!(
-            "{}; {} image(s) of about {} take {}{}",
+            "{}; {}{}",
             self.root,
-            need.count(),
-            crate::host::capacity::gib(need.image_bytes),
-            crate::host::capacity::gib(bytes),
+            need.describe(),
             room.map_or(String::new(), |r| format!(
                 ", {} free",
                 crate::host::capacity::gib(r)

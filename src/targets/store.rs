@@ -87,6 +87,44 @@ impl StoreNeed {
     pub fn count(&self) -> u64 {
         self.images.len() as u64 * (u64::from(self.keep) + 1)
     }
+
+    /// About how many bytes the target holds at most: [`StoreNeed::count`]
+    /// images of `image_bytes` each, rounded to the MiB first, so that the
+    /// sizes [`StoreNeed::describe`] gives multiply out.
+    pub fn bytes(&self) -> u64 {
+        self.count() * (self.image_bytes.div_ceil(1 << 20) << 20)
+    }
+
+    /// "6 images (2 cells × 3 revisions: keep 2, and 1 being uploaded) of
+    /// about 140 MiB take about 840 MiB": what is counted, adding up.
+    pub fn describe(&self) -> String {
+        let cells = self.images.len();
+        format!(
+            "{} image{} ({cells} cell{} × {} revisions: keep {}, and 1 being uploaded) \
+             of about {} take about {}",
+            self.count(),
+            if self.count() == 1 { "" } else { "s" },
+            if cells == 1 { "" } else { "s" },
+            self.keep + 1,
+            self.keep,
+            in_mib(self.image_bytes.div_ceil(1 << 20) << 20),
+            in_mib(self.bytes()),
+        )
+    }
+}
+
+/// `140 MiB`; `2160 MiB (2.1 GiB)` from a GiB on: in one unit, so that the
+/// sizes multiply out where they are shown together.
+fn in_mib(bytes: u64) -> String {
+    if bytes < 1 << 30 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!(
+            "{} MiB ({:.1} GiB)",
+            bytes >> 20,
+            bytes as f64 / (1u64 << 30) as f64
+        )
+    }
 }
 
 /// A revision a prune removes, and whether it goes because it is damaged
@@ -141,6 +179,34 @@ mod tests {
 
     fn rev(id: &str) -> Revision {
         Revision::for_test(id, None, "")
+    }
+
+    /// The sizes init shows multiply out, and say what is counted.
+    #[test]
+    fn a_need_adds_up() {
+        let need = StoreNeed {
+            owner: "pipeline:demo".into(),
+            images: vec!["a".into(), "b".into()],
+            keep: 2,
+            image_bytes: (140 << 20) + 400_000,
+        };
+        assert_eq!(
+            need.describe(),
+            "6 images (2 cells × 3 revisions: keep 2, and 1 being uploaded) \
+             of about 141 MiB take about 846 MiB"
+        );
+        assert_eq!(need.bytes(), 6 * (141 << 20));
+        let need = StoreNeed {
+            keep: 3,
+            images: vec!["a".into(); 4],
+            ..need
+        };
+        assert!(
+            need.describe()
+                .ends_with("of about 141 MiB take about 2256 MiB (2.2 GiB)"),
+            "{}",
+            need.describe()
+        );
     }
 
     #[test]

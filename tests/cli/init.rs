@@ -88,6 +88,27 @@ fn init_prepares_the_demo_once_and_then_says_everything_is_ok() {
             .join(pipeline::targets::MARKER)
             .is_file()
     );
+    // What the target must hold says what it counts, and adds up.
+    let items: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let detail = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item"] == "target local")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let counted = regex::Regex::new(
+        r"; (\d+) images \((\d+) cells? × (\d+) revisions: keep \d+, and 1 being uploaded\) of about (\d+) MiB take about (\d+) MiB",
+    )
+    .unwrap();
+    let n = counted
+        .captures(&detail)
+        .unwrap_or_else(|| panic!("{detail}"));
+    let n = |i: usize| n[i].parse::<u64>().unwrap();
+    assert_eq!(n(1), n(2) * n(3), "{detail}");
+    assert_eq!(n(5), n(1) * n(4), "{detail}");
     // Again: nothing to do, everything ok.
     let o = sb.run(&["init", "demo.toml", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));

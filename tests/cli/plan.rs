@@ -278,5 +278,8 @@ fn only_filters_cells_and_rejects_unknown_keys() {
     );
     let o = run(&["plan", "recipes/github-runner.toml", "--only", "base=focal"]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stderr(&o), "error: no cell matches base=focal\n");
+    assert_eq!(
+        stderr(&o),
+        "error: invalid --only `base=focal`: no cell has it (the values of `base`: jammy, noble)\n"
+    );
 }

@@ -76,6 +76,63 @@ fn bad_input_is_reported_with_file_line_column_and_key() {
     }
 }
 
+/// Every name a template reads, on every branch, is a variable of every
+/// cell, and every call takes the arguments it is given: `validate` (and
+/// so `run`) refuses a typo where it is, with the near miss and the names
+/// there are, rather than building the image without what it guards.
+#[test]
+fn template_mistakes_are_found_where_they_are_on_every_branch() {
+    let cases = [
+        // Only the "full" cell would take the branch, and it never does.
+        (
+            "template-unknown-variable",
+            "template-unknown-variable.sh.tera:3:7",
+            "image.template",
+        ),
+        // Read through a filter: the same message, not the filter's.
+        (
+            "template-unknown-variable-filtered",
+            "template-unknown-variable-filtered.sh.tera:3:9",
+            "image.template",
+        ),
+        (
+            "template-unknown-argument",
+            "template-unknown-argument.sh.tera:3:54",
+            "image.template",
+        ),
+        (
+            "template-unclosed-if",
+            "template-unclosed-if.sh.tera:3:4",
+            "image.template",
+        ),
+        (
+            "verify-template-unknown-variable",
+            "verify-template-unknown-variable.sh.tera:3:7",
+            "verify.template",
+        ),
+    ];
+    for (name, position, key) in cases {
+        let o = run(&["validate", &format!("tests/recipes/bad/{name}.toml")]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(position), "{name}: no {position} in\n{err}");
+        assert!(err.contains(&format!("key `{key}`")), "{name}: {err}");
+        assert!(err.ends_with("\n1 problem found\n"), "{name}: {err}");
+        insta::assert_snapshot!(name, err);
+    }
+    let message = |name: &str| {
+        let err = stderr(&run(&[
+            "validate",
+            &format!("tests/recipes/bad/{name}.toml"),
+        ]));
+        err.lines().next().unwrap().to_owned()
+    };
+    assert_eq!(
+        message("template-unknown-variable-filtered"),
+        message("template-unknown-variable")
+    );
+}
+
 #[test]
 fn every_problem_is_reported_not_just_the_first() {
     let o = run(&["validate", "tests/recipes/bad/many-problems.toml"]);
@@ -211,6 +268,61 @@ fn render_needs_exactly_one_cell() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("render needs exactly one cell, but 9 match"));
+    // Which cells, and the `--only` that picks one of two.
+    let o = run(&["render", "recipes/demo.toml", "--only", "microk8s="]);
+    assert_eq!(o.status.code(), Some(2));
+    insta::assert_snapshot!("render-two-cells", stderr(&o));
+}
+
+/// `--only` with a value no cell has names the values there are (and the
+/// near miss): a typo should not read as "nothing to build".
+#[test]
+fn only_with_a_value_no_cell_has_lists_the_values() {
+    for (verb, only) in [("plan", "juju=3.1/stabel"), ("render", "bse=noble")] {
+        let o = run(&[verb, "recipes/github-runner.toml", "--only", only]);
+        assert_eq!(o.status.code(), Some(2), "{only}");
+        insta::assert_snapshot!(format!("only-{verb}-typo"), stderr(&o));
+    }
+}
+
+/// An axis no template reads, next to a word one reads, is worth a warning
+/// (one of them is likely a typo), but the recipe is valid.
+#[test]
+fn an_unread_axis_next_to_a_read_word_is_a_warning() {
+    let o = run(&["validate", "tests/recipes/unread-axis.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "tests/recipes/unread-axis.toml is valid: 2 cells, 1 target\n"
+    );
+    insta::assert_snapshot!("unread-axis", stderr(&o));
+}
+
+/// A typo of a key is an unknown key with its near miss, at any level (in
+/// `[matrix]`, where any other key is an axis, too); a duration is within
+/// its bounds, with one hint.
+#[test]
+fn recipe_typos_are_caught_as_typos() {
+    let cases = [
+        (
+            "matrix-unknown-key",
+            "matrix-unknown-key.toml:12:1",
+            "matrix.exlude",
+        ),
+        (
+            "duration-out-of-range",
+            "duration-out-of-range.toml:13:11",
+            "build.timeout",
+        ),
+    ];
+    for (name, position, key) in cases {
+        let o = run(&["validate", &format!("tests/recipes/bad/{name}.toml")]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(position), "{name}: no {position} in\n{err}");
+        assert!(err.contains(&format!("key `{key}`")), "{name}: {err}");
+        insta::assert_snapshot!(name, err);
+    }
 }
 
 #[test]
@@ -325,6 +437,10 @@ const SCHEMA_REJECTS: &[(&str, &[(&str, &str)])] = &[
     ("unknown-backend", &[("build.backend", "$.build.backend")]),
     ("unknown-key", &[("build.cpu", "$.build")]),
     (
+        "matrix-unknown-key",
+        &[("matrix.exlude", "$.matrix.exlude[0]")],
+    ),
+    (
         "unsupported-url",
         &[("bases.noble.url", "$.bases.noble.url")],
     ),
@@ -355,6 +471,27 @@ const SCHEMA_CANNOT: &[(&str, &str)] = &[
     // Image names are computed from the cells (`/` becomes `-`), so two
     // different values collide only after that.
     ("duplicate-image-name", "two cells with one image name"),
+    // What a template reads and calls: a schema sees the recipe, not Tera.
+    (
+        "template-unknown-variable",
+        "a template that reads an unknown name",
+    ),
+    (
+        "template-unknown-variable-filtered",
+        "a template that reads an unknown name",
+    ),
+    (
+        "verify-template-unknown-variable",
+        "a template that reads an unknown name",
+    ),
+    (
+        "template-unknown-argument",
+        "a filter argument Tera ignores",
+    ),
+    ("template-unclosed-if", "a template that does not parse"),
+    // `1ns` and `2 years` are durations as a pattern reads them; their
+    // amount against a bound is beyond a regular expression worth writing.
+    ("duration-out-of-range", "a duration out of its bounds"),
 ];
 
 /// Edge values of the rules the schema carries: each is written into a
@@ -383,9 +520,9 @@ const SCHEMA_EDGES: &[(&str, &[&str], bool)] = &[
     ("[build]", &[r#"timeout = "90 seconds""#], true),
     ("[build]", &[r#"timeout = " 45m\n""#], true),
     ("[build]", &["timeout = \"1\u{a0}h\""], true),
-    ("[build]", &[r#"timeout = "500ms""#], true),
-    ("[build]", &["timeout = \"10\u{b5}s\""], true),
-    ("[build]", &[r#"timeout = "2M""#], true),
+    ("[build]", &[r#"timeout = "1500ms""#], true),
+    ("[build]", &["timeout = \"10000000\u{b5}s\""], true),
+    ("[build]", &[r#"rebuild_after = "2M""#], true),
     ("[build]", &[r#"timeout = "30 Minutes""#], false),
     ("[build]", &[r#"timeout = "1h, 30m""#], false),
     ("[build]", &[r#"timeout = "PT30M""#], false),
