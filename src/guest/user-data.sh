@@ -20,10 +20,10 @@ LINGER=@LINGER@
 report() {
     line="PIPELINE_RESULT $NONCE $1"
     if [ -e "$RESULT_PORT" ]; then
-        printf '%s\n' "$line" >"$RESULT_PORT"
+        printf '\n%s\n' "$line" >"$RESULT_PORT"
     fi
     # The console copy is for people reading the log.
-    printf '%s\n' "$line" >/dev/console 2>/dev/null || printf '%s\n' "$line"
+    printf '\n%s\n' "$line" >/dev/console 2>/dev/null || printf '\n%s\n' "$line"
 }
 
 power_off() {
@@ -120,9 +120,9 @@ fi
 sync
 line="PIPELINE_RESULT $NONCE clean=$status"
 if [ -e "$RESULT_PORT" ]; then
-    printf '%s\n' "$line" >"$RESULT_PORT"
+    printf '\n%s\n' "$line" >"$RESULT_PORT"
 fi
-printf '%s\n' "$line" >/dev/console 2>/dev/null || printf '%s\n' "$line"
+printf '\n%s\n' "$line" >/dev/console 2>/dev/null || printf '\n%s\n' "$line"
 if [ ! -e "$RESULT_PORT" ]; then
     sleep "$LINGER"
 fi

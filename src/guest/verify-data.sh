@@ -45,9 +45,9 @@ failed=0
 
 report() {
     if [ -e "$RESULT_PORT" ]; then
-        printf '%s\n' "$1" >"$RESULT_PORT"
+        printf '\n%s\n' "$1" >"$RESULT_PORT"
     fi
-    printf '%s\n' "$1" >/dev/console 2>/dev/null || printf '%s\n' "$1"
+    printf '\n%s\n' "$1" >/dev/console 2>/dev/null || printf '\n%s\n' "$1"
 }
 pass() { report "PIPELINE_CHECK $NONCE ok $*"; }
 fail() {
