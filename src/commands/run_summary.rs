@@ -143,13 +143,13 @@ impl<'a> RunSummary<'a> {
         crate::errln!("logs: {run_dir}");
         if self.interrupted {
             crate::errln!(
-                "interrupted: {built} of {total} cells built; every VM was stopped and partial files removed"
+                "interrupted: {built} of {total} cells built, {fresh} up to date; every VM was stopped and partial files removed"
             );
             return Err(Error::interrupted(cancel));
         }
         if built + fresh < total {
             return Err(Error::Failed(format!(
-                "{} of {total} cells were not built:\n{}",
+                "{} of {total} cells were not built ({built} built, {fresh} up to date):\n{}",
                 total - built - fresh,
                 self.problems().trim_end()
             )));

@@ -423,6 +423,16 @@ impl<'a, B: Backend> DrainState<'a, B> {
                     let secs = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
                     slot.timings.insert(step.id.clone(), secs);
                 }
+                // After an interrupt a step ends because it was stopped
+                // (its VM killed, its process gone): that is the interrupt,
+                // not a failure of its own.
+                let result = result.map_err(|e| {
+                    if self.interrupted {
+                        StepError::cancelled()
+                    } else {
+                        e
+                    }
+                });
                 match result {
                     Ok(done) => self.done(node, done, elapsed, reporter),
                     Err(e) => {
