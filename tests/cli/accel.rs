@@ -116,3 +116,55 @@ fn a_guest_that_kvm_stops_is_built_on_tcg_and_the_host_remembers_it() {
         "{log}"
     );
 }
+
+/// With KVM forced (`PIPELINE_ACCEL=kvm`, as on a host whose KVM the probe
+/// would not catch), a guest that KVM stops fails its cell at once, with
+/// QEMU's own words and what the console showed (nothing), instead of
+/// waiting out `build.timeout`. Needs no /dev/kvm: the faulting wrapper
+/// stands in for QEMU.
+#[test]
+fn a_forced_kvm_that_stops_the_guest_fails_the_cell_in_seconds_with_qemus_words() {
+    let _vm = vm_lock();
+    let sb = Sandbox::new();
+    let bin = sb.path().join("fake-bin");
+    tiny_recipe(&["b-ok"]).timeout("10m").write(&sb);
+    install_faulting_qemu(&bin);
+    let mut cmd = sb.command(&["run", "tiny.toml"]);
+    through_faulting_qemu(&mut cmd, &bin);
+    cmd.env("PIPELINE_ACCEL", "kvm");
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for said in [
+        "KVM stopped the guest (KVM internal error. Suberror: 1) and the VM was killed; PIPELINE_ACCEL=kvm forces KVM",
+        "the guest wrote nothing to its console",
+        "qemu-system-x86_64 printed:",
+        "extra data[1]: 0x9090909090c3cf04",
+        "emulation failure",
+    ] {
+        assert!(err.contains(said), "no {said:?} in:\n{err}");
+    }
+    // From the fault to the kill: the boot step's own time, as the run log
+    // gives it ("failed after 1.2s"), not the 10 minutes of build.timeout.
+    let log = sb.run_log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("boot tiny-tiny-x64-case-b-ok: failed after "))
+        .unwrap_or_else(|| panic!("{log}"));
+    let took = line
+        .split("failed after ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|d| humantime::parse_duration(&d.replace(' ', "")).ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        took < Duration::from_secs(30),
+        "the fault took {took:?} to end the boot"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bin.join("calls")).unwrap(),
+        "kvm\n",
+        "no probe (forced), one KVM boot, no TCG retry"
+    );
+    assert_no_qemu_left(&sb);
+}
