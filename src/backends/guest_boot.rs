@@ -87,10 +87,9 @@ fn watched<M: Machine>(
             (watch.console_line)(line);
         }
         if output.is_final() {
-            let verdict = output.with_report(|report| {
-                judge(watch.purpose, report, started.elapsed(), &|| {
-                    evidence(running)
-                })
+            let report = output.report_so_far();
+            let verdict = judge(watch.purpose, &report, started.elapsed(), &|| {
+                evidence(running)
             })?;
             let left = watch.timeout.saturating_sub(started.elapsed());
             machine.stop(running, output, left)?;

@@ -99,9 +99,10 @@ impl GuestOutput {
         self.inner().report.is_final()
     }
 
-    /// Run `f` on the result lines so far.
-    pub fn with_report<T>(&self, f: impl FnOnce(&Report) -> T) -> T {
-        f(&self.inner().report)
+    /// The result lines so far, as a copy: judging them reads the console
+    /// tail ([`GuestOutput::tail`]), which takes the lock again.
+    pub fn report_so_far(&self) -> Report {
+        self.inner().report.clone()
     }
 
     /// The last line the console showed, when it changed since asked.

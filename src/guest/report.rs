@@ -12,7 +12,7 @@ pub const MAX_LINES: usize = 1000;
 /// Longest result line kept; a longer one is not a result line.
 pub const MAX_LINE: usize = 1024;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Report {
     nonce: String,
     purpose: Purpose,
