@@ -3,9 +3,11 @@
 # recipes/demo.toml three ways, all in one invocation (this kind of machine is
 # noisy, so only ratios measured within one run mean anything).
 #
-# Usage: benches/build-vs-baselines.sh [--quick] [--skip-packer] [--jobs "1 2 4"]
+# Usage: benches/build-vs-baselines.sh [--smoke] [--quick] [--skip-packer] [--jobs "1 2 4"]
 #                                      [--packer "1 2 0"] [--reps N] [--no-trace]
 #                                      [--bin PATH] [--keep]
+#   --smoke        one cell, one round: pipeline once and the shell baseline
+#                  once, no warm-up, no ratio (benches/smoke; ~5 min)
 #   --quick        only `pipeline run` at its default parallelism vs the shell
 #                  baseline at the same parallelism (~5 min)
 #   --skip-packer  everything but the Packer builds
@@ -38,12 +40,15 @@
 #    explicit --jobs are the same work: their difference is the noise floor.
 # 2. shell: what pipeline does per cell, by hand, with the same number of
 #    cells at once as the pipeline run it is paired with (xargs -P N):
-#    `qemu-img create` of the overlay and `qemu-system-x86_64` with the exact
-#    command lines pipeline logged in its boot.log (only paths rewritten); a
-#    NoCloud seed made with mkfs.vfat + mcopy holding the same meta-data and
-#    the exact user-data pipeline generated (from its run directory, so the
-#    nonce is reused: the guest's `PIPELINE_RESULT <nonce> script=0` and
-#    `clean=0` lines are checked); `qemu-img convert -O qcow2 -c -o
+#    `qemu-img create` of the overlay and a `qemu-system-x86_64` command line
+#    written here as a user would (qemu_by_hand: the same machine, CPU,
+#    accelerator, vCPUs and memory as pipeline's run, the same virtio disks,
+#    network and rng; console and result port to files, where pipeline reads
+#    sockets); a NoCloud seed made with mkfs.vfat + mcopy (what
+#    cloud-localds makes) holding the same meta-data and the exact user-data
+#    pipeline generated (from its run directory, so the nonce is reused: the
+#    guest's `PIPELINE_RESULT <nonce> script=0` and `clean=0` lines are
+#    checked); `qemu-img convert -O qcow2 -c -o
 #    compression_type=zstd`; `qemu-img check`; `sha256sum`; copy + fsync into
 #    a store directory with a JSON sidecar. Pairs alternate which side goes
 #    first, to spread drift. Ratio pipeline/shell; target <= 1.05.
@@ -201,6 +206,7 @@ fi
 # ---------------------------------------------------------------- options
 
 QUICK=0
+SMOKE=0
 SKIP_PACKER=0
 KEEP=0
 JOBS_LIST="1 2 4"
@@ -211,6 +217,7 @@ BIN=
 while (($#)); do
     case $1 in
         --quick) QUICK=1 ;;
+        --smoke) SMOKE=1 QUICK=1 ;;
         --skip-packer) SKIP_PACKER=1 ;;
         --keep) KEEP=1 ;;
         --no-trace) TRACE=0 ;;
@@ -354,16 +361,17 @@ mkdir -p "$T/recipe/demo-base" "$T/logs" "$T/ref"
 ln -s "$BASE_SRC" "$T/recipe/demo-base/debian-cloud.qcow2"
 sed "s|  .*|  debian-cloud.qcow2|" "$BASE_SRC.sha256" >"$T/recipe/demo-base/SHA256SUMS"
 BASE_SHA=$(cut -d' ' -f1 "$BASE_SRC.sha256")
-template=$(sed -n 's/^template = "\(.*\)"$/\1/p' "$ROOT/recipes/demo.toml")
-[[ -n $template ]] || die "no template = \"…\" line in recipes/demo.toml"
-[[ $template == /* ]] || template=$ROOT/recipes/$template
 grep -q '^url = "demo-base/debian-cloud.qcow2"$' "$ROOT/recipes/demo.toml" ||
     die "recipes/demo.toml no longer takes its base from demo-base/debian-cloud.qcow2"
 PSTORE=$T/store-pipeline
 RECIPE=$T/recipe/demo.toml
-sed -e "s|^template = .*|template = \"$template\"|" \
-    -e "s|^path = .*|path = \"$PSTORE\"|" "$ROOT/recipes/demo.toml" >"$RECIPE"
+# Without [verify]: every way here builds the image once, none verifies it.
+sed -e "s|^template = \"\.\./|template = \"$ROOT/|" \
+    -e "s|^path = .*|path = \"$PSTORE\"|" "$ROOT/recipes/demo.toml" |
+    awk '/^\[verify\]$/ { skip = 1; next } /^\[/ { skip = 0 } !skip' >"$RECIPE"
 grep -q "^path = \"$PSTORE\"$" "$RECIPE" || die "could not point the recipe's target at $PSTORE"
+! grep -q '^template = "\.\.' "$RECIPE" || die "a template path of the recipe copy is still relative"
+! grep -q '^\[verify\]' "$RECIPE" || die "the recipe copy still has [verify]"
 
 # Our own cache and state; no secrets (the shell seed carries none); the
 # accelerator is chosen as by default (KVM probe, else TCG).
@@ -379,6 +387,11 @@ FORCE=()
 if "$BIN" help run 2>/dev/null | grep -q -- '--force'; then FORCE=(--force); fi
 mapfile -t CELLS < <("$BIN" plan "$RECIPE" --json | sed -n 's/^ *"image_name": "\(.*\)",$/\1/p')
 ((${#CELLS[@]} == 4)) || die "expected 4 cells in recipes/demo.toml, got ${#CELLS[@]}: ${CELLS[*]}"
+ONLY=()
+if ((SMOKE)); then
+    CELLS=("${CELLS[0]}")
+    ONLY=(--only "name=${CELLS[0]}")
+fi
 say "cells: ${CELLS[*]}"
 say "temp dir: $T"
 
@@ -442,7 +455,7 @@ pipeline_run() {
     # Nothing to reuse: an empty target and no cached snapshots, and
     # --force where pipeline skips cells whose image is up to date.
     fresh_store
-    set -- "${FORCE[@]}" "$@"
+    set -- "${FORCE[@]}" "${ONLY[@]}" "$@"
     say "$variant: pipeline run $*"
     cpu_mark
     s=$(now)
@@ -464,26 +477,43 @@ pipeline_run() {
 
 # ---------------------------------------------------------------- shell
 
-# From the reference pipeline run: per cell, its overlay and QEMU command
-# lines with pipeline's paths replaced by @W@, and its user-data.
-capture_reference() {
-    local rd=$1 cell log pwork prun c q
-    local run_id=${rd##*/}
+# The VM as a user would boot it by hand (W: the cell's work dir): a qcow2
+# overlay of the base grown to the recipe's disk_size, and QEMU with the
+# machine, CPU, accelerator, vCPUs and memory pipeline used (read from its
+# output: "(tcg, 1 vCPU, 1024 MiB each)"), virtio disks (overlay, seed),
+# user networking, an rng, the serial console to a file and the result port
+# (the virtio-serial port pipeline's user-data writes to) to a file.
+create_by_hand() { # W
+    echo "qemu-img create -q -f qcow2 -F qcow2 -b $PIPELINE_CACHE_DIR/bases/$BASE_SHA.img $1/overlay.qcow2 $DISK_SIZE"
+}
+qemu_by_hand() { # W
+    local cpu=max
+    [[ $ACCEL == kvm ]] && cpu=host
+    echo "qemu-system-x86_64 -machine q35 -accel $ACCEL -cpu $cpu -smp $VCPUS -m ${MEM_MIB}M" \
+        "-nodefaults -no-user-config -display none -no-reboot" \
+        "-drive file=$1/overlay.qcow2,if=virtio,format=qcow2,discard=unmap,cache=unsafe" \
+        "-drive file=$1/seed.img,if=virtio,format=raw,readonly=on" \
+        "-netdev user,id=net0 -device virtio-net-pci,netdev=net0" \
+        "-object rng-random,filename=/dev/urandom,id=rng0 -device virtio-rng-pci,rng=rng0" \
+        "-serial file:$1/console.log" \
+        "-device virtio-serial-pci -chardev file,id=result,path=$1/result.txt" \
+        "-device virtserialport,chardev=result,name=org.pipeline.result"
+}
+
+# From the reference pipeline run (LOG: its output, RUN_DIR: its run
+# directory): the VM settings, and per cell the hand-written command lines
+# (@W@ for the work dir) and pipeline's user-data.
+capture_reference() { # RUN_DIR LOG
+    local rd=$1 cell settings
+    settings=$(sed -n 's/.* at a time (\(tcg\|kvm\), \([0-9]*\) vCPUs\{0,1\}, \([0-9]*\) MiB each).*/\1 \2 \3/p' "$2" | head -n 1)
+    read -r ACCEL VCPUS MEM_MIB <<<"$settings"
+    [[ -n $MEM_MIB ]] || die "no '(ACCEL, N vCPU, M MiB each)' in pipeline's output"
+    DISK_SIZE=$(sed -n 's/^disk_size = "\(.*\)"$/\1/p' "$RECIPE")
+    [[ -n $DISK_SIZE ]] || die "no disk_size in the recipe"
     for cell in "${CELLS[@]}"; do
-        log=$rd/$cell/boot.log
-        [[ -f $log && -f $rd/$cell/user-data ]] || die "no boot.log / user-data for $cell in $rd"
-        pwork=$PIPELINE_CACHE_DIR/work/$run_id/$cell
-        prun=$rd/$cell
-        c=$(sed -n 's/^\$ \(qemu-img create .*\)$/\1/p' "$log" | tail -n 1)
-        q=$(sed -n 's/^\$ \(qemu-system-[a-z0-9_]* .*\)$/\1/p' "$log" | tail -n 1)
-        [[ -n $c && -n $q ]] || die "no qemu-img create / qemu-system line in $log"
-        c=${c//"$pwork"/@W@}
-        q=${q//"$pwork"/@W@}
-        q=${q//"$prun"/@W@}
-        [[ $c$q != *"$PIPELINE_CACHE_DIR/work"* && $q != *"$PIPELINE_STATE_DIR"* ]] ||
-            die "could not rewrite every path of pipeline's command lines: $q"
-        printf '%s\n' "$c" >"$T/ref/$cell.create"
-        printf '%s\n' "$q" >"$T/ref/$cell.qemu"
+        [[ -f $rd/$cell/user-data ]] || die "no user-data for $cell in $rd"
+        create_by_hand @W@ >"$T/ref/$cell.create"
+        qemu_by_hand @W@ >"$T/ref/$cell.qemu"
         cp "$rd/$cell/user-data" "$T/ref/$cell.user-data"
         [[ -n $(nonce_of "$cell") ]] || die "no NONCE='…' line in $rd/$cell/user-data"
     done
@@ -619,8 +649,10 @@ packer_run() {
 
 # ---------------------------------------------------------------- the runs
 
-say "warm-up (untimed): the base into pipeline's cache, one cell booted"
-pipeline_run warm-up --only "name=${CELLS[0]}"
+if ((!SMOKE)); then
+    say "warm-up (untimed): the base into pipeline's cache, one cell booted"
+    pipeline_run warm-up --only "name=${CELLS[0]}"
+fi
 
 # Round 1 begins with the default run: its run directory is the reference
 # (command lines, user-data) for the shell and Packer builds.
@@ -641,7 +673,7 @@ for round in $(seq "$REPS"); do
             DEFAULT_JOBS=$(sed -n 's/.*with up to \([0-9]*\) VMs\{0,1\} at a time.*/\1/p' "$T/logs/$p.log" | head -n 1)
             [[ $DEFAULT_JOBS =~ ^[0-9]+$ ]] || die "could not read the default --jobs from pipeline's output"
             say "default --jobs resolved to $DEFAULT_JOBS on this machine"
-            capture_reference "$RUN_DIR"
+            capture_reference "$RUN_DIR" "$T/logs/$p.log"
             # This one keeps a booted overlay for the compression test.
             shell_run "$sh" "$DEFAULT_JOBS" 1
             OVERLAY=$T/overlay-kept.qcow2
@@ -759,7 +791,7 @@ noise() {
     rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
     git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || rev+=" + uncommitted src/ changes"
     echo
-    echo "== build-vs-baselines: 4 cells of recipes/demo.toml; pipeline $rev; $(nproc) cores; $(date -u +%FT%TZ)"
+    echo "== build-vs-baselines: ${#CELLS[@]} cell(s) of recipes/demo.toml; pipeline $rev; $(nproc) cores; $(date -u +%FT%TZ)"
     echo "   $(sed -n 's/.*(\(tcg\|kvm\), \(.*\) each).*/accelerator \1, \2 per VM/p' "$T/logs/pipeline-default.log" | head -n 1); default --jobs = $DEFAULT_JOBS"
     ((REPS == 1)) || echo "   $REPS interleaved rounds; WALL is each variant's fastest run"
     echo
@@ -769,6 +801,10 @@ noise() {
     done
     echo "  (LOAD: CPU that other processes used during the run, in cores, for the run in WALL)"
     echo
+    if ((SMOKE)); then
+        echo "smoke: one cell, one round; no ratio"
+        exit 0
+    fi
     echo "pipeline / shell, same cells at once (target <= 1.05):"
     for pair in "${PAIRS[@]}"; do
         read -r p sh <<<"$pair"

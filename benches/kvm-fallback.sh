@@ -10,8 +10,15 @@
 # KVM boot attempt and the fall back to TCG.
 #
 #   benches/kvm-fallback.sh [ROUNDS] [--wrapper]
+#   benches/kvm-fallback.sh --smoke   one round of the probing variant only,
+#                                     no warm-up, no ratio (benches/smoke)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+smoke=0
+if [[ ${1:-} == --smoke ]]; then
+    smoke=1
+    set -- 1
+fi
 rounds=${1:-3}
 wrapper=${2:-}
 . benches/demo-recipe.sh kvm
@@ -24,6 +31,7 @@ ln -s "$OLDPWD/tests/fixtures/qemu-with-faulting-kvm" fake-bin/qemu-system-x86_6
 
 variants=(auto tcg)
 [[ $wrapper == --wrapper ]] && variants+=(wrapper)
+((smoke)) && variants=(auto)
 one() { # variant round -> seconds
     local v=$1 n=$2 t0 t1
     rm -rf "state-$v-$n" "images"
@@ -39,7 +47,9 @@ one() { # variant round -> seconds
     awk "BEGIN { printf \"%.1f\", $t1 - $t0 }"
 }
 # Warm the base cache (a fetch of the base is the same in every variant).
-PIPELINE_ACCEL=tcg PIPELINE_STATE_DIR=$work/state-warm "$bin" run demo.toml --only juju= --only microk8s= >/dev/null 2>&1
+if ((!smoke)); then
+    PIPELINE_ACCEL=tcg PIPELINE_STATE_DIR=$work/state-warm "$bin" run demo.toml --only juju= --only microk8s= >/dev/null 2>&1
+fi
 : >times
 for ((r = 1; r <= rounds; r++)); do
     # Alternate the order so that a slow phase of the machine hits both.
@@ -51,6 +61,10 @@ for ((r = 1; r <= rounds; r++)); do
         echo "$v $s" >>times
     done
 done
+if ((smoke)); then
+    echo "kvm-fallback smoke: $(cat times); no ratio"
+    exit 0
+fi
 python3 - times <<'PY'
 import statistics, sys
 t = {}

@@ -26,18 +26,7 @@ report() {
     printf '\n%s\n' "$line" >/dev/console 2>/dev/null || printf '\n%s\n' "$line"
 }
 
-power_off() {
-    sync
-    if [ ! -e "$RESULT_PORT" ]; then
-        sleep "$LINGER"
-    fi
-    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        systemctl poweroff --no-block
-    else
-        poweroff -f
-    fi
-    exit "$1"
-}
+@POWER_OFF@
 
 # Secrets travel on the seed disk, never in this user-data (cloud-init keeps
 # copies of user-data on the image's disk). Each line: NAME BASE64VALUE.
@@ -65,7 +54,8 @@ chmod 700 "$WORK/provision"
 
 if ! load_secrets; then
     report "script=125 secrets-unreadable"
-    power_off 125
+    power_off
+    exit 125
 fi
 
 # /run is mounted noexec on some systems: start the interpreter the
@@ -82,7 +72,8 @@ for name in $(env | sed -n 's/^\(PIPELINE_SECRET_[A-Z0-9_]*\)=.*/\1/p'); do
 done
 report "script=$code"
 if [ "$code" -ne 0 ]; then
-    power_off "$code"
+    power_off
+    exit "$code"
 fi
 
 cat >"$WORK/finish" <<'PIPELINE_FINISH_EOF'
@@ -93,6 +84,7 @@ set -u
 NONCE='@NONCE@'
 RESULT_PORT=/dev/virtio-ports/@RESULT_PORT@
 LINGER=@LINGER@
+@POWER_OFF@
 status=0
 if command -v cloud-init >/dev/null 2>&1; then
     cloud-init clean --logs || status=$?
@@ -123,14 +115,7 @@ if [ -e "$RESULT_PORT" ]; then
     printf '\n%s\n' "$line" >"$RESULT_PORT"
 fi
 printf '\n%s\n' "$line" >/dev/console 2>/dev/null || printf '\n%s\n' "$line"
-if [ ! -e "$RESULT_PORT" ]; then
-    sleep "$LINGER"
-fi
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    systemctl poweroff --no-block
-else
-    poweroff -f
-fi
+power_off
 PIPELINE_FINISH_EOF
 
 if command -v cloud-init >/dev/null 2>&1 && command -v systemd-run >/dev/null 2>&1 &&

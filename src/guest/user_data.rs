@@ -29,6 +29,11 @@ pub const WRAPPER_VERSION: &str = "1";
 
 const WRAPPER: &str = include_str!("user-data.sh");
 
+/// The `power_off` shell function that ends every guest script: the build
+/// wrapper, its finish script and the verify script each define it (the
+/// two latter run on their own, from files the wrappers write).
+pub(super) const POWER_OFF: &str = include_str!("power-off.sh");
+
 /// How long a guest without a result port stays up after its last line.
 pub const LINGER: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -36,6 +41,7 @@ pub const LINGER: std::time::Duration = std::time::Duration::from_secs(120);
 /// in the wrapper, with the build's nonce.
 pub fn user_data(script: &str, nonce: &str) -> String {
     WRAPPER
+        .replace("@POWER_OFF@\n", POWER_OFF)
         .replace("@WRAPPER_VERSION@", WRAPPER_VERSION)
         .replace("@RESULT_PORT@", RESULT_PORT)
         .replace("@NONCE@", nonce)
@@ -63,7 +69,12 @@ mod tests {
         let text = user_data("#!/bin/bash\necho hi\n", "abc123");
         assert!(text.starts_with("#!/bin/sh\n"));
         assert!(!text.contains('@'), "a placeholder was left: {text}");
-        crate::guest::assert_shellcheck_sh(&text);
+        // The finish script is a quoted here-document: check it on its own too.
+        let start = text.find("<<'PIPELINE_FINISH_EOF'\n").unwrap() + 24;
+        let end = text.find("\nPIPELINE_FINISH_EOF").unwrap();
+        for text in [&text[..], &text[start..end]] {
+            crate::guest::assert_shellcheck_sh(text);
+        }
     }
 
     #[test]

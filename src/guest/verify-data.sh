@@ -42,6 +42,7 @@ LINGER=@LINGER@
 # What is searched for leftovers: where a build writes, not the OS's files.
 SEARCH="/etc /var /root /home /opt /srv /tmp /usr/local /boot"
 failed=0
+@POWER_OFF@
 
 report() {
     if [ -e "$RESULT_PORT" ]; then
@@ -168,15 +169,7 @@ interpreter=${shebang#\#!}
 code=$?
 report "PIPELINE_RESULT $NONCE checks=$failed"
 report "PIPELINE_RESULT $NONCE script=$code"
-sync
-if [ ! -e "$RESULT_PORT" ]; then
-    sleep "$LINGER"
-fi
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    systemctl poweroff --no-block
-else
-    poweroff -f
-fi
+power_off
 PIPELINE_RUN_EOF
 
 if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

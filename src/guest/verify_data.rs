@@ -3,7 +3,7 @@
 //! recipe's verify script, reports each on the nonce protocol and powers
 //! off.
 
-use super::user_data::{LINGER, WRAPPER_VERSION, base64_lines};
+use super::user_data::{LINGER, POWER_OFF, WRAPPER_VERSION, base64_lines};
 use super::{RESULT_PORT, UserData};
 
 const WRAPPER: &str = include_str!("verify-data.sh");
@@ -29,6 +29,7 @@ impl UserData {
     pub fn wrap_verify(script: &str, facts: &VerifyFacts) -> Self {
         let nonce = super::nonce();
         let text = WRAPPER
+            .replace("@POWER_OFF@\n", POWER_OFF)
             .replace("@WRAPPER_VERSION@", WRAPPER_VERSION)
             .replace("@RESULT_PORT@", RESULT_PORT)
             .replace("@NONCE@", &nonce)

@@ -15,6 +15,7 @@ mod nova;
 mod openstack;
 mod plan;
 mod schedule;
+mod scripts;
 mod scrub;
 mod slow_cloud;
 mod store;

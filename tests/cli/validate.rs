@@ -1,4 +1,4 @@
-use crate::support::{feed, ok, pipeline, repo, run, stderr, stdout, tree};
+use crate::support::{Sandbox, feed, ok, pipeline, repo, run, stderr, stdout, tree};
 use std::collections::HashMap;
 
 #[test]
@@ -222,6 +222,73 @@ fn every_rendered_runner_script_passes_shellcheck() {
                 if let Err(problems) = shellcheck(&script.stdout) {
                     panic!(
                         "shellcheck failed for the {what} script of {recipe} {name}:\n{problems}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Each on/off switch of the runner template (the `switches` of
+/// github-runner.sh.tera) off on its own, the others on as in the -full
+/// recipe: both scripts render with it off and pass shellcheck, for a cell
+/// without snaps and one with juju and microk8s.
+#[test]
+fn each_runner_switch_off_on_its_own_passes_shellcheck() {
+    let template = std::fs::read_to_string(repo().join("templates/github-runner.sh.tera")).unwrap();
+    let block = &template[template.find("{%- set switches = {").unwrap()..];
+    let block = &block[..block.find("} %}").unwrap()];
+    let switches: Vec<&str> = regex::Regex::new(r#""(\w+)": vars\."#)
+        .unwrap()
+        .captures_iter(block)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    assert_eq!(switches.len(), 7, "{switches:?}");
+    let checks = std::fs::read_to_string(repo().join("templates/runner-checks.sh.tera")).unwrap();
+    let full = std::fs::read_to_string(repo().join("tests/recipes/github-runner-full.toml"))
+        .unwrap()
+        .replace(
+            "../../templates",
+            &repo().join("templates").display().to_string(),
+        );
+    let sb = Sandbox::new();
+    for switch in switches {
+        assert!(
+            checks.contains(&format!("\"{switch}\": vars.{switch}")),
+            "runner-checks.sh.tera does not know the switch {switch}"
+        );
+        let on = format!("\n{switch} = true\n");
+        assert!(
+            full.contains(&on),
+            "the -full recipe does not turn {switch} on"
+        );
+        sb.write(
+            "runner.toml",
+            &full.replace(&on, &format!("\n{switch} = false\n")),
+        );
+        let constant = format!("readonly {}=false\n", switch.to_uppercase());
+        for name in [
+            "github-runner-jammy-arm64",
+            "github-runner-noble-arm64-juju-3.1-stable-mk8s-1.28-strict-stable",
+        ] {
+            let only = format!("name={name}");
+            for (what, extra) in [("provisioning", None), ("verify", Some("--verify"))] {
+                let mut args = vec!["render", "runner.toml", "--only", &only];
+                args.extend(extra);
+                let o = sb
+                    .command(&args)
+                    .env("PIPELINE_SECRET_GITHUB_TOKEN", "t0ken")
+                    .output()
+                    .unwrap();
+                assert!(o.status.success(), "{switch} off, {what}: {}", stderr(&o));
+                let text = stdout(&o);
+                assert!(
+                    text.contains(&constant),
+                    "{switch} off: the {what} script has no {constant:?}"
+                );
+                if let Err(problems) = shellcheck(&o.stdout) {
+                    panic!(
+                        "shellcheck failed for the {what} script of {name} with {switch} off:\n{problems}"
                     );
                 }
             }
