@@ -1,9 +1,10 @@
 //! The scheduler alone: a synthetic recipe of 1,000 / 10,000 / 100,000
-//! cells (2 targets: 8 steps a cell) run by the real executor, on a
-//! benchmark-only backend whose steps are instant and with instant jobs,
-//! so that what is measured is the scheduling: dependency queue, resource
-//! grants, per-cell slots, messages, the reporter (to a log file on tmpfs
-//! and stderr). Target: under 1 s in all for 10,000 cells, and linear.
+//! cells (2 targets: 8 steps a cell) run by the real executor, on the
+//! fake backend of the scheduler's tests (`executor::fake`: instant steps,
+//! instant jobs), with the QEMU backend's steps, so that what is measured
+//! is the scheduling: dependency queue, resource grants, per-cell slots,
+//! messages, the reporter (to a log file on tmpfs and stderr). Target:
+//! under 1 s in all for 10,000 cells, and linear.
 //!
 //! Baseline, in the same invocation: the same number of instant jobs
 //! spawned on the same pool and acknowledged over the same channel, with
