@@ -4,12 +4,16 @@
 mod cell_slot;
 mod dependency_queue;
 mod drain_state;
+#[doc(hidden)]
+pub mod fake;
 mod job;
 mod manifest;
 mod message;
 mod outcome;
 mod reporter;
 mod run_context;
+#[cfg(test)]
+mod tests;
 
 pub use drain_state::{Options, Perform, RunReport, run, run_with};
 pub use job::{Done, Job};

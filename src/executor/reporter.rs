@@ -26,13 +26,24 @@ struct Live {
 
 impl Reporter {
     pub fn new(live: bool, run_log: &Utf8Path) -> Self {
+        Self::drawn_to(live.then(|| ProgressDrawTarget::stderr_with_hz(4)), run_log)
+    }
+
+    /// Only to `run_log`: the live view is drawn nowhere (the scheduler's
+    /// tests, whose stderr the test harness does not capture).
+    #[doc(hidden)]
+    pub fn log_only(run_log: &Utf8Path) -> Self {
+        Self::drawn_to(Some(ProgressDrawTarget::hidden()), run_log)
+    }
+
+    fn drawn_to(live: Option<ProgressDrawTarget>, run_log: &Utf8Path) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(run_log)
             .ok();
-        let live = live.then(|| Live {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4)),
+        let live = live.map(|target| Live {
+            multi: MultiProgress::with_draw_target(target),
             rows: HashMap::new(),
         });
         Self {

@@ -252,6 +252,8 @@ fn dedupe(v: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::fake::{FakeRecipe, FakeStore, meta, revision};
+    use camino::Utf8PathBuf;
 
     #[test]
     fn an_image_dated_in_the_future_is_reported_and_never_fresh_forever() {
@@ -276,5 +278,148 @@ mod tests {
             stale(&at("2026-05-22T12:00:00Z"), week, now).as_deref(),
             Some("the newest image is 10days old, more than rebuild_after (7days)")
         );
+    }
+
+    /// One cell on two targets, and a snapshot cache in a temp dir.
+    struct World {
+        fake: FakeRecipe,
+        _scratch: tempfile::TempDir,
+        snapshots: SnapshotCache,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let scratch = tempfile::tempdir().unwrap();
+            let dir = Utf8PathBuf::from_path_buf(scratch.path().to_owned()).unwrap();
+            Self {
+                fake: FakeRecipe::cells(1),
+                _scratch: scratch,
+                snapshots: SnapshotCache::new(dir),
+            }
+        }
+
+        fn assess(&self, stores: &[Box<dyn Store>]) -> Decision {
+            let recipe = &self.fake.recipe;
+            let cells: Vec<CellId> = recipe.cell_ids().collect();
+            let digests = recipe
+                .bases
+                .keys()
+                .map(|b| (b.clone(), "0".repeat(64)))
+                .collect();
+            let mut decisions = assess(&AssessInput {
+                recipe,
+                cells: &cells,
+                stores,
+                snapshots: &self.snapshots,
+                secrets: &Secrets::default(),
+                base_digests: &digests,
+                owner: "pipeline:fake",
+                force: false,
+                now: jiff::Timestamp::now(),
+            })
+            .unwrap();
+            assert_eq!(decisions.len(), 1);
+            decisions.remove(0)
+        }
+
+        /// The cell's input key this run.
+        fn key(&self) -> String {
+            self.assess(&self.stores(None)).key.key
+        }
+
+        /// Every target holding nothing, or the cell's current image with
+        /// these bytes.
+        fn stores(&self, sha256: Option<&str>) -> Vec<Box<dyn Store>> {
+            let held = sha256.map(|sha| {
+                let cell = &self.fake.recipe.cells[CellId(0)];
+                let mut rev = revision(meta(&cell.image_name));
+                rev.meta.input_key = Some(self.key());
+                rev.meta.sha256 = sha.to_owned();
+                rev
+            });
+            self.fake
+                .recipe
+                .targets
+                .iter()
+                .map(|t| {
+                    Box::new(FakeStore::holding(&t.name, held.iter().cloned().collect()))
+                        as Box<dyn Store>
+                })
+                .collect()
+        }
+
+        /// A snapshot of the current key cached, with these bytes.
+        /// A cached snapshot holding `bytes` (its digest checked on reuse).
+        fn cache(&self, bytes: &[u8]) {
+            let key = self.key();
+            std::fs::create_dir_all(self.snapshots.dir()).unwrap();
+            let path = self.snapshots.image_path(&key);
+            std::fs::write(&path, bytes).unwrap();
+            let sha256 = crate::files::digest::sha256_bytes(bytes);
+            let artifact =
+                Artifact::file(path, sha256, bytes.len() as u64, serde_json::Value::Null);
+            self.snapshots
+                .commit(&key, "image", &artifact, &serde_json::json!({}))
+                .unwrap();
+        }
+    }
+
+    const IMAGE_A: &[u8] = b"the image the targets hold";
+    const IMAGE_B: &[u8] = b"a rebuild of the same inputs";
+
+    fn sha_a() -> String {
+        crate::files::digest::sha256_bytes(IMAGE_A)
+    }
+
+    #[test]
+    fn a_cell_no_target_holds_is_built_for_every_target() {
+        let world = World::new();
+        let decision = world.assess(&world.stores(None));
+        let all: Vec<TargetId> = world.fake.recipe.target_ids().collect();
+        assert_eq!(decision.action, Action::Build { targets: all });
+    }
+
+    #[test]
+    fn a_cell_every_target_holds_is_skipped() {
+        let world = World::new();
+        let decision = world.assess(&world.stores(Some(&sha_a())));
+        assert_eq!(decision.action, Action::Skip);
+        assert_eq!(decision.present.len(), 2);
+    }
+
+    #[test]
+    fn a_cached_snapshot_no_target_holds_is_uploaded_to_every_target() {
+        let world = World::new();
+        world.cache(IMAGE_A);
+        let decision = world.assess(&world.stores(None));
+        let all: Vec<TargetId> = world.fake.recipe.target_ids().collect();
+        assert_eq!(decision.action, Action::Upload { targets: all });
+    }
+
+    #[test]
+    fn a_cached_snapshot_every_target_holds_is_only_recorded() {
+        let world = World::new();
+        world.cache(IMAGE_A);
+        let decision = world.assess(&world.stores(Some(&sha_a())));
+        assert_eq!(
+            decision.action,
+            Action::Upload {
+                targets: Vec::new()
+            }
+        );
+        assert_eq!(
+            decision.reason,
+            "an earlier run uploaded this image but stopped before recording its manifest"
+        );
+    }
+
+    #[test]
+    fn a_cached_snapshot_of_other_bytes_than_the_targets_hold_is_not_recorded() {
+        // A forced rebuild whose upload failed: the targets are up to date
+        // with the earlier image (#20).
+        let world = World::new();
+        world.cache(IMAGE_B);
+        let decision = world.assess(&world.stores(Some(&sha_a())));
+        assert_eq!(decision.action, Action::Skip);
     }
 }
