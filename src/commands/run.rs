@@ -269,7 +269,7 @@ fn drive<B: Backend>(
                 }
             }
         });
-        let report = executor::run(ctx, plan, &options, reporter, rx, tx);
+        let report = executor::run_with(ctx, plan, &options, reporter, rx, tx, &executor::perform);
         handle.close();
         report
     })

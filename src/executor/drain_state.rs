@@ -7,7 +7,7 @@
 
 use super::cell_slot::{CellEnd, CellSlot, Made};
 use super::dependency_queue::{DependencyQueue, Lane};
-use super::job::{Done, Job, perform};
+use super::job::{Done, Job};
 use super::{CellOutcome, Message, Reporter, RunContext, TargetImage};
 use crate::backends::Backend;
 use crate::bases::FetchedBase;
@@ -75,19 +75,8 @@ pub struct DrainState<'a, B: Backend> {
 }
 
 /// Run `plan` to its end; `tx` is the sender of `rx` (workers get clones).
-pub fn run<B: Backend>(
-    ctx: &RunContext<B>,
-    plan: &Plan,
-    options: &Options,
-    reporter: &mut Reporter,
-    rx: mpsc::Receiver<Message<B>>,
-    tx: mpsc::Sender<Message<B>>,
-) -> RunReport {
-    run_with(ctx, plan, options, reporter, rx, tx, &perform)
-}
-
-/// [`run`], with the jobs performed by `perform` (the scheduler's benchmark
-/// measures the scheduler alone with instant jobs).
+/// Jobs are performed by `perform`: [`super::perform`] in a run, an instant
+/// stand-in in the scheduler's tests and benchmark.
 pub fn run_with<B: Backend>(
     ctx: &RunContext<B>,
     plan: &Plan,

@@ -15,8 +15,8 @@ mod run_context;
 #[cfg(test)]
 mod tests;
 
-pub use drain_state::{Options, Perform, RunReport, run, run_with};
-pub use job::{Done, Job};
+pub use drain_state::{Options, Perform, RunReport, run_with};
+pub use job::{Done, Job, perform};
 pub use message::{Message, Progress};
 pub use outcome::{CellOutcome, TargetImage};
 pub use reporter::Reporter;

@@ -55,7 +55,7 @@ pub fn probe(binary: &str, accel: Accel) -> Result<Duration, ProbeError> {
     let end = vm.wait(TIMEOUT, &CancelToken::new()).map_err(qemu)?;
     let stages = std::fs::read_to_string(path("stages.log")).unwrap_or_default();
     let at = stopped_at(&stages);
-    let said = first_line(&vm.output());
+    let said = super::process::first_line(&vm.output());
     match end {
         VmEnd::Exited(exit) if exit.code == Some(PASSED) => Ok(exit.elapsed),
         VmEnd::Exited(exit) if exit.code == Some(EXCEPTION) => Err(ProbeError::Exception { at }),
@@ -87,14 +87,6 @@ fn stopped_at(stages: &str) -> &'static str {
         Some('X') => "after its last stage",
         Some(_) => "at an unknown stage",
     }
-}
-
-fn first_line(output: &str) -> Option<String> {
-    output
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(str::to_owned)
 }
 
 #[cfg(test)]

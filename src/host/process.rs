@@ -228,6 +228,14 @@ pub fn tail_from(path: &Utf8Path, offset: u64, lines: usize) -> String {
 }
 
 /// The last `n` non-empty lines, with terminal control sequences removed.
+/// The first non-empty line of `text`, trimmed.
+pub fn first_line(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
 pub fn last_lines(text: &str, n: usize) -> String {
     let clean: String = strip_controls(text);
     let lines: Vec<&str> = clean

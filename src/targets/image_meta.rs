@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 /// What every stored image says about itself, in every kind of target:
 /// the directory store writes it as `<revision>.json`, Glance as properties.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageMeta {
     /// The cell's image name, e.g. `github-runner-noble-x64-juju-3.1-stable`.
     pub name: String,
@@ -60,14 +60,7 @@ impl Revision {
                 owner: "pipeline:r".into(),
                 arch: "x64".into(),
                 base: "b".into(),
-                cell: Default::default(),
-                sha256: String::new(),
-                size: 0,
-                recipe_hash: String::new(),
-                input_key: None,
-                inputs: Default::default(),
-                os_distro: None,
-                os_version: None,
+                ..ImageMeta::default()
             },
         }
     }

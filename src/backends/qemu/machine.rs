@@ -213,8 +213,8 @@ impl Machine for QemuMachine<'_> {
                 None => MachineState::Failed(format!("{program} was killed")),
             },
             VmEnd::Stopped(status) if running.accel == Accel::Kvm && end_is_kvm(&status) => {
-                let reason =
-                    first_line(&running.vm.output()).unwrap_or_else(|| "internal-error".into());
+                let reason = crate::host::process::first_line(&running.vm.output())
+                    .unwrap_or_else(|| "internal-error".into());
                 match self.accel.kvm_faulted(&reason) {
                     Fallback::Retry(note) => {
                         running.kill();
@@ -301,13 +301,4 @@ impl Machine for QemuMachine<'_> {
 /// QEMU stopped the guest the way a KVM that cannot run it does.
 fn end_is_kvm(status: &str) -> bool {
     VmEnd::Stopped(status.to_owned()).is_accelerator_fault()
-}
-
-/// The first non-empty line QEMU printed.
-fn first_line(output: &str) -> Option<String> {
-    output
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(str::to_owned)
 }

@@ -29,13 +29,7 @@ pub fn meta(name: &str) -> ImageMeta {
         owner: "pipeline:fake".into(),
         arch: "x64".into(),
         base: "b".into(),
-        cell: Default::default(),
         sha256: "0".repeat(64),
-        size: 0,
-        recipe_hash: String::new(),
-        input_key: None,
-        inputs: Default::default(),
-        os_distro: None,
-        os_version: None,
+        ..ImageMeta::default()
     }
 }
