@@ -46,12 +46,7 @@ pub fn acquire(
 ) -> Result<RunLock, LockError> {
     let path = lock_path(layout, recipe);
     ensure_dir(&layout.locks()).map_err(|e| LockError::Io(e.to_string()))?;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
+    let mut file = crate::files::open_lock_file(&path)
         .map_err(|e| LockError::Io(format!("failed to open {path}: {e}")))?;
     if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
         let mut holder = String::new();

@@ -32,13 +32,8 @@ impl WorkLease {
         ensure_dir(&work)?;
         let path = lease_path(&work, run_id);
         loop {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| with_path(e, "open", &path))?;
+            let file =
+                crate::files::open_lock_file(&path).map_err(|e| with_path(e, "open", &path))?;
             flock(&file, FlockOperation::LockExclusive)
                 .map_err(|e| with_path(e.into(), "lock", &path))?;
             // A clean-up that found it free just before may have removed it:

@@ -788,13 +788,7 @@ struct DirLock {
 impl DirLock {
     fn acquire(dir: &Utf8Path) -> StepResult<Self> {
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io_error("open", &path, &e))?;
+        let file = crate::files::open_lock_file(&path).map_err(|e| io_error("open", &path, &e))?;
         loop {
             match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
                 Ok(()) => return Ok(Self { file, path }),
