@@ -44,10 +44,25 @@ impl Verified {
         if script != 0 {
             why.push(format!("the verify script exited with {script}"));
         }
+        let evidence = evidence();
+        // What the script said failed ends the message, after the console:
+        // that is what a reader looks for first.
+        let said: Vec<&str> = evidence
+            .lines()
+            .map(str::trim)
+            .filter(|l| script != 0 && l.contains("FAILED"))
+            .collect();
+        let said = if said.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\nthe verify script's failed checks:\n  {}",
+                said.join("\n  ")
+            )
+        };
         Err(StepError::permanent(format!(
-            "the image failed verification, so no target gets it: {}\n{}",
+            "the image failed verification, so no target gets it: {}\n{evidence}{said}",
             why.join("\n"),
-            evidence()
         )))
     }
 
@@ -88,6 +103,17 @@ mod tests {
         assert_eq!(
             err.message,
             "the image failed verification, so no target gets it: 1 of pipeline's checks failed:\n  disk too small\nthe verify script exited with 3\nconsole"
+        );
+        let mut report = Report::new("n", Purpose::Verify);
+        report.feed(b"PIPELINE_RESULT n checks=0\nPIPELINE_RESULT n script=1\n");
+        let console = "last console lines:\nchecking a\nFAILED: a is missing\nchecking b\n1 of 2 checks FAILED:";
+        let err = Verified::judge(&report, Duration::from_secs(3), &|| console.into()).unwrap_err();
+        assert!(
+            err.message.ends_with(
+                "checking b\n1 of 2 checks FAILED:\nthe verify script's failed checks:\n  FAILED: a is missing\n  1 of 2 checks FAILED:"
+            ),
+            "{}",
+            err.message
         );
         let err = judge("PIPELINE_RESULT n script=0\n").unwrap_err();
         assert!(
