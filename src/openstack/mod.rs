@@ -5,6 +5,7 @@
 
 mod catalog;
 mod cloud_config;
+mod cloud_config_error;
 mod clouds_yaml;
 mod config_env;
 mod glance;
@@ -16,6 +17,7 @@ mod token;
 
 pub use catalog::Catalog;
 pub use cloud_config::CloudConfig;
+pub use cloud_config_error::CloudConfigError;
 pub use clouds_yaml::CloudsYaml;
 pub use config_env::ConfigEnv;
 pub use glance::{Glance, Usage, encode, sleep};
