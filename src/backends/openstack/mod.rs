@@ -852,7 +852,7 @@ impl Backend for OpenstackBackend<'_> {
                 let location = GlanceLocation {
                     image_root: token
                         .root(crate::openstack::Service::Image)
-                        .map_err(StepError::permanent)?,
+                        .map_err(|e| StepError::permanent(e.to_string()))?,
                     project_id: token.project_id.clone(),
                     image_id: image.id.clone(),
                 };
