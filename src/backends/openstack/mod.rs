@@ -152,9 +152,14 @@ impl<'a> OpenstackBackend<'a> {
         settings: &'a OpenstackBuild,
         owner: &str,
         run_id: &str,
-    ) -> Result<Self, String> {
-        let cloud = CloudConfig::resolve(&settings.cloud, &ConfigEnv::from_process())
-            .map_err(|e| format!("build cloud `{}`: {e}", settings.cloud))?;
+    ) -> Result<Self, BuildCloudError> {
+        let cloud =
+            CloudConfig::resolve(&settings.cloud, &ConfigEnv::from_process()).map_err(|error| {
+                BuildCloudError::Config {
+                    cloud: settings.cloud.clone(),
+                    error: Box::new(error),
+                }
+            })?;
         Ok(Self {
             recipe,
             settings,
