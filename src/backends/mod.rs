@@ -58,7 +58,8 @@ pub fn open<W: WithBackend>(
         ))),
         BuildBackend::Openstack(settings) => {
             let backend =
-                openstack::OpenstackBackend::open(recipe, settings, options.owner, options.run_id)?;
+                openstack::OpenstackBackend::open(recipe, settings, options.owner, options.run_id)
+                    .map_err(|e| e.to_string())?;
             Ok(code.with(&backend))
         }
     }

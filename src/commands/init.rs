@@ -98,7 +98,10 @@ pub fn init(args: &InitArgs) -> Result<()> {
         };
         match crate::targets::open(target) {
             Ok(store) => checks.extend(store.init(&need)),
-            Err(e) => checks.push(Check::problem(format!("target {}", target.name), e)),
+            Err(e) => checks.push(Check::problem(
+                format!("target {}", target.name),
+                e.to_string(),
+            )),
         }
     }
 

@@ -37,7 +37,7 @@ pub(crate) fn load(selection: &Selection) -> Result<(Recipe, Vec<CellId>)> {
 
 /// The store behind every target of the recipe, in recipe order.
 pub(crate) fn open_stores(recipe: &Recipe) -> Result<Vec<Box<dyn crate::targets::Store>>> {
-    crate::targets::open_all(&recipe.targets).map_err(Error::Usage)
+    crate::targets::open_all(&recipe.targets).map_err(|e| Error::Usage(e.to_string()))
 }
 
 /// TARGET, IMAGE ID, IMAGE NAME, then every axis: one row per (cell, target, id).

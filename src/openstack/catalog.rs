@@ -1,5 +1,6 @@
 //! The service catalog of a Keystone v3 token (`token.catalog`).
 
+use super::CatalogError;
 use serde_json::Value;
 
 /// Every endpoint of every service in a token's catalog.
@@ -55,7 +56,7 @@ impl Catalog {
         service_type: &str,
         region: Option<&str>,
         interface: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, CatalogError> {
         let interface = normalize_interface(interface);
         let of_type: Vec<_> = self
             .endpoints
@@ -63,16 +64,12 @@ impl Catalog {
             .filter(|(kind, ..)| kind == service_type)
             .collect();
         if of_type.is_empty() {
-            let mut kinds: Vec<&str> = self.endpoints.iter().map(|(k, ..)| k.as_str()).collect();
+            let mut kinds: Vec<String> = self.endpoints.iter().map(|(k, ..)| k.clone()).collect();
             kinds.dedup();
-            let has = if kinds.is_empty() {
-                "it is empty (is the token project-scoped?)".to_owned()
-            } else {
-                format!("it has {}", kinds.join(", "))
-            };
-            return Err(format!(
-                "the catalog has no `{service_type}` service: {has}"
-            ));
+            return Err(CatalogError::NoService {
+                service_type: service_type.to_owned(),
+                kinds,
+            });
         }
         let found = of_type.iter().find(|(_, i, r, url)| {
             i == interface && region.is_none_or(|want| r == want) && !url.is_empty()
@@ -80,10 +77,6 @@ impl Catalog {
         match found {
             Some((.., url)) => Ok(url.clone()),
             None => {
-                let wanted = match region {
-                    Some(r) => format!("interface `{interface}` in region `{r}`"),
-                    None => format!("interface `{interface}` in any region"),
-                };
                 let has: Vec<String> = of_type
                     .iter()
                     .map(|(_, i, r, _)| {
@@ -94,10 +87,12 @@ impl Catalog {
                         }
                     })
                     .collect();
-                Err(format!(
-                    "no `{service_type}` endpoint for {wanted} in the catalog; it has: {}",
-                    has.join(", ")
-                ))
+                Err(CatalogError::NoEndpoint {
+                    service_type: service_type.to_owned(),
+                    interface: interface.to_owned(),
+                    region: region.map(str::to_owned),
+                    has,
+                })
             }
         }
     }
@@ -160,21 +155,27 @@ mod tests {
         let c = Catalog::from_token_body(&body());
         assert_eq!(
             c.endpoint("image", Some("RegionThree"), "public")
-                .unwrap_err(),
+                .unwrap_err()
+                .to_string(),
             "no `image` endpoint for interface `public` in region `RegionThree` in the catalog; it has: public in RegionOne, internal in RegionOne, public in RegionTwo"
         );
         assert_eq!(
-            c.endpoint("image", Some("RegionTwo"), "admin").unwrap_err(),
+            c.endpoint("image", Some("RegionTwo"), "admin")
+                .unwrap_err()
+                .to_string(),
             "no `image` endpoint for interface `admin` in region `RegionTwo` in the catalog; it has: public in RegionOne, internal in RegionOne, public in RegionTwo"
         );
         assert_eq!(
-            c.endpoint("volumev3", None, "public").unwrap_err(),
+            c.endpoint("volumev3", None, "public")
+                .unwrap_err()
+                .to_string(),
             "the catalog has no `volumev3` service: it has identity, image"
         );
         assert_eq!(
             Catalog::from_token_body(&json!({"token": {}}))
                 .endpoint("image", None, "public")
-                .unwrap_err(),
+                .unwrap_err()
+                .to_string(),
             "the catalog has no `image` service: it is empty (is the token project-scoped?)"
         );
     }

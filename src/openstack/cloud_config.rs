@@ -4,7 +4,7 @@
 //! beside `auth:` instead of inside it, and the `envvars` cloud made from
 //! `OS_*` variables.
 
-use super::{CloudsYaml, ConfigEnv, Service};
+use super::{CloudConfigError, CloudsYaml, ConfigEnv, Service};
 use crate::output::{Scrubber, without_userinfo};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -60,12 +60,12 @@ pub struct CloudConfig {
 /// `api_timeout` when clouds.yaml does not set one (openstacksdk has none).
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(60);
 
-const SUPPORTED_AUTH_TYPES: &str = "password, v3password, v3applicationcredential";
+pub(super) const SUPPORTED_AUTH_TYPES: &str = "password, v3password, v3applicationcredential";
 
 impl CloudConfig {
     /// The cloud named `name` (or `$OS_CLOUD`, … when empty) from the
     /// files that `env` points at. Reads files only.
-    pub fn resolve(name: &str, env: &ConfigEnv) -> Result<Self, String> {
+    pub fn resolve(name: &str, env: &ConfigEnv) -> Result<Self, CloudConfigError> {
         let cloud = Self::from_clouds(name, &CloudsYaml::load(env), env)?;
         cloud.register_credentials();
         Ok(cloud)
@@ -90,7 +90,11 @@ impl CloudConfig {
         }
     }
 
-    pub fn from_clouds(name: &str, clouds: &CloudsYaml, env: &ConfigEnv) -> Result<Self, String> {
+    pub fn from_clouds(
+        name: &str,
+        clouds: &CloudsYaml,
+        env: &ConfigEnv,
+    ) -> Result<Self, CloudConfigError> {
         let envvars_name = env.var("OS_CLOUD_NAME").unwrap_or("envvars");
         let envvars = envvars_cloud(env);
         let name = if !name.is_empty() {
@@ -102,48 +106,48 @@ impl CloudConfig {
         } else if let [only] = clouds.cloud_names()[..] {
             only.to_owned()
         } else {
-            return Err(format!(
-                "no cloud named and OS_CLOUD is not set; clouds: {} ({})",
-                list(&clouds.cloud_names()),
-                clouds.describe_sources()
-            ));
+            return Err(CloudConfigError::NoneNamed {
+                clouds: names(clouds),
+                sources: clouds.describe_sources(),
+            });
         };
         let (raw, source) = match (clouds.cloud(&name), &envvars) {
             (Some(_), Some(_)) if name == envvars_name => {
-                return Err(format!(
-                    "{} defines a cloud named `{name}`, but that is also the name of the cloud made from OS_* variables (OS_CLOUD_NAME); rename one",
-                    clouds
+                return Err(CloudConfigError::NameClash {
+                    file: clouds
                         .clouds_file
                         .as_ref()
-                        .map_or("clouds.yaml".to_owned(), |p| p.display().to_string())
-                ));
+                        .map_or("clouds.yaml".to_owned(), |p| p.display().to_string()),
+                    name,
+                });
             }
             (Some(raw), _) => (raw.clone(), clouds.files()),
             (None, Some(env_cloud)) if name == envvars_name => {
                 (env_cloud.clone(), "OS_* environment variables".to_owned())
             }
             _ => {
-                let names = clouds.cloud_names();
-                let found = if names.is_empty() {
-                    "no clouds are defined".to_owned()
-                } else {
-                    format!("clouds found: {}", list(&names))
-                };
-                return Err(format!(
-                    "unknown cloud `{name}`: {found} ({})",
-                    clouds.describe_sources()
-                ));
+                return Err(CloudConfigError::Unknown {
+                    name,
+                    clouds: names(clouds),
+                    sources: clouds.describe_sources(),
+                });
             }
         };
         let Value::Object(raw) = normalize_keys(raw) else {
-            return Err(format!("cloud `{name}` in {source}: not a mapping"));
+            return Err(CloudConfigError::NotAMapping {
+                name,
+                origin: source,
+            });
         };
         let config = expand(&name, raw, clouds)?;
         Self::from_map(&name, &source, config)
     }
 
-    fn from_map(name: &str, source: &str, mut config: Map<String, Value>) -> Result<Self, String> {
-        let err = |what: String| format!("cloud `{name}` ({source}): {what}");
+    fn from_map(
+        name: &str,
+        source: &str,
+        mut config: Map<String, Value>,
+    ) -> Result<Self, CloudConfigError> {
         fix_backwards_auth(&mut config);
         handle_domain_id(&mut config);
         let auth = match config.get("auth") {
@@ -161,21 +165,29 @@ impl CloudConfig {
         if let Some(v) = top("identity_api_version")
             && (v == "2" || v.starts_with("2."))
         {
-            return Err(err(format!(
-                "identity_api_version {v} is not supported: pipeline speaks Keystone v3"
-            )));
+            return Err(CloudConfigError::IdentityV2 {
+                name: name.to_owned(),
+                origin: source.to_owned(),
+                version: v,
+            });
         }
         let auth_type = match top("auth_type").or_else(|| top("auth_plugin")).as_deref() {
             None | Some("password" | "v3password") => "password",
             Some("v3applicationcredential" | "applicationcredential") => "v3applicationcredential",
             Some(other) => {
-                return Err(err(format!(
-                    "auth_type `{other}` is not supported (supported: {SUPPORTED_AUTH_TYPES})"
-                )));
+                return Err(CloudConfigError::UnsupportedAuthType {
+                    name: name.to_owned(),
+                    origin: source.to_owned(),
+                    auth_type: other.to_owned(),
+                });
             }
         };
         let Some(auth_url) = get("auth_url") else {
-            return Err(err("no auth_url".to_owned()));
+            return Err(CloudConfigError::Missing {
+                name: name.to_owned(),
+                origin: source.to_owned(),
+                what: "no auth_url",
+            });
         };
         let default_domain_id = get("default_domain_id");
         let default_domain_name = get("default_domain_name");
@@ -194,10 +206,10 @@ impl CloudConfig {
                 .ok()
                 .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
                 .map(Duration::from_secs_f64)
-                .ok_or_else(|| {
-                    err(format!(
-                        "invalid api_timeout `{v}`: expected a number of seconds, more than 0 and at most 86400"
-                    ))
+                .ok_or_else(|| CloudConfigError::InvalidApiTimeout {
+                    name: name.to_owned(),
+                    origin: source.to_owned(),
+                    value: v.clone(),
                 })?,
         };
         let cloud = CloudConfig {
@@ -237,41 +249,44 @@ impl CloudConfig {
             verify,
             api_timeout,
         };
-        cloud.check().map_err(err)?;
+        if let Some(what) = cloud.missing() {
+            return Err(CloudConfigError::Missing {
+                name: name.to_owned(),
+                origin: source.to_owned(),
+                what,
+            });
+        }
         Ok(cloud)
     }
 
-    /// What Keystone needs, before anything is sent.
-    fn check(&self) -> Result<(), String> {
+    /// What Keystone needs and this cloud lacks, before anything is sent.
+    fn missing(&self) -> Option<&'static str> {
         if self.auth_type == "v3applicationcredential" {
             if self.application_credential_secret.is_none() {
-                return Err("no application_credential_secret".to_owned());
+                return Some("no application_credential_secret");
             }
             if self.application_credential_id.is_none()
                 && (self.application_credential_name.is_none()
                     || (self.user_id.is_none() && self.username.is_none()))
             {
-                return Err(
-                    "an application credential needs application_credential_id, or application_credential_name and the user".to_owned(),
+                return Some(
+                    "an application credential needs application_credential_id, or application_credential_name and the user",
                 );
             }
-            return Ok(());
+            return None;
         }
         if self.username.is_none() && self.user_id.is_none() {
-            return Err("no username or user_id".to_owned());
+            return Some("no username or user_id");
         }
         if self.password.is_none() {
-            return Err(
-                "no password (put it in clouds.yaml or secure.yaml: pipeline never prompts)"
-                    .to_owned(),
+            return Some(
+                "no password (put it in clouds.yaml or secure.yaml: pipeline never prompts)",
             );
         }
         if self.project_id.is_none() && self.project_name.is_none() {
-            return Err(
-                "no project_name or project_id: uploads need a project-scoped token".to_owned(),
-            );
+            return Some("no project_name or project_id: uploads need a project-scoped token");
         }
-        Ok(())
+        None
     }
 
     /// The endpoint interface for `service`.
@@ -384,7 +399,7 @@ fn expand(
     name: &str,
     raw: Map<String, Value>,
     clouds: &CloudsYaml,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, CloudConfigError> {
     let mut config = Map::new();
     let profile = raw
         .get("profile")
@@ -398,9 +413,10 @@ fn expand(
                 }
             }
             _ => {
-                return Err(format!(
-                    "cloud `{name}` uses the vendor profile `{profile}`, which is not in a clouds-public.yaml (pipeline does not ship openstacksdk's built-in vendor profiles: write auth_url and region_name in clouds.yaml)"
-                ));
+                return Err(CloudConfigError::UnknownProfile {
+                    name: name.to_owned(),
+                    profile,
+                });
             }
         }
     }
@@ -425,7 +441,9 @@ fn expand(
         }
         Some(Value::Object(region)) => {
             let Some(region_name) = region.get("name").and_then(text) else {
-                return Err(format!("cloud `{name}`: a region entry has no name"));
+                return Err(CloudConfigError::RegionWithoutName {
+                    name: name.to_owned(),
+                });
             };
             if let Some(Value::Object(values)) = region.get("values")
                 && let Value::Object(values) = normalize_keys(Value::Object(values.clone()))
@@ -579,15 +597,12 @@ fn expand_home(path: &str) -> PathBuf {
     }
 }
 
-fn list(names: &[&str]) -> String {
-    if names.is_empty() {
-        return "none".to_owned();
-    }
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn names(clouds: &CloudsYaml) -> Vec<String> {
+    clouds
+        .cloud_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -644,12 +659,17 @@ mod tests {
         c.clouds_file = Some(PathBuf::from("/x/clouds.yaml"));
         let err = CloudConfig::from_clouds("prod", &c, &env()).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "unknown cloud `prod`: clouds found: `a`, `b` (read /x/clouds.yaml)"
         );
         let err = CloudConfig::from_clouds("prod", &clouds(json!({})), &env()).unwrap_err();
         assert!(
-            err.starts_with("unknown cloud `prod`: no clouds are defined (no clouds.yaml found"),
+            matches!(&err, CloudConfigError::Unknown { clouds, .. } if clouds.is_empty()),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("unknown cloud `prod`: no clouds are defined (no clouds.yaml found"),
             "{err}"
         );
     }
@@ -661,8 +681,8 @@ mod tests {
         assert_eq!(c.name, "b");
         let err = CloudConfig::from_clouds("", &two, &env()).unwrap_err();
         assert!(
-            err.starts_with("no cloud named and OS_CLOUD is not set"),
-            "{err}"
+            matches!(&err, CloudConfigError::NoneNamed { clouds, .. } if clouds == &["a", "b"]),
+            "{err:?}"
         );
         let one = clouds(json!({"clouds": {"only": rig_cloud()}}));
         assert_eq!(
@@ -711,6 +731,25 @@ mod tests {
     }
 
     #[test]
+    fn a_region_needs_a_name_and_the_envvars_name_is_taken() {
+        let mut cloud = rig_cloud();
+        cloud["regions"] = json!([{"values": {"interface": "internal"}}]);
+        let err = CloudConfig::from_clouds("c", &clouds(json!({"clouds": {"c": cloud}})), &env())
+            .unwrap_err();
+        assert!(
+            matches!(&err, CloudConfigError::RegionWithoutName { name } if name == "c"),
+            "{err:?}"
+        );
+        let e = env().with_var("OS_AUTH_URL", "http://k:5000/v3");
+        let both = clouds(json!({"clouds": {"envvars": rig_cloud()}}));
+        let err = CloudConfig::from_clouds("envvars", &both, &e).unwrap_err();
+        assert!(
+            matches!(&err, CloudConfigError::NameClash { name, .. } if name == "envvars"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn ids_instead_of_names_and_default_domains() {
         let cloud = json!({"auth": {
             "auth_url": "http://k/identity/v3/", "user_id": "u1", "password": "p",
@@ -733,8 +772,10 @@ mod tests {
                 &env(),
             )
             .unwrap_err();
-            assert!(err.contains(expected), "{err}");
-            assert!(err.starts_with("cloud `c` ("), "{err}");
+            assert!(
+                matches!(&err, CloudConfigError::Missing { name, what, .. } if name == "c" && what.starts_with(expected)),
+                "{err:?}"
+            );
         };
         check(
             json!({"username": "u", "password": "p", "project_name": "x"}),
@@ -760,14 +801,20 @@ mod tests {
             &env(),
         )
         .unwrap_err();
-        assert!(err.contains("auth_type `token` is not supported"), "{err}");
+        assert!(
+            matches!(&err, CloudConfigError::UnsupportedAuthType { auth_type, .. } if auth_type == "token"),
+            "{err:?}"
+        );
         let err = CloudConfig::from_clouds(
             "c",
             &clouds(json!({"clouds": {"c": {"identity_api_version": "2.0", "auth": {"auth_url": "http://k"}}}})),
             &env(),
         )
         .unwrap_err();
-        assert!(err.contains("Keystone v3"), "{err}");
+        assert!(
+            matches!(&err, CloudConfigError::IdentityV2 { version, .. } if version == "2.0"),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -790,7 +837,10 @@ mod tests {
         );
         for bad in [json!(0), json!(-1), json!("soon"), json!(1e9)] {
             let err = with(bad.clone()).unwrap_err();
-            assert!(err.contains("invalid api_timeout"), "{bad}: {err}");
+            assert!(
+                matches!(err, CloudConfigError::InvalidApiTimeout { .. }),
+                "{bad}: {err:?}"
+            );
         }
         let e = env()
             .with_var("OS_AUTH_URL", "http://k:5000/v3")
@@ -838,7 +888,10 @@ mod tests {
         );
         // Selectors alone make no cloud.
         let only_selector = env().with_var("OS_REGION_NAME", "R");
-        assert!(CloudConfig::from_clouds("envvars", &clouds(json!({})), &only_selector).is_err());
+        assert!(matches!(
+            CloudConfig::from_clouds("envvars", &clouds(json!({})), &only_selector),
+            Err(CloudConfigError::Unknown { .. })
+        ));
     }
 
     #[test]
@@ -846,7 +899,10 @@ mod tests {
         let mut c = clouds(json!({"clouds": {"v": {"profile": "acme", "auth": {
             "username": "u", "password": "p", "project_name": "x"}}}}));
         let err = CloudConfig::from_clouds("v", &c, &env()).unwrap_err();
-        assert!(err.contains("vendor profile `acme`"), "{err}");
+        assert!(
+            matches!(&err, CloudConfigError::UnknownProfile { profile, .. } if profile == "acme"),
+            "{err:?}"
+        );
         let public = json!({"auth": {"auth_url": "https://acme/v3"}, "region_name": "AC1"});
         let doc = json!({"clouds": {"v": {"profile": "acme", "auth": {
             "username": "u", "password": "p", "project_name": "x"}}}});

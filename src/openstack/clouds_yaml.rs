@@ -16,7 +16,7 @@
 //! - `clouds-public.yaml` (same directories) holds vendor profiles that a
 //!   cloud names with `profile:`.
 
-use super::ConfigEnv;
+use super::{CloudsFileError, ConfigEnv};
 use crate::files::{MAX_TEXT_BYTES, RegularFile};
 use crate::output::Scrubber;
 use serde_json::{Map, Value};
@@ -267,9 +267,11 @@ fn register_credential_lines(text: &str) {
 }
 
 /// JSON for `.json`, YAML otherwise; an empty file is `null`.
-pub(super) fn parse(path: &Path, text: &str) -> Result<Value, String> {
+pub(super) fn parse(path: &Path, text: &str) -> Result<Value, CloudsFileError> {
     if path.extension().is_some_and(|e| e == "json") {
-        return serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"));
+        return serde_json::from_str(text).map_err(|e| CloudsFileError::InvalidJson {
+            message: e.to_string(),
+        });
     }
     let meaningful = text
         .lines()
@@ -277,12 +279,14 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Value, String> {
     if !meaningful {
         return Ok(Value::Null);
     }
-    serde_saphyr::from_str::<Value>(text).map_err(|e| {
-        let first = e.to_string();
-        format!(
-            "invalid YAML: {}",
-            first.lines().next().unwrap_or_default().trim()
-        )
+    serde_saphyr::from_str::<Value>(text).map_err(|e| CloudsFileError::InvalidYaml {
+        message: e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
     })
 }
 

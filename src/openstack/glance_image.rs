@@ -1,3 +1,4 @@
+use super::GlanceImageError;
 use serde_json::{Map, Value};
 
 /// An image as Glance describes it.
@@ -21,13 +22,13 @@ pub struct GlanceImage {
 }
 
 impl GlanceImage {
-    pub fn from_json(value: Value) -> Result<Self, String> {
+    pub fn from_json(value: Value) -> Result<Self, GlanceImageError> {
         let Value::Object(fields) = value else {
-            return Err("an image is not a JSON object".to_owned());
+            return Err(GlanceImageError::NotAnObject);
         };
         let s = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_owned);
         let Some(id) = s("id") else {
-            return Err("an image has no id".to_owned());
+            return Err(GlanceImageError::NoId);
         };
         Ok(Self {
             name: s("name").unwrap_or_default(),

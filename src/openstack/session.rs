@@ -131,7 +131,7 @@ impl Session {
         let body: Value = serde_json::from_str(&text).map_err(|e| {
             StepError::transient(format!("{what}: keystone's answer is not JSON: {e}"))
         })?;
-        Token::from_response(value, &body, cloud).map_err(StepError::transient)
+        Token::from_response(value, &body, cloud).map_err(|e| StepError::transient(e.to_string()))
     }
 
     /// The URL of `path` on `service` (see [`Service::url`]), with `token`.

@@ -1,4 +1,4 @@
-use super::{Catalog, CloudConfig, Service};
+use super::{Catalog, CatalogError, CloudConfig, Service, TokenError};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use std::fmt;
@@ -23,11 +23,14 @@ const RENEW_BEFORE: SignedDuration = SignedDuration::from_mins(15);
 
 impl Token {
     /// From Keystone's answer to `POST /v3/auth/tokens`.
-    pub fn from_response(value: String, body: &Value, cloud: &CloudConfig) -> Result<Self, String> {
+    pub fn from_response(
+        value: String,
+        body: &Value,
+        cloud: &CloudConfig,
+    ) -> Result<Self, TokenError> {
         let token = body.get("token").unwrap_or(body);
         let time = |key: &str| -> Option<Timestamp> { token.get(key)?.as_str()?.parse().ok() };
-        let expires_at = time("expires_at")
-            .ok_or_else(|| "keystone's answer has no valid token.expires_at".to_owned())?;
+        let expires_at = time("expires_at").ok_or(TokenError::NoExpiry)?;
         Ok(Self {
             value,
             expires_at,
@@ -43,7 +46,7 @@ impl Token {
 
     /// The root URL of `service`: the cloud's `<service>_endpoint_override`,
     /// else the catalog's endpoint for the cloud's region and interface.
-    pub fn root(&self, service: Service) -> Result<String, String> {
+    pub fn root(&self, service: Service) -> Result<String, CatalogError> {
         let kind = service.catalog_type();
         let endpoint = match self.cloud.endpoint_overrides.get(kind) {
             Some(url) => url.clone(),
@@ -115,8 +118,8 @@ mod tests {
         let t = Token::from_response("tok".into(), &body(), &cloud("R3")).unwrap();
         let err = t.root(Service::Image).unwrap_err();
         assert!(
-            err.starts_with("no `image` endpoint for interface `public` in region `R3`"),
-            "{err}"
+            matches!(&err, CatalogError::NoEndpoint { region: Some(r), interface, .. } if r == "R3" && interface == "public"),
+            "{err:?}"
         );
     }
 

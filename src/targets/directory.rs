@@ -28,7 +28,8 @@
 //! upload or prune removes it at once.
 
 use super::{
-    Artifact, Damaged, ImageMeta, Listing, Revision, Store, StoreNeed, human_size, size_against,
+    Artifact, Damaged, ImageFileError, ImageMeta, Listing, Revision, RevisionFileError, Store,
+    StoreNeed,
 };
 use crate::files::digest::{CopyError, copy_hashing};
 use crate::files::{TempFile, sync_dir};
@@ -239,7 +240,7 @@ impl Store for DirectoryStore {
                     ));
                     listing.damaged.push(Damaged {
                         revision: rev,
-                        problem,
+                        problem: problem.to_string(),
                     });
                 }
             }
@@ -689,38 +690,28 @@ fn clean_up(dir: &Utf8Path, entries: &[(String, Entry)]) -> Vec<String> {
 /// it is opened, the file is opened non-blocking and checked again, and at
 /// most [`META_LIMIT`] bytes are read. The error says what is wrong, to
 /// follow the path in a warning.
-fn read_revision(path: &Utf8Path) -> Result<Revision, String> {
+fn read_revision(path: &Utf8Path) -> Result<Revision, RevisionFileError> {
     let text = read_small_file(path, META_LIMIT)?;
-    serde_json::from_str(&text).map_err(|e| format!("not a revision's metadata ({e})"))
+    serde_json::from_str(&text).map_err(|error| RevisionFileError::NotMetadata { error })
 }
 
-fn read_small_file(path: &Utf8Path, limit: u64) -> Result<String, String> {
-    let unreadable = |e: io::Error| format!("cannot be read ({e})");
+fn read_small_file(path: &Utf8Path, limit: u64) -> Result<String, RevisionFileError> {
+    let unreadable = |error: io::Error| RevisionFileError::Unreadable { error };
     let link = path.symlink_metadata().map_err(unreadable)?;
     let meta = if link.file_type().is_symlink() {
         path.metadata()
-            .map_err(|e| format!("a symbolic link to nothing readable ({e})"))?
+            .map_err(|error| RevisionFileError::DanglingLink { error })?
     } else {
         link.clone()
     };
-    let not_regular = |m: &fs::Metadata| {
-        let what = file_kind(m.file_type());
-        if link.file_type().is_symlink() {
-            format!("not a regular file (a symbolic link to {what})")
-        } else {
-            format!("not a regular file ({what})")
-        }
+    let not_regular = |m: &fs::Metadata| RevisionFileError::NotRegular {
+        kind: file_kind(m.file_type()),
+        through_link: link.file_type().is_symlink(),
     };
     if !meta.is_file() {
         return Err(not_regular(&meta));
     }
-    let too_big = |len: u64| {
-        format!(
-            "too big for a revision's metadata ({}; at most {})",
-            human_size(len),
-            human_size(limit)
-        )
-    };
+    let too_big = |len: u64| RevisionFileError::TooBig { len, limit };
     if meta.len() > limit {
         return Err(too_big(meta.len()));
     }
@@ -742,7 +733,7 @@ fn read_small_file(path: &Utf8Path, limit: u64) -> Result<String, String> {
     if bytes.len() as u64 > limit {
         return Err(too_big(bytes.len() as u64));
     }
-    String::from_utf8(bytes).map_err(|_| "not a revision's metadata (not UTF-8)".to_owned())
+    String::from_utf8(bytes).map_err(|_| RevisionFileError::NotUtf8)
 }
 
 /// "a directory", "a FIFO", …: what a file that is not a regular file is.
@@ -767,13 +758,20 @@ fn file_kind(t: fs::FileType) -> &'static str {
 }
 
 /// Whether `<n>.qcow2` is a file of `size` bytes; what is wrong if not.
-fn check_image(dir: &Utf8Path, n: u64, size: u64) -> Result<(), String> {
+fn check_image(dir: &Utf8Path, n: u64, size: u64) -> Result<(), ImageFileError> {
     let file_name = format!("{n}.qcow2");
     match dir.join(&file_name).metadata() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!("{file_name} is missing")),
-        Err(e) => Err(format!("{file_name} cannot be read: {e}")),
-        Ok(m) if !m.is_file() => Err(format!("{file_name} is {}", file_kind(m.file_type()))),
-        Ok(m) if m.len() != size => Err(format!("{file_name} has {}", size_against(m.len(), size))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ImageFileError::Missing { file_name }),
+        Err(error) => Err(ImageFileError::Unreadable { file_name, error }),
+        Ok(m) if !m.is_file() => Err(ImageFileError::NotAFile {
+            file_name,
+            kind: file_kind(m.file_type()),
+        }),
+        Ok(m) if m.len() != size => Err(ImageFileError::WrongSize {
+            file_name,
+            has: m.len(),
+            expected: size,
+        }),
         Ok(_) => Ok(()),
     }
 }
@@ -837,6 +835,38 @@ mod tests {
     use crate::targets::prunable;
     use std::sync::Arc;
     use std::time::Duration;
+
+    #[test]
+    fn a_bad_json_or_image_says_which_kind_of_bad() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8PathBuf::from_path_buf(tmp.path().to_path_buf()).unwrap();
+        fs::create_dir(dir.join("1.json")).unwrap();
+        assert!(matches!(
+            read_revision(&dir.join("1.json")),
+            Err(RevisionFileError::NotRegular {
+                kind: "a directory",
+                through_link: false
+            })
+        ));
+        fs::write(dir.join("2.json"), "{").unwrap();
+        assert!(matches!(
+            read_revision(&dir.join("2.json")),
+            Err(RevisionFileError::NotMetadata { .. })
+        ));
+        assert!(matches!(
+            check_image(&dir, 3, 10),
+            Err(ImageFileError::Missing { file_name }) if file_name == "3.qcow2"
+        ));
+        fs::write(dir.join("4.qcow2"), "x").unwrap();
+        assert!(matches!(
+            check_image(&dir, 4, 10),
+            Err(ImageFileError::WrongSize {
+                has: 1,
+                expected: 10,
+                ..
+            })
+        ));
+    }
 
     const OWNER: &str = "pipeline:test";
     const NAME: &str = "noble-x64-3.1";

@@ -1,8 +1,16 @@
 use super::flavor_choice::FlavorError;
+use crate::openstack::CloudConfigError;
 
 /// Why the build cloud's settings do not hold: found before a server exists.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BuildCloudError {
+    /// `build.cloud` is not usable as clouds.yaml describes it (boxed: it
+    /// is large, and rare).
+    #[error("build cloud `{cloud}`: {error}")]
+    Config {
+        cloud: String,
+        error: Box<CloudConfigError>,
+    },
     #[error(transparent)]
     Flavor(#[from] FlavorError),
     /// `build.network` names no network, or several.

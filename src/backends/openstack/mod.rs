@@ -152,9 +152,14 @@ impl<'a> OpenstackBackend<'a> {
         settings: &'a OpenstackBuild,
         owner: &str,
         run_id: &str,
-    ) -> Result<Self, String> {
-        let cloud = CloudConfig::resolve(&settings.cloud, &ConfigEnv::from_process())
-            .map_err(|e| format!("build cloud `{}`: {e}", settings.cloud))?;
+    ) -> Result<Self, BuildCloudError> {
+        let cloud =
+            CloudConfig::resolve(&settings.cloud, &ConfigEnv::from_process()).map_err(|error| {
+                BuildCloudError::Config {
+                    cloud: settings.cloud.clone(),
+                    error: Box::new(error),
+                }
+            })?;
         Ok(Self {
             recipe,
             settings,
@@ -852,7 +857,7 @@ impl Backend for OpenstackBackend<'_> {
                 let location = GlanceLocation {
                     image_root: token
                         .root(crate::openstack::Service::Image)
-                        .map_err(StepError::permanent)?,
+                        .map_err(|e| StepError::permanent(e.to_string()))?,
                     project_id: token.project_id.clone(),
                     image_id: image.id.clone(),
                 };

@@ -273,6 +273,9 @@ mod tests {
         assert_eq!(m.owner, "");
         assert_eq!(m.arch, "ppc64le");
         assert_eq!(m.size, 0);
-        assert!(GlanceImage::from_json(json!({"name": "no id"})).is_err());
+        assert!(matches!(
+            GlanceImage::from_json(json!({"name": "no id"})),
+            Err(crate::openstack::GlanceImageError::NoId)
+        ));
     }
 }

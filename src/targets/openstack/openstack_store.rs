@@ -26,7 +26,8 @@ use super::glance_image::{self, ImageProperties};
 use crate::http::failure::{status_error, transport_error};
 use crate::model::Visibility;
 use crate::openstack::{
-    CloudConfig, ConfigEnv, Glance, GlanceImage, HashingReader, Service, Session, encode,
+    CloudConfig, CloudConfigError, ConfigEnv, Glance, GlanceImage, HashingReader, Service, Session,
+    encode,
 };
 use crate::output::Check;
 use crate::step::CancelToken;
@@ -66,7 +67,7 @@ pub struct OpenstackStore {
 impl OpenstackStore {
     /// The target `name` on `cloud` of clouds.yaml, as found from this
     /// process's environment. Reads files only: no network.
-    pub fn open(name: &str, cloud: &str, visibility: Visibility) -> Result<Self, String> {
+    pub fn open(name: &str, cloud: &str, visibility: Visibility) -> Result<Self, CloudConfigError> {
         let config = CloudConfig::resolve(cloud, &ConfigEnv::from_process())?;
         Ok(Self::new(name, config, visibility))
     }
