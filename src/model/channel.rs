@@ -1,29 +1,32 @@
 /// Axes whose values are snap channels, checked as such.
 pub use crate::recipe::rules::CHANNEL_AXES;
 
+use super::ChannelError;
+
 const RISKS: &[&str] = &["stable", "candidate", "beta", "edge"];
 
 /// Check a snap channel `<track>/<risk>`; the empty string means "not installed".
-pub fn check_channel(channel: &str) -> Result<(), String> {
+pub fn check_channel(channel: &str) -> Result<(), ChannelError> {
     if channel.is_empty() {
         return Ok(());
     }
     let Some((track, risk)) = channel.split_once('/') else {
-        return Err(format!(
-            "`{channel}` is not a channel: expected `<track>/<risk>` (like `3.1/stable`) or \"\" for none"
-        ));
+        return Err(ChannelError::NotTrackAndRisk {
+            channel: channel.to_owned(),
+        });
     };
     if !is_track(track) {
-        return Err(format!(
-            "`{channel}` is not a channel: the track `{track}` must be a name: letters and digits, \
-             with single `.`, `-` or `_` between them"
-        ));
+        return Err(ChannelError::Track {
+            channel: channel.to_owned(),
+            track: track.to_owned(),
+        });
     }
     if !RISKS.contains(&risk) {
-        return Err(format!(
-            "`{channel}` is not a channel: the risk `{risk}` must be one of {}",
-            RISKS.join(", ")
-        ));
+        return Err(ChannelError::Risk {
+            channel: channel.to_owned(),
+            risk: risk.to_owned(),
+            risks: RISKS,
+        });
     }
     Ok(())
 }
@@ -76,5 +79,19 @@ mod tests {
         ] {
             assert!(check_channel(bad).is_err(), "{bad}");
         }
+        assert!(matches!(
+            check_channel("3.1"),
+            Err(ChannelError::NotTrackAndRisk { .. })
+        ));
+        assert!(matches!(
+            check_channel("../stable"),
+            Err(ChannelError::Track { track, .. }) if track == ".."
+        ));
+        let stabel = check_channel("3.1/stabel").unwrap_err();
+        assert!(matches!(&stabel, ChannelError::Risk { risk, .. } if risk == "stabel"));
+        assert_eq!(
+            stabel.to_string(),
+            "`3.1/stabel` is not a channel: the risk `stabel` must be one of stable, candidate, beta, edge"
+        );
     }
 }

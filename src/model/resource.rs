@@ -1,3 +1,4 @@
+use super::ResourceError;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use std::fmt;
@@ -13,9 +14,9 @@ pub enum Resource {
 impl Resource {
     /// Interpret a recipe string: `http(s)://` stays a URL, `file://` and
     /// plain paths become paths (relative ones against the recipe's directory).
-    pub fn parse(text: &str, base_dir: &Utf8Path) -> Result<Self, String> {
+    pub fn parse(text: &str, base_dir: &Utf8Path) -> Result<Self, ResourceError> {
         if text.is_empty() {
-            return Err("must not be empty".into());
+            return Err(ResourceError::Empty);
         }
         if text.starts_with("http://") || text.starts_with("https://") {
             return Ok(Resource::Url(text.to_owned()));
@@ -24,9 +25,9 @@ impl Resource {
             return Ok(Resource::Path(path.into()));
         }
         if let Some((scheme, _)) = text.split_once("://") {
-            return Err(format!(
-                "unsupported scheme `{scheme}://`; use http(s)://, file:// or a path"
-            ));
+            return Err(ResourceError::Scheme {
+                scheme: scheme.to_owned(),
+            });
         }
         Ok(Resource::Path(base_dir.join(text)))
     }
@@ -73,6 +74,12 @@ mod tests {
             Resource::parse("file:///abs.img", dir).unwrap(),
             Resource::Path("/abs.img".into())
         );
-        assert!(Resource::parse("ftp://x/y", dir).is_err());
+        assert_eq!(
+            Resource::parse("ftp://x/y", dir),
+            Err(ResourceError::Scheme {
+                scheme: "ftp".into()
+            })
+        );
+        assert_eq!(Resource::parse("", dir), Err(ResourceError::Empty));
     }
 }
