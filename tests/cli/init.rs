@@ -32,6 +32,9 @@ fn init_with_a_problem_cloud(
         demo_recipe()
     );
     sb.write("demo.toml", &recipe);
+    // The sandbox made the directory store as init does: a first init
+    // makes it here.
+    std::fs::remove_dir_all(sb.path().join("images")).unwrap();
     let mut cmd = sb.command(&["init", "demo.toml"]);
     with_clouds(&mut cmd, clouds);
     let o = cmd.output().unwrap();
