@@ -29,9 +29,11 @@ use crate::model::{CellFilter, CellId, Recipe};
 
 /// Load and validate the recipe, then apply `--only`.
 pub(crate) fn load(selection: &Selection) -> Result<(Recipe, Vec<CellId>)> {
-    let filter = CellFilter::parse(&selection.only).map_err(Error::Usage)?;
+    let filter = CellFilter::parse(&selection.only).map_err(|e| Error::Usage(e.to_string()))?;
     let recipe = crate::loader::load(&selection.recipe)?;
-    let cells = filter.select(&recipe).map_err(Error::Usage)?;
+    let cells = filter
+        .select(&recipe)
+        .map_err(|e| Error::Usage(e.to_string()))?;
     Ok((recipe, cells))
 }
 

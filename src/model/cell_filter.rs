@@ -1,4 +1,4 @@
-use super::{Cell, CellId, Recipe};
+use super::{Cell, CellId, FilterError, Recipe};
 use crate::recipe::suggest::did_you_mean;
 
 /// `--only KEY=VALUE` selections, shared by every verb. Values given for the
@@ -10,13 +10,11 @@ pub struct CellFilter {
 }
 
 impl CellFilter {
-    pub fn parse(args: &[String]) -> Result<Self, String> {
+    pub fn parse(args: &[String]) -> Result<Self, FilterError> {
         let mut filter = CellFilter::default();
         for arg in args {
             let Some((key, value)) = arg.split_once('=') else {
-                return Err(format!(
-                    "invalid --only `{arg}`: expected KEY=VALUE, like `base=noble` or `juju=`"
-                ));
+                return Err(FilterError::NotKeyValue { arg: arg.clone() });
             };
             match filter.terms.iter_mut().find(|(k, _)| k == key) {
                 Some((_, values)) => values.push(value.to_owned()),
@@ -32,17 +30,18 @@ impl CellFilter {
 
     /// The selected cells; an unknown key or an empty
     /// selection is an error (a typo should not silently build nothing).
-    pub fn select(&self, recipe: &Recipe) -> Result<Vec<CellId>, String> {
+    pub fn select(&self, recipe: &Recipe) -> Result<Vec<CellId>, FilterError> {
         let axes: Vec<&str> = recipe.matrix.axis_names().collect();
         let arch = recipe.image.arch.as_str();
         for (key, values) in &self.terms {
             if key != "name" && key != "arch" && !axes.contains(&key.as_str()) {
                 let hint = did_you_mean(key, axes.iter().copied().chain(["name", "arch"]))
                     .map_or(String::new(), |h| format!("; {h}"));
-                return Err(format!(
-                    "invalid --only key `{key}`: the matrix axes are {}, or use `name` or `arch`{hint}",
-                    axes.join(", ")
-                ));
+                return Err(FilterError::UnknownKey {
+                    key: key.clone(),
+                    axes: axes.iter().map(|a| (*a).to_owned()).collect(),
+                    hint,
+                });
             }
             // A value no cell has is a typo: say which values there are.
             // In the order the recipe writes them, then `include`'s.
@@ -76,10 +75,12 @@ impl CellFilter {
                         }
                     })
                     .collect();
-                return Err(format!(
-                    "invalid --only `{key}={wrong}`: no cell has it{hint} (the values of `{key}`: {})",
-                    shown.join(", ")
-                ));
+                return Err(FilterError::UnknownValue {
+                    key: key.clone(),
+                    value: wrong.clone(),
+                    known: shown,
+                    hint,
+                });
             }
         }
         let cells: Vec<CellId> = recipe
@@ -87,14 +88,14 @@ impl CellFilter {
             .filter(|&c| self.matches(&recipe.cells[c], arch))
             .collect();
         if cells.is_empty() {
-            return Err(format!(
-                "no cell matches {}",
-                self.terms
+            return Err(FilterError::NoCell {
+                terms: self
+                    .terms
                     .iter()
                     .map(|(k, v)| format!("{k}={}", v.join("|")))
                     .collect::<Vec<_>>()
-                    .join(" ")
-            ));
+                    .join(" "),
+            });
         }
         Ok(cells)
     }
@@ -123,6 +124,9 @@ mod tests {
         assert_eq!(f.terms.len(), 2);
         assert_eq!(f.terms[0].1, ["noble", "jammy"]);
         assert_eq!(f.terms[1].1, [""]);
-        assert!(CellFilter::parse(&["nope".into()]).is_err());
+        assert!(matches!(
+            CellFilter::parse(&["nope".into()]),
+            Err(FilterError::NotKeyValue { arg }) if arg == "nope"
+        ));
     }
 }
