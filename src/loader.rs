@@ -4,7 +4,7 @@
 
 use crate::files::SourceFile;
 use crate::files::{MAX_TEXT_BYTES, RegularFile};
-use crate::model::{Recipe, RecipeInput, SECRET_PREFIX, Secrets, validate};
+use crate::model::{Recipe, RecipeInput, SECRET_PREFIX, SecretError, Secrets, validate};
 use crate::output::{Diagnostic, Diagnostics};
 use crate::output::{MIN_LEN, Scrubber};
 use crate::recipe;
@@ -82,7 +82,7 @@ fn real_path(path: &Utf8Path) -> Utf8PathBuf {
 /// Every environment variable `PIPELINE_SECRET_<NAME>`. A value of 1 to 3
 /// bytes is refused: too short to scrub from messages without mangling
 /// them (see [`crate::scrubber`]).
-pub fn secrets() -> Result<Secrets, String> {
+pub fn secrets() -> Result<Secrets, SecretError> {
     register_secrets();
     let secrets = Secrets::from_vars(secret_vars())?;
     let short = secrets
@@ -90,9 +90,7 @@ pub fn secrets() -> Result<Secrets, String> {
         .find(|s| !s.value().is_empty() && s.value().len() < MIN_LEN)
         .map(|s| s.env_name());
     match short {
-        Some(name) => Err(format!(
-            "invalid secret variable `{name}`: its value is shorter than {MIN_LEN} bytes, too short to keep out of messages (an empty value is fine)"
-        )),
+        Some(var) => Err(SecretError::TooShort { var, min: MIN_LEN }),
         None => Ok(secrets),
     }
 }
@@ -119,9 +117,13 @@ fn secret_vars() -> impl Iterator<Item = (String, String)> {
 /// shell or systemd would interpret), `#` comments and blank lines skipped.
 /// A name is letters, digits and `_`, not starting with a digit. The error
 /// names the file and line.
-pub fn env_file(path: &Utf8Path) -> Result<Vec<(String, String)>, String> {
-    let text = RegularFile::read_text(path.as_std_path(), MAX_TEXT_BYTES)
-        .map_err(|e| format!("failed to read env file `{path}`: {}", io_message(&e)))?;
+pub fn env_file(path: &Utf8Path) -> Result<Vec<(String, String)>, EnvFileError> {
+    let text = RegularFile::read_text(path.as_std_path(), MAX_TEXT_BYTES).map_err(|e| {
+        EnvFileError::Read {
+            path: path.to_owned(),
+            message: io_message(&e),
+        }
+    })?;
     let mut vars = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
@@ -139,14 +141,23 @@ pub fn env_file(path: &Utf8Path) -> Result<Vec<(String, String)>, String> {
                 vars.push((name.to_owned(), value.to_owned()))
             }
             _ => {
-                return Err(format!(
-                    "{path}:{}: expected NAME=value (a name of letters, digits and `_`)",
-                    i + 1
-                ));
+                return Err(EnvFileError::Line {
+                    path: path.to_owned(),
+                    line: i + 1,
+                });
             }
         }
     }
     Ok(vars)
+}
+
+/// Why an env file cannot be read as `NAME=value` lines.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvFileError {
+    #[error("failed to read env file `{path}`: {message}")]
+    Read { path: Utf8PathBuf, message: String },
+    #[error("{path}:{line}: expected NAME=value (a name of letters, digits and `_`)")]
+    Line { path: Utf8PathBuf, line: usize },
 }
 
 fn io_message(e: &std::io::Error) -> String {
@@ -245,8 +256,16 @@ mod tests {
             ]
         );
         std::fs::write(&path, "ok=1\nexport X=1\n").unwrap();
+        let err = env_file(&path).unwrap_err();
         assert_eq!(
-            env_file(&path).unwrap_err(),
+            err,
+            EnvFileError::Line {
+                path: path.clone(),
+                line: 2
+            }
+        );
+        assert_eq!(
+            err.to_string(),
             format!("{path}:2: expected NAME=value (a name of letters, digits and `_`)")
         );
     }

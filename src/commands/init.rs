@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 /// target. Idempotent: a second init reports everything `ok`.
 pub fn init(args: &InitArgs) -> Result<()> {
     let (recipe, cells) = load(&args.selection)?;
-    let secrets = crate::loader::secrets().map_err(Error::Usage)?;
+    let secrets = crate::loader::secrets().map_err(|e| Error::Usage(e.to_string()))?;
     let problems = recipe.check_templates(&secrets.names());
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));

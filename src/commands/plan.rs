@@ -15,7 +15,7 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     // Offline by default: as if every cell were built. With --status, what a
     // run would really do (reads checksums and targets, writes nothing).
     let decisions = if args.status {
-        let secrets = crate::loader::secrets().map_err(Error::Usage)?;
+        let secrets = crate::loader::secrets().map_err(|e| Error::Usage(e.to_string()))?;
         // As run does: every template renders before anything is asked of
         // a target, and a failure reads like validate's.
         let problems = recipe.check_templates(&secrets.names());

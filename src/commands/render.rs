@@ -13,7 +13,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
-    let secrets = crate::loader::secrets().map_err(Error::Usage)?;
+    let secrets = crate::loader::secrets().map_err(|e| Error::Usage(e.to_string()))?;
     let cell = &recipe.cells[cells[0]];
     let script = if args.verify {
         recipe

@@ -22,7 +22,9 @@ use std::sync::mpsc;
 
 pub fn run(args: &RunArgs) -> Result<()> {
     if let Some(path) = &args.env_file {
-        for (name, value) in crate::loader::env_file(path).map_err(Error::Usage)? {
+        for (name, value) in
+            crate::loader::env_file(path).map_err(|e| Error::Usage(e.to_string()))?
+        {
             // SAFETY: no other thread runs yet.
             unsafe { std::env::set_var(name, value) };
         }
@@ -32,7 +34,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let layout = Layout::from_env();
     // Before anything reads a store by the owner mark the name makes.
     crate::state::name_claim::claim(&layout, &recipe, true)?;
-    let secrets = crate::loader::secrets().map_err(Error::Usage)?;
+    let secrets = crate::loader::secrets().map_err(|e| Error::Usage(e.to_string()))?;
     // Every template renders before anything starts.
     let problems = recipe.check_templates(&secrets.names());
     if !problems.is_empty() {

@@ -1,3 +1,4 @@
+use super::SecretError;
 use std::fmt;
 
 /// Environment variables named `PIPELINE_SECRET_<NAME>` become secrets.
@@ -29,7 +30,9 @@ impl Secret {
 }
 
 impl Secrets {
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SecretError> {
         let mut secrets = Vec::new();
         for (key, value) in vars {
             let Some(name) = key.strip_prefix(SECRET_PREFIX) else {
@@ -40,9 +43,7 @@ impl Secrets {
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             {
-                return Err(format!(
-                    "invalid secret variable `{key}`: the name after `{SECRET_PREFIX}` must be A-Z, 0-9 or _"
-                ));
+                return Err(SecretError::BadName { var: key });
             }
             secrets.push(Secret {
                 name: name.to_owned(),
@@ -92,6 +93,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        assert!(Secrets::from_vars([("PIPELINE_SECRET_a-b".into(), "v".into())]).is_err());
+        assert!(matches!(
+            Secrets::from_vars([("PIPELINE_SECRET_a-b".into(), "v".into())]),
+            Err(SecretError::BadName { var }) if var == "PIPELINE_SECRET_a-b"
+        ));
     }
 }

@@ -51,7 +51,9 @@ pub fn check(path: &Utf8Path, owner: &Owner) -> Result<(), ScheduleError> {
     }
     crate::loader::env_file(path)
         .map(|_| ())
-        .map_err(|message| ScheduleError::EnvFileSyntax { message })
+        .map_err(|e| ScheduleError::EnvFileSyntax {
+            message: e.to_string(),
+        })
 }
 
 /// The name of a user id, from /etc/passwd.
