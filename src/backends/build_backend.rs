@@ -3,6 +3,7 @@
 //! its own), the settings they validate into, and its plan steps. `open`
 //! (in `mod.rs`) starts the backend the settings name.
 
+use super::BackendError;
 use super::openstack::settings::{self as openstack_settings, OpenstackBuild, RawOpenstackBuild};
 use super::qemu::settings::{self as qemu_settings, QemuBuild, RawQemuBuild};
 use crate::files::SourceFile;
@@ -85,10 +86,12 @@ impl BuildBackend {
     }
 
     /// Whether this backend can hand `secrets` to a build safely.
-    pub fn check_secrets(&self, recipe_path: &str, secrets: &Secrets) -> Result<(), String> {
+    pub fn check_secrets(&self, recipe_path: &str, secrets: &Secrets) -> Result<(), BackendError> {
         match self {
             BuildBackend::Qemu(_) => Ok(()),
-            BuildBackend::Openstack(_) => openstack_settings::check_secrets(recipe_path, secrets),
+            BuildBackend::Openstack(_) => {
+                Ok(openstack_settings::check_secrets(recipe_path, secrets)?)
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! only the [`BackendSteps`] a backend describes itself with.
 
 mod backend;
+mod backend_error;
 mod build_backend;
 mod cell_job;
 pub mod guest_boot;
@@ -13,6 +14,7 @@ mod verified;
 mod verify_job;
 
 pub use backend::Backend;
+pub use backend_error::BackendError;
 pub use build_backend::{
     BuildBackend, DEFAULT, NAMES, RawBuildBackend, extend_build_schema, keys_of,
 };
@@ -49,7 +51,7 @@ pub fn open<W: WithBackend>(
     recipe: &Recipe,
     options: &Options,
     code: W,
-) -> Result<W::Output, String> {
+) -> Result<W::Output, BackendError> {
     match &recipe.build.backend {
         BuildBackend::Qemu(_) => Ok(code.with(&qemu::QemuBackend::new(
             recipe,
@@ -58,8 +60,7 @@ pub fn open<W: WithBackend>(
         ))),
         BuildBackend::Openstack(settings) => {
             let backend =
-                openstack::OpenstackBackend::open(recipe, settings, options.owner, options.run_id)
-                    .map_err(|e| e.to_string())?;
+                openstack::OpenstackBackend::open(recipe, settings, options.owner, options.run_id)?;
             Ok(code.with(&backend))
         }
     }
@@ -67,7 +68,7 @@ pub fn open<W: WithBackend>(
 
 /// Whether the recipe's backend can hand `secrets` to a build safely
 /// (checked before anything is created).
-pub fn check_secrets(recipe: &Recipe, secrets: &Secrets) -> Result<(), String> {
+pub fn check_secrets(recipe: &Recipe, secrets: &Secrets) -> Result<(), BackendError> {
     recipe
         .build
         .backend

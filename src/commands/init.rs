@@ -23,7 +23,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
     }
     let mut checks = Vec::new();
     if let Err(e) = backends::check_secrets(&recipe, &secrets) {
-        checks.push(Check::problem("secrets", e));
+        checks.push(Check::problem("secrets", e.to_string()));
     }
     let layout = Layout::from_env();
     let owner = owner_of(&recipe);
@@ -77,7 +77,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
     };
     match backends::open(&recipe, &options, Prepare { bases: &fetched }) {
         Ok(found) => checks.extend(found),
-        Err(e) => checks.push(Check::problem("build backend", e)),
+        Err(e) => checks.push(Check::problem("build backend", e.to_string())),
     }
 
     // Every target.

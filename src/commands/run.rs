@@ -40,7 +40,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
-    backends::check_secrets(&recipe, &secrets).map_err(Error::Usage)?;
+    backends::check_secrets(&recipe, &secrets).map_err(|e| Error::Usage(e.to_string()))?;
     let owner = executor::owner_of(&recipe);
     let run_id = format!(
         "{}-{}",
@@ -62,7 +62,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         owner: owner.clone(),
         run_id: run_id.clone(),
     };
-    backends::open(&recipe, &options, run).map_err(Error::Usage)?
+    backends::open(&recipe, &options, run).map_err(|e| Error::Usage(e.to_string()))?
 }
 
 /// A run, waiting for its backend.

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 pub fn validate(selection: &Selection) -> Result<()> {
     let (recipe, cells) = load(selection)?;
     let secrets = crate::loader::secrets().map_err(|e| Error::Usage(e.to_string()))?;
-    crate::backends::check_secrets(&recipe, &secrets).map_err(Error::Usage)?;
+    crate::backends::check_secrets(&recipe, &secrets).map_err(|e| Error::Usage(e.to_string()))?;
     let names = secrets.names();
     let problems = recipe.check_templates(&names);
     if !problems.is_empty() {

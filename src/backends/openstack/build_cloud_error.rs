@@ -23,6 +23,15 @@ pub enum BuildCloudError {
         cloud: String,
         found: usize,
     },
+    /// Secrets are set, which a build cloud would keep in clear (`vars`:
+    /// their variable names).
+    #[error(
+        "{recipe}: `backend = \"openstack\"` cannot take secrets yet, and {} {} set: a build cloud keeps user-data in clear and cloud-init copies it into the image. Unset {}, or build this recipe with `backend = \"qemu\"` (README: Secrets on a build cloud)",
+        .vars.join(", "),
+        if .vars.len() == 1 { "is" } else { "are" },
+        if .vars.len() == 1 { "it" } else { "them" }
+    )]
+    Secrets { recipe: String, vars: Vec<String> },
     /// The cloud did not answer as asked (what it said, already worded).
     #[error("{0}")]
     Api(String),

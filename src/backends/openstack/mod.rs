@@ -30,7 +30,7 @@ use crate::step::CancelToken;
 use crate::step::{StepError, StepResult};
 use crate::targets::{Artifact, ArtifactSource, GlanceLocation};
 use base64::Engine;
-use build_cloud_error::BuildCloudError;
+pub use build_cloud_error::BuildCloudError;
 use flavor_choice::{FlavorError, Need, choose_flavor};
 use nova::{Flavor, Nova};
 use serde_json::{Value, json};

@@ -1,6 +1,7 @@
 //! The `[build]` keys of the OpenStack backend: as written, their schema,
 //! and what they mean once checked.
 
+use super::BuildCloudError;
 use crate::files::SourceFile;
 use crate::model::Secrets;
 use crate::output::{Diagnostic, Diagnostics};
@@ -113,15 +114,12 @@ impl RawOpenstackBuild {
 /// cloud-init copies user-data onto the disk that becomes the image; the
 /// channel that avoids both (see the README) needs a network the guest does
 /// not have yet. So secrets are refused before anything is created.
-pub fn check_secrets(recipe_path: &str, secrets: &Secrets) -> Result<(), String> {
+pub fn check_secrets(recipe_path: &str, secrets: &Secrets) -> Result<(), BuildCloudError> {
     if secrets.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = secrets.iter().map(|s| s.env_name()).collect();
-    Err(format!(
-        "{recipe_path}: `backend = \"openstack\"` cannot take secrets yet, and {} {} set: a build cloud keeps user-data in clear and cloud-init copies it into the image. Unset {}, or build this recipe with `backend = \"qemu\"` (README: Secrets on a build cloud)",
-        names.join(", "),
-        if names.len() == 1 { "is" } else { "are" },
-        if names.len() == 1 { "it" } else { "them" },
-    ))
+    Err(BuildCloudError::Secrets {
+        recipe: recipe_path.to_owned(),
+        vars: secrets.iter().map(|s| s.env_name()).collect(),
+    })
 }
