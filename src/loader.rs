@@ -2,8 +2,8 @@
 //! `PIPELINE_SECRET_*` environment) and hands it to the model, which
 //! validates it without touching the file system or the environment.
 
-use crate::files::SourceFile;
 use crate::files::{MAX_TEXT_BYTES, RegularFile};
+use crate::files::{SourceFile, io_message};
 use crate::model::{Recipe, RecipeInput, SECRET_PREFIX, SecretError, Secrets, validate};
 use crate::output::{Diagnostic, Diagnostics};
 use crate::output::{MIN_LEN, Scrubber};
@@ -26,7 +26,6 @@ pub fn load(path: &Utf8Path) -> Result<Recipe, Diagnostics> {
     let read_template = |written: &str| {
         SourceFile::read(&dir.join(written))
             .map(|t| Arc::new(SourceFile::new(display_path(path, written), t.text)))
-            .map_err(|e| io_message(&e))
     };
     let template = read_template(written);
     let verify_template = raw
@@ -158,13 +157,6 @@ pub enum EnvFileError {
     Read { path: Utf8PathBuf, message: String },
     #[error("{path}:{line}: expected NAME=value (a name of letters, digits and `_`)")]
     Line { path: Utf8PathBuf, line: usize },
-}
-
-fn io_message(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        _ => e.to_string(),
-    }
 }
 
 /// The recipe's directory, absolute.

@@ -46,10 +46,10 @@ pub struct RecipeInput {
     pub dir: Utf8PathBuf,
     pub raw: RawRecipe,
     /// The template `image.template` names, or why it could not be read.
-    pub template: Result<Arc<SourceFile>, String>,
+    pub template: Result<Arc<SourceFile>, std::io::Error>,
     /// The template `verify.template` names (when there is one), or why it
     /// could not be read.
-    pub verify_template: Option<Result<Arc<SourceFile>, String>>,
+    pub verify_template: Option<Result<Arc<SourceFile>, std::io::Error>>,
     /// Directory targets' paths as written → where they really are (links
     /// followed as far as the path exists), so that two spellings of one
     /// directory are seen as one.
@@ -82,8 +82,8 @@ struct Validator {
     file: Arc<SourceFile>,
     dir: Utf8PathBuf,
     /// Taken by the one check that needs it.
-    template: Option<Result<Arc<SourceFile>, String>>,
-    verify_template: Option<Result<Arc<SourceFile>, String>>,
+    template: Option<Result<Arc<SourceFile>, std::io::Error>>,
+    verify_template: Option<Result<Arc<SourceFile>, std::io::Error>>,
     real_paths: HashMap<String, Utf8PathBuf>,
     problems: Diagnostics,
 }
@@ -196,7 +196,7 @@ impl Validator {
     /// `file` is what the loader read for the template at `path`.
     fn template(
         &mut self,
-        file: Option<Result<Arc<SourceFile>, String>>,
+        file: Option<Result<Arc<SourceFile>, std::io::Error>>,
         path: &Spanned<String>,
         key: &'static str,
     ) -> Option<Template> {
@@ -206,7 +206,11 @@ impl Validator {
                 self.error(
                     path.span.clone(),
                     key,
-                    format!("failed to read template `{}`: {why}", path.value),
+                    format!(
+                        "failed to read template `{}`: {}",
+                        path.value,
+                        crate::files::io_message(&why)
+                    ),
                 );
                 return None;
             }
