@@ -71,7 +71,7 @@ pub(crate) fn status(
         force,
         now: jiff::Timestamp::now(),
     })
-    .map_err(Error::Failed)?;
+    .map_err(|e| Error::Failed(e.to_string()))?;
     Ok((digests, decisions))
 }
 

@@ -3,7 +3,7 @@
 //! each target holds.
 
 use super::input_key::describe_input;
-use super::{Action, Decision, InputKey, SnapshotCache};
+use super::{Action, Decision, FreshnessError, InputKey, SnapshotCache};
 use crate::model::{CellId, Recipe, Secrets, TargetId};
 use crate::targets::{Artifact, Revision, Store};
 use std::collections::BTreeMap;
@@ -31,21 +31,26 @@ enum Lacking {
     Damaged(String, String),
 }
 
-pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
+pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, FreshnessError> {
     let recipe = input.recipe;
     let names = input.secrets.names();
     let mut decisions = Vec::new();
     for &c in input.cells {
         let cell = &recipe.cells[c];
-        let script = recipe.render(cell, &names).map_err(|d| d.to_string())?;
+        let script = recipe
+            .render(cell, &names)
+            .map_err(|d| FreshnessError::Render(d.to_string()))?;
         let verify = recipe
             .render_verify(cell, &names)
             .transpose()
-            .map_err(|d| d.to_string())?;
-        let base_sha = input
-            .base_digests
-            .get(cell.base())
-            .ok_or_else(|| format!("no digest resolved for base `{}`", cell.base()))?;
+            .map_err(|d| FreshnessError::Render(d.to_string()))?;
+        let base_sha =
+            input
+                .base_digests
+                .get(cell.base())
+                .ok_or_else(|| FreshnessError::NoDigest {
+                    base: cell.base().to_owned(),
+                })?;
         let key = InputKey::compute(
             recipe,
             cell,
@@ -59,9 +64,13 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
         let mut lacking: Vec<(TargetId, Lacking)> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
         for (t, store) in recipe.target_ids().zip(input.stores) {
-            let listing = store
-                .list(&cell.image_name, input.owner)
-                .map_err(|e| format!("failed to list images on target `{}`: {e}", store.name()))?;
+            let listing =
+                store
+                    .list(&cell.image_name, input.owner)
+                    .map_err(|e| FreshnessError::List {
+                        target: store.name().to_owned(),
+                        message: e.to_string(),
+                    })?;
             warnings.extend(listing.warnings.iter().cloned());
             // What the target last received is what it must hold: a damaged
             // newest revision is repaired, even when an older one would do.
@@ -114,7 +123,7 @@ pub fn assess(input: &AssessInput) -> Result<Vec<Decision>, String> {
         let cached = match usable.then(|| input.snapshots.verified(&key.key)) {
             Some(Ok(snapshot)) => snapshot,
             Some(Err(problem)) => {
-                warnings.push(problem);
+                warnings.push(problem.to_string());
                 None
             }
             None => None,

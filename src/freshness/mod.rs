@@ -3,10 +3,12 @@
 
 mod assess;
 mod decision;
+mod freshness_error;
 mod input_key;
 mod snapshot_cache;
 
 pub use assess::{AssessInput, assess};
 pub use decision::{Action, Decision};
+pub use freshness_error::FreshnessError;
 pub use input_key::{InputKey, describe_input};
 pub use snapshot_cache::SnapshotCache;

@@ -1,3 +1,4 @@
+use super::FreshnessError;
 use crate::files::digest::sha256_file;
 use crate::step::CancelToken;
 use crate::targets::Artifact;
@@ -56,7 +57,7 @@ impl SnapshotCache {
     /// not have them would fail every upload of it, run after run, so it
     /// is removed, and the error says so (for a warning: the cell is built
     /// again).
-    pub fn verified(&self, key: &str) -> Result<Option<Artifact>, String> {
+    pub fn verified(&self, key: &str) -> Result<Option<Artifact>, FreshnessError> {
         let Some(artifact) = self.get(key) else {
             return Ok(None);
         };
@@ -68,9 +69,7 @@ impl SnapshotCache {
             Err(e) => e.message,
         };
         self.remove(key);
-        Err(format!(
-            "the cached snapshot {path} is damaged ({problem}): removed it; the cell is built again"
-        ))
+        Err(FreshnessError::DamagedSnapshot { path, problem })
     }
 
     /// Record a snapshot (a local file already at `image_path(key)`).
@@ -132,6 +131,11 @@ mod tests {
         std::fs::write(&path, b"a snapshoT").unwrap();
         assert!(cache.get("k").is_some());
         let err = cache.verified("k").unwrap_err();
+        assert!(
+            matches!(&err, FreshnessError::DamagedSnapshot { path: p, .. } if *p == path),
+            "{err}"
+        );
+        let err = err.to_string();
         assert!(
             err.starts_with(&format!(
                 "the cached snapshot {path} is damaged (its sha256 is "
