@@ -44,10 +44,6 @@ impl Recipe {
         (0..self.targets.len()).map(TargetId)
     }
 
-    pub fn base_ids(&self) -> impl Iterator<Item = BaseId> + use<> {
-        (0..self.bases.len()).map(BaseId)
-    }
-
     /// The base a cell is built from (the validator admits only cells whose
     /// `base` names one of the recipe's).
     pub fn base_of(&self, cell: CellId) -> BaseId {

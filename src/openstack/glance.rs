@@ -137,7 +137,7 @@ impl<'s> Glance<'s> {
                     timeout.as_secs()
                 )));
             }
-            sleep(pause, cancel)?;
+            cancel.sleep(pause)?;
             pause = (pause * 2).min(Duration::from_secs(5));
         }
     }
@@ -238,11 +238,6 @@ fn parse_image(what: &str, text: &str) -> StepResult<GlanceImage> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| StepError::transient(format!("{what}: glance's answer is not JSON: {e}")))?;
     GlanceImage::from_json(value).map_err(|e| StepError::transient(format!("{what}: {e}")))
-}
-
-/// Sleep `pause`, but return early (cancelled) when the run is.
-pub fn sleep(pause: Duration, cancel: &CancelToken) -> StepResult<()> {
-    cancel.sleep(pause)
 }
 
 /// A query value, percent-encoded.

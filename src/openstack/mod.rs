@@ -26,7 +26,7 @@ pub use cloud_config_error::CloudConfigError;
 pub use clouds_file_error::CloudsFileError;
 pub use clouds_yaml::CloudsYaml;
 pub use config_env::ConfigEnv;
-pub use glance::{Glance, Usage, encode, sleep};
+pub use glance::{Glance, Usage, encode};
 pub use glance_image::GlanceImage;
 pub use glance_image_error::GlanceImageError;
 pub use hashing_reader::HashingReader;

@@ -112,13 +112,8 @@ fn template_mistakes_are_found_where_they_are_on_every_branch() {
         ),
     ];
     for (name, position, key) in cases {
-        let o = run(&["validate", &format!("tests/recipes/bad/{name}.toml")]);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
-        assert!(err.contains(position), "{name}: no {position} in\n{err}");
-        assert!(err.contains(&format!("key `{key}`")), "{name}: {err}");
+        let err = validate_refuses(name, position, key);
         assert!(err.ends_with("\n1 problem found\n"), "{name}: {err}");
-        insta::assert_snapshot!(name, err);
     }
     let message = |name: &str| {
         let err = stderr(&run(&[
@@ -383,12 +378,7 @@ fn recipe_typos_are_caught_as_typos() {
         ),
     ];
     for (name, position, key) in cases {
-        let o = run(&["validate", &format!("tests/recipes/bad/{name}.toml")]);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
-        assert!(err.contains(position), "{name}: no {position} in\n{err}");
-        assert!(err.contains(&format!("key `{key}`")), "{name}: {err}");
-        insta::assert_snapshot!(name, err);
+        validate_refuses(name, position, key);
     }
 }
 
@@ -1070,11 +1060,18 @@ fn build_keys_belong_to_their_backend() {
         ),
     ];
     for (name, position, key) in cases {
-        let o = run(&["validate", &format!("tests/recipes/bad/{name}.toml")]);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
-        assert!(err.contains(position), "{name}: no {position} in\n{err}");
-        assert!(err.contains(&format!("key `{key}`")), "{name}: {err}");
-        insta::assert_snapshot!(name, err);
+        validate_refuses(name, position, key);
     }
+}
+
+/// `validate` refuses tests/recipes/bad/NAME.toml (exit 2) at `position`,
+/// naming `key`, as the snapshot NAME shows; what it printed.
+fn validate_refuses(name: &str, position: &str, key: &str) -> String {
+    let o = run(&["validate", &format!("tests/recipes/bad/{name}.toml")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+    assert!(err.contains(position), "{name}: no {position} in\n{err}");
+    assert!(err.contains(&format!("key `{key}`")), "{name}: {err}");
+    insta::assert_snapshot!(name, err);
+    err
 }

@@ -9,7 +9,6 @@
 //! and watched until it is `ACTIVE` or `ERROR` before the next is created.
 
 use super::{OpenstackBackend, QUOTA_PAUSE};
-use crate::openstack::sleep;
 use crate::step::CancelToken;
 use crate::step::{StepError, StepErrorKind, StepResult};
 use serde_json::Value;
@@ -147,7 +146,7 @@ impl OpenstackBackend<'_> {
                     self.cloud()
                 )));
             }
-            sleep(BUILD_POLL, cancel)?;
+            cancel.sleep(BUILD_POLL)?;
         }
     }
 
@@ -186,6 +185,6 @@ impl OpenstackBackend<'_> {
                 self.cloud()
             ));
         }
-        sleep(QUOTA_PAUSE, cancel)
+        cancel.sleep(QUOTA_PAUSE)
     }
 }

@@ -23,7 +23,7 @@ use crate::files::{TempFile, TempPath};
 use crate::guest::Purpose;
 use crate::host::qemu_img;
 use crate::model::{Compression, Recipe};
-use crate::openstack::{CloudConfig, ConfigEnv, Glance, HashingReader, Session, encode, sleep};
+use crate::openstack::{CloudConfig, ConfigEnv, Glance, HashingReader, Session, encode};
 use crate::output::{Check, CheckStatus};
 use crate::plan::{BackendSteps, Resource, StepShape};
 use crate::step::CancelToken;
@@ -396,7 +396,7 @@ impl<'a> OpenstackBackend<'a> {
                     STOP_TIMEOUT.as_secs()
                 )));
             }
-            sleep(Duration::from_secs(1), cancel)?;
+            cancel.sleep(Duration::from_secs(1))?;
         }
     }
 
